@@ -1,0 +1,246 @@
+"""Typed, validated, frozen configuration loaded from ``conf/*.yaml``.
+
+Every section is a frozen dataclass. Loading walks the YAML against the dataclass type
+hints, so an unknown key, a missing required key or a value of the wrong type fails with
+a :class:`ConfigError` whose one-line message names the dotted key.
+
+Environment overrides exist for paths only (secrets never live in YAML):
+``SHIKONG_LAKEHOUSE`` replaces ``paths.lakehouse`` and ``SHIKONG_LANDING`` replaces
+``paths.landing``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Where profile names (``local``, ``cluster``...) are looked up, in order.
+CONF_DIRS = (Path.cwd() / "conf", Path(__file__).resolve().parents[2] / "conf")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with a one-line message naming the offending key."""
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """How to build the SparkSession.
+
+    Attributes:
+        master: Master URL for local runs (``local[*]``); ``None`` on a cluster, where
+            spark-submit or the platform provides it.
+        app_name: Spark application name.
+        jars_dir: Folder of pre-fetched jars put on ``spark.jars`` (local runs).
+        packages: Maven coordinates for ``spark.jars.packages`` (clusters without
+            pre-installed libraries).
+        log_level: Spark's log level once the context is up.
+        conf: Extra Spark settings, applied last.
+    """
+
+    master: str | None = "local[*]"
+    app_name: str = "shikong"
+    jars_dir: str | None = ".jars/lib"
+    packages: tuple[str, ...] = ()
+    log_level: str = "WARN"
+    conf: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Storage locations.
+
+    Attributes:
+        lakehouse: Root of the Delta lakehouse (local path, ``s3a://``, ``abfss://``...).
+        landing: Folder where raw files land; defaults to ``<lakehouse>/landing``.
+    """
+
+    lakehouse: str = "./lakehouse"
+    landing: str | None = None
+
+    @property
+    def landing_dir(self) -> str:
+        """Resolved landing folder."""
+        return self.landing or f"{self.lakehouse.rstrip('/')}/landing"
+
+    def table(self, layer: str, name: str) -> str:
+        """Path of a Delta table, e.g. ``table('bronze', 'orders')``."""
+        return f"{self.lakehouse.rstrip('/')}/{layer}/{name}"
+
+
+@dataclass(frozen=True)
+class GeneratorSettings:
+    """Demo world generator settings."""
+
+    seed: int = 42
+    scale: str = "default"
+    start_date: dt.date = dt.date(2023, 1, 1)
+
+    def __post_init__(self) -> None:
+        if self.scale not in ("small", "default"):
+            raise ConfigError(f"generator.scale: must be 'small' or 'default', got {self.scale!r}")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Landing -> bronze validation settings.
+
+    Attributes:
+        valid_from: Earliest accepted timestamp/date (inclusive).
+        valid_to: Latest accepted timestamp/date (inclusive).
+    """
+
+    valid_from: dt.date = dt.date(2000, 1, 1)
+    valid_to: dt.date = dt.date(2035, 12, 31)
+
+    def __post_init__(self) -> None:
+        if self.valid_from >= self.valid_to:
+            raise ConfigError("ingest.valid_from: must be before ingest.valid_to")
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """The whole configuration of a shikong run."""
+
+    spark: SparkSettings = field(default_factory=SparkSettings)
+    paths: Paths = field(default_factory=Paths)
+    generator: GeneratorSettings = field(default_factory=GeneratorSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check/convert one YAML value against a type hint; raise ConfigError naming key."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        errors = []
+        for arg in non_none:
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
+        return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+    if origin in (Mapping, dict) or tp is Mapping:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        # Spark settings are strings on the JVM side; YAML gives ints/bools too.
+        return types.MappingProxyType(
+            {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()}
+        )
+    if tp is dt.date:
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(f"{key}: expected a date YYYY-MM-DD, got {value!r}") from None
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported type {_type_name(tp)}")  # pragma: no cover
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            where = f"{prefix}.{key}" if prefix else str(key)
+            raise ConfigError(f"{where}: unknown key (allowed: {', '.join(sorted(names))})")
+    kwargs = {
+        name: _coerce(value, hints[name], f"{prefix}.{name}" if prefix else name)
+        for name, value in data.items()
+    }
+    return cls(**kwargs)
+
+
+def config_from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None = None) -> AppConfig:
+    """Validate a plain mapping into an :class:`AppConfig`.
+
+    Args:
+        data: Parsed YAML.
+        env: Environment for path overrides (defaults to ``os.environ``).
+
+    Returns:
+        The frozen configuration.
+
+    Raises:
+        ConfigError: On an unknown key or bad value; the message names the key.
+    """
+    cfg = _build(AppConfig, data, "")
+    env = os.environ if env is None else env
+    overrides = {}
+    if env.get("SHIKONG_LAKEHOUSE"):
+        overrides["lakehouse"] = env["SHIKONG_LAKEHOUSE"]
+    if env.get("SHIKONG_LANDING"):
+        overrides["landing"] = env["SHIKONG_LANDING"]
+    if overrides:
+        cfg = dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, **overrides))
+    return cfg
+
+
+def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> AppConfig:
+    """Load and validate a YAML config file.
+
+    Args:
+        path: A YAML file, or a profile name such as ``local`` (looked up in ``conf/``).
+            ``None`` means the embedded default ``conf/local.yaml``.
+        env: Environment for path overrides (defaults to ``os.environ``).
+
+    Returns:
+        The frozen configuration.
+
+    Raises:
+        ConfigError: If the file is missing, not YAML, or fails validation.
+    """
+    if path is None:
+        path = "local"
+    p = Path(path)
+    if not p.suffix and not p.exists():
+        candidates = [d / f"{path}.yaml" for d in CONF_DIRS]
+        p = next((c for c in candidates if c.is_file()), candidates[0])
+    if not p.is_file():
+        raise ConfigError(f"config: file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config: {p} is not valid YAML ({str(exc).splitlines()[0]})") from None
+    return config_from_dict(data or {}, env=env)

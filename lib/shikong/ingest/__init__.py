@@ -1,0 +1,1 @@
+"""Landing -> bronze: reading raw files, validation, quarantine, reconciliation."""

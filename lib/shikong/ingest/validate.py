@@ -1,0 +1,312 @@
+"""Row validation of raw landing data: parse, classify, de-duplicate.
+
+Every raw row ends up in exactly one of two places: accepted (typed bronze columns) or
+quarantined (the raw row unchanged, with the first applicable reason code). The functions
+here are pure ``DataFrame -> DataFrame`` transforms; reading and writing live in the job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from shikong import schemas as S
+
+SOURCE_FILE = "_source_file"
+CORRUPT = "_corrupt_record"
+ROW_HASH = "_row_hash"
+OCCURRENCE = "_occurrence"
+RAW = "_raw"
+REASON = "_reason"
+
+TS_FORMATS = ("yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss.SSS")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """How to parse and check one raw column.
+
+    Attributes:
+        name: Column name.
+        kind: ``str``, ``int``, ``double``, ``ts``, ``date``, ``lat``, ``lon``, ``qty``
+            (integer > 0), ``stock`` (integer >= 0) or ``price`` (number >= 0).
+        required: Null or blank -> ``MISSING_KEY``.
+        domain: Allowed values of a ``str`` column (else ``BAD_VALUE``).
+        ref: Name of a reference set; an unknown value -> ``UNKNOWN_SKU`` for ``sku``,
+            else ``UNKNOWN_REFERENCE``.
+    """
+
+    name: str
+    kind: str = "str"
+    required: bool = False
+    domain: tuple[str, ...] = ()
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Parsing rules of one landing source."""
+
+    source: S.LandingSource
+    columns: tuple[ColumnSpec, ...]
+    derived: Mapping[str, Callable[[], Column]] = field(default_factory=dict)
+    partition_by: tuple[str, ...] = ()
+
+
+def _month_of(col: str) -> Callable[[], Column]:
+    return lambda: F.date_format(F.col(col), "yyyy-MM")
+
+
+def _date_of(col: str) -> Callable[[], Column]:
+    return lambda: F.to_date(F.col(col))
+
+
+SPECS: dict[str, SourceSpec] = {
+    "products": SourceSpec(
+        S.PRODUCTS,
+        (
+            ColumnSpec("sku", required=True),
+            ColumnSpec("category", required=True),
+            ColumnSpec("unit_price", "price"),
+            ColumnSpec("weight_kg", "double"),
+        ),
+    ),
+    "warehouses": SourceSpec(
+        S.WAREHOUSES,
+        (
+            ColumnSpec("warehouse_id", required=True),
+            ColumnSpec("city"),
+            ColumnSpec("state"),
+            ColumnSpec("lat", "lat", required=True),
+            ColumnSpec("lon", "lon", required=True),
+            ColumnSpec("service_radius_km", "double"),
+        ),
+    ),
+    "customers": SourceSpec(
+        S.CUSTOMERS,
+        (
+            ColumnSpec("customer_id", required=True),
+            ColumnSpec("city"),
+            ColumnSpec("state"),
+            ColumnSpec("lat", "lat"),
+            ColumnSpec("lon", "lon"),
+            ColumnSpec("signup_date", "date"),
+        ),
+    ),
+    "orders": SourceSpec(
+        S.ORDERS,
+        (
+            ColumnSpec("order_id", required=True),
+            ColumnSpec("customer_id", required=True, ref="customers"),
+            ColumnSpec("order_ts", "ts", required=True),
+            ColumnSpec("warehouse_id", ref="warehouses"),
+            ColumnSpec("lat", "lat"),
+            ColumnSpec("lon", "lon"),
+            ColumnSpec("status", domain=S.ORDER_STATUSES),
+        ),
+        derived={"order_date": _date_of("order_ts"), "order_month": _month_of("order_ts")},
+        partition_by=("order_month",),
+    ),
+    "order_lines": SourceSpec(
+        S.ORDER_LINES,
+        (
+            ColumnSpec("order_id", required=True),
+            ColumnSpec("line_no", "int", required=True),
+            ColumnSpec("order_ts", "ts", required=True),
+            ColumnSpec("sku", required=True, ref="sku"),
+            ColumnSpec("quantity", "qty", required=True),
+            ColumnSpec("unit_price", "price"),
+        ),
+        derived={"order_date": _date_of("order_ts"), "order_month": _month_of("order_ts")},
+        partition_by=("order_month",),
+    ),
+    "events": SourceSpec(
+        S.EVENTS,
+        (
+            ColumnSpec("event_id", required=True),
+            ColumnSpec("session_id", required=True),
+            ColumnSpec("customer_id"),
+            ColumnSpec("event_ts", "ts", required=True),
+            ColumnSpec("event_type", required=True, domain=S.EVENT_TYPES),
+            ColumnSpec("sku", ref="sku"),
+            ColumnSpec("lat", "lat"),
+            ColumnSpec("lon", "lon"),
+        ),
+        derived={"event_date": _date_of("event_ts"), "event_month": _month_of("event_ts")},
+        partition_by=("event_month",),
+    ),
+    "inventory": SourceSpec(
+        S.INVENTORY,
+        (
+            ColumnSpec("snapshot_date", "date", required=True),
+            ColumnSpec("sku", required=True, ref="sku"),
+            ColumnSpec("warehouse_id", required=True, ref="warehouses"),
+            ColumnSpec("on_hand", "stock"),
+            ColumnSpec("on_order", "stock"),
+        ),
+        derived={"snapshot_month": _month_of("snapshot_date")},
+        partition_by=("snapshot_month",),
+    ),
+}
+
+
+def _blank(c: Column) -> Column:
+    return c.isNull() | (F.trim(c) == "")
+
+
+def _parse(spec: ColumnSpec) -> Column:
+    """Typed value of a raw string column; null when it does not parse."""
+    raw = F.trim(F.col(spec.name))
+    if spec.kind == "str":
+        return F.when(raw != "", raw)
+    if spec.kind in ("int", "qty", "stock"):
+        # "3.0" is a valid integer quantity from some exporters; "3.5" is not.
+        num = raw.try_cast("double")
+        return F.when(num == F.floor(num), num.try_cast("int"))
+    if spec.kind in ("double", "lat", "lon", "price"):
+        num = raw.try_cast("double")
+        return F.when(~F.isnan(num), num)
+    if spec.kind == "ts":
+        return F.coalesce(*[F.try_to_timestamp(raw, F.lit(f)) for f in TS_FORMATS])
+    if spec.kind == "date":
+        return F.to_date(F.try_to_timestamp(raw, F.lit("yyyy-MM-dd")))
+    raise ValueError(f"unknown column kind {spec.kind!r} for {spec.name}")
+
+
+def _violations(
+    spec: ColumnSpec, parsed: Column, valid_from: dt.date, valid_to: dt.date
+) -> list[tuple[str, Column]]:
+    """(reason, condition) pairs for one column; conditions assume the raw value is present."""
+    raw = F.col(spec.name)
+    present = ~_blank(raw)
+    out: list[tuple[str, Column]] = []
+    if spec.required:
+        out.append((S.MISSING_KEY, _blank(raw)))
+    k = spec.kind
+    if k in ("ts", "date"):
+        lo = F.lit(dt.datetime.combine(valid_from, dt.time.min))
+        hi = F.lit(dt.datetime.combine(valid_to, dt.time.max))
+        as_ts = parsed.cast("timestamp")
+        out.append((S.BAD_TIMESTAMP, present & parsed.isNull()))
+        out.append((S.TS_OUT_OF_RANGE, present & ((as_ts < lo) | (as_ts > hi))))
+    elif k == "lat":
+        out.append((S.BAD_COORDINATE, present & (parsed.isNull() | (F.abs(parsed) > 90))))
+    elif k == "lon":
+        out.append((S.BAD_COORDINATE, present & (parsed.isNull() | (F.abs(parsed) > 180))))
+    elif k == "qty":
+        out.append((S.BAD_QUANTITY, present & (parsed.isNull() | (parsed <= 0))))
+    elif k == "stock":
+        out.append((S.BAD_QUANTITY, present & (parsed.isNull() | (parsed < 0))))
+    elif k == "price":
+        out.append((S.BAD_PRICE, present & (parsed.isNull() | (parsed < 0))))
+    elif k in ("int", "double"):
+        bad = parsed.isNull() if k == "int" else parsed.isNull() | (parsed < 0)
+        out.append((S.BAD_VALUE, present & bad))
+    if spec.domain:
+        out.append((S.BAD_VALUE, present & ~F.trim(raw).isin(*spec.domain)))
+    if spec.ref:
+        reason = S.UNKNOWN_SKU if spec.ref == "sku" else S.UNKNOWN_REFERENCE
+        out.append((reason, present & F.col(f"_known_{spec.name}").isNull()))
+    return out
+
+
+def with_row_identity(df: DataFrame, *, columns: tuple[str, ...]) -> DataFrame:
+    """Add a content hash and an occurrence number per (file, identical content).
+
+    Together with the source file they identify a raw row across re-runs, so the
+    quarantine can be written idempotently even for exact duplicates.
+    """
+    content = F.concat_ws("\u0001", *[F.coalesce(F.col(c), F.lit("\u0000")) for c in columns])
+    hashed = df.withColumn(ROW_HASH, F.sha2(content, 256))
+    w = Window.partitionBy(SOURCE_FILE, ROW_HASH).orderBy(ROW_HASH)
+    return hashed.withColumn(OCCURRENCE, F.row_number().over(w))
+
+
+def classify(
+    raw: DataFrame,
+    spec: SourceSpec,
+    *,
+    refs: Mapping[str, DataFrame],
+    valid_from: dt.date,
+    valid_to: dt.date,
+) -> DataFrame:
+    """Parse and classify raw rows of one source.
+
+    Args:
+        raw: All-string rows with ``_source_file``.
+        spec: The source's parsing rules.
+        refs: Reference sets by name (``sku``, ``customers``, ``warehouses``): one-column
+            DataFrames of known keys.
+        valid_from: Earliest valid timestamp/date.
+        valid_to: Latest valid timestamp/date.
+
+    Returns:
+        Rows with typed columns, the raw row as ``_raw`` (struct of strings), identity
+        columns and ``_reason`` (null when accepted). Among rows that pass every check,
+        the second and later copies of a business key get ``DUPLICATE``.
+    """
+    names = spec.source.columns
+    malformed = CORRUPT in raw.columns
+    raw_cols = (*names, CORRUPT) if malformed else names
+    df = with_row_identity(raw, columns=raw_cols).withColumn(RAW, F.struct(*raw_cols))
+    for col_spec in spec.columns:
+        if col_spec.ref:
+            known = refs[col_spec.ref].select(F.col(refs[col_spec.ref].columns[0]).alias("_k"))
+            known = F.broadcast(known.distinct().withColumn(f"_known_{col_spec.name}", F.lit(True)))
+            df = df.join(known, F.trim(F.col(col_spec.name)) == F.col("_k"), "left").drop("_k")
+
+    checks: list[tuple[str, Column]] = []
+    if malformed:
+        checks.append((S.MALFORMED_ROW, F.col(CORRUPT).isNotNull()))
+    parsed = {c.name: _parse(c) for c in spec.columns}
+    for col_spec in spec.columns:
+        checks.extend(_violations(col_spec, parsed[col_spec.name], valid_from, valid_to))
+    order = {r: i for i, r in enumerate(S.REASON_ORDER)}
+    checks.sort(key=lambda rc: order[rc[0]])  # stable: column order within one reason
+    reason: Column = F.lit(None).cast("string")
+    for code, cond in reversed(checks):
+        reason = F.when(cond, F.lit(code)).otherwise(reason)
+
+    typed = df.select(
+        *[parsed[c.name].alias(c.name) for c in spec.columns],
+        F.col(SOURCE_FILE), F.col(ROW_HASH), F.col(OCCURRENCE), F.col(RAW),
+        reason.alias(REASON),
+    )
+    for name, fn in spec.derived.items():
+        typed = typed.withColumn(name, fn())
+
+    keys = list(spec.source.keys)
+    w = Window.partitionBy(F.col(REASON).isNull(), *keys).orderBy(SOURCE_FILE, ROW_HASH, OCCURRENCE)
+    rank = F.row_number().over(w)
+    return typed.withColumn(
+        REASON, F.when(F.col(REASON).isNull() & (rank > 1), F.lit(S.DUPLICATE)).otherwise(F.col(REASON))
+    )
+
+
+def accepted_rows(classified: DataFrame, spec: SourceSpec, *, run_id: str) -> DataFrame:
+    """Typed bronze rows of a classified frame, with lineage columns."""
+    cols = [c.name for c in spec.columns] + list(spec.derived)
+    return classified.where(F.col(REASON).isNull()).select(
+        *cols,
+        F.col(SOURCE_FILE).alias("_source_file"),
+        F.lit(run_id).alias("_ingest_run_id"),
+        F.current_timestamp().alias("_ingested_at"),
+    )
+
+
+def quarantined_rows(classified: DataFrame, spec: SourceSpec, *, run_id: str) -> DataFrame:
+    """Rejected rows, unchanged (as JSON of the raw strings), with reason and identity."""
+    return classified.where(F.col(REASON).isNotNull()).select(
+        F.lit(spec.source.name).alias("source"),
+        F.col(SOURCE_FILE).alias("source_file"),
+        F.col(ROW_HASH).alias("row_hash"),
+        F.col(OCCURRENCE).alias("occurrence"),
+        F.col(REASON).alias("reason"),
+        F.to_json(F.col(RAW), {"ignoreNullFields": "false"}).alias("raw"),
+        F.lit(run_id).alias("run_id"),
+        F.current_timestamp().alias("quarantined_at"),
+    )

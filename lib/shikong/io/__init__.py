@@ -1,0 +1,1 @@
+"""Reading and writing the lakehouse (all IO takes ``spark`` explicitly)."""

@@ -1,0 +1,162 @@
+"""Idempotent Delta writes and lakehouse listing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write did, from Delta's own operation metrics."""
+
+    path: str
+    version: int
+    operation: str
+    rows_inserted: int
+    rows_updated: int
+
+
+def table_exists(spark: SparkSession, path: str) -> bool:
+    """Whether ``path`` holds a Delta table."""
+    return DeltaTable.isDeltaTable(spark, path)
+
+
+def _last_commit(spark: SparkSession, path: str, previous_version: int = -1) -> WriteResult:
+    row = DeltaTable.forPath(spark, path).history(1).collect()[0]
+    if int(row["version"]) == previous_version:
+        # Delta skips the commit of a MERGE that changes nothing.
+        return WriteResult(path, previous_version, "NOOP", 0, 0)
+    metrics = row["operationMetrics"] or {}
+    inserted = int(metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)))
+    updated = int(metrics.get("numTargetRowsUpdated", 0))
+    return WriteResult(path, int(row["version"]), str(row["operation"]), inserted, updated)
+
+
+def _version(spark: SparkSession, path: str) -> int:
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").collect()[0][0])
+
+
+def merge_into(
+    spark: SparkSession,
+    df: DataFrame,
+    path: str,
+    *,
+    keys: Sequence[str],
+    partition_by: Sequence[str] = (),
+    update_matched: bool = True,
+) -> WriteResult:
+    """Upsert ``df`` into the Delta table at ``path`` on ``keys`` (create it if missing).
+
+    Re-running with the same rows changes no data: matched rows are rewritten with equal
+    values only when ``update_matched`` is set and a value differs, and nothing is inserted
+    twice. Partition columns are added to the join condition so Delta can prune files.
+
+    Args:
+        spark: Session.
+        df: Source rows, unique on ``keys``.
+        path: Target table path.
+        keys: Business key columns.
+        partition_by: Partition columns used when the table is created.
+        update_matched: Update rows whose key exists and whose values changed; when
+            ``False`` the merge is insert-only (immutable facts such as bronze rows).
+
+    Returns:
+        The commit's version and row counts.
+    """
+    if not table_exists(spark, path):
+        writer = df.write.format("delta").mode("errorifexists")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.save(path)
+        result = _last_commit(spark, path)
+        log.info("created %s (%d rows)", path, result.rows_inserted)
+        return result
+
+    before = _version(spark, path)
+    on_cols = list(dict.fromkeys([*partition_by, *keys]))
+    condition = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in on_cols)
+    merge = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+    if update_matched:
+        value_cols = [c for c in df.columns if c not in on_cols]
+        changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in value_cols)
+        if changed:
+            merge = merge.whenMatchedUpdateAll(condition=changed)
+    merge.whenNotMatchedInsertAll().execute()
+    result = _last_commit(spark, path, before)
+    log.info("merged into %s: +%d rows, %d updated", path, result.rows_inserted, result.rows_updated)
+    return result
+
+
+def replace_partitions(
+    spark: SparkSession, df: DataFrame, path: str, *, partition_by: Sequence[str]
+) -> WriteResult:
+    """Overwrite exactly the partitions present in ``df`` (idempotent recompute of aggregates).
+
+    Args:
+        spark: Session.
+        df: Complete new content of every partition it touches.
+        path: Target table path.
+        partition_by: Partition columns.
+
+    Returns:
+        The commit's version and row counts.
+    """
+    writer = (
+        df.write.format("delta")
+        .mode("overwrite")
+        .option("partitionOverwriteMode", "dynamic")
+        .partitionBy(*partition_by)
+    )
+    writer.save(path)
+    return _last_commit(spark, path)
+
+
+def overwrite(spark: SparkSession, df: DataFrame, path: str) -> WriteResult:
+    """Replace the whole table (small derived tables recomputed from scratch each run)."""
+    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+    return _last_commit(spark, path)
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """One lakehouse table."""
+
+    name: str
+    path: str
+    rows: int
+    version: int
+
+
+def list_tables(spark: SparkSession, lakehouse: str) -> list[TableInfo]:
+    """List the Delta tables at ``<lakehouse>/<layer>/<name>`` with row counts and versions.
+
+    Uses Hadoop's FileSystem so the same call works on local paths, ``s3a://`` and
+    ``abfss://``.
+    """
+    jvm = spark.sparkContext._jvm
+    hconf = spark.sparkContext._jsc.hadoopConfiguration()
+    root = jvm.org.apache.hadoop.fs.Path(lakehouse)
+    fs = root.getFileSystem(hconf)
+    if not fs.exists(root):
+        return []
+    tables: list[TableInfo] = []
+    for layer in sorted(fs.listStatus(root), key=lambda s: s.getPath().getName()):
+        if not layer.isDirectory():
+            continue
+        for table in sorted(fs.listStatus(layer.getPath()), key=lambda s: s.getPath().getName()):
+            tpath = table.getPath()
+            if not fs.exists(jvm.org.apache.hadoop.fs.Path(tpath, "_delta_log")):
+                continue
+            path = tpath.toString()
+            version = _version(spark, path)
+            rows = spark.read.format("delta").load(path).count()
+            name = f"{layer.getPath().getName()}.{tpath.getName()}"
+            tables.append(TableInfo(name, path, rows, version))
+    return tables

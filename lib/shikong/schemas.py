@@ -1,0 +1,122 @@
+"""Landing contract: the raw files an upstream system drops, and the reason codes of ingest.
+
+The demo generator writes exactly these files and columns; ingest reads them with these
+explicit schemas (every landing column is read as a string so that a malformed value is
+quarantined with a reason instead of silently becoming null).
+
+Layout under ``<lakehouse>/landing/``::
+
+    products/products.csv                 catalogue
+    warehouses/warehouses.csv             warehouses at real cities
+    customers/customers.csv               customers placed around municipalities
+    orders/orders-YYYY-MM.jsonl           one JSON object per order
+    order_lines/order_lines-YYYY-MM.csv   one row per order line
+    events/events-YYYY-MM.jsonl           behaviour events (view / cart / purchase)
+    inventory/inventory-YYYY-MM.csv       daily on-hand snapshot per SKU x warehouse
+    _ground_truth/                        written by the generator only (never ingested)
+
+Timestamps are ISO-8601 local time without zone (``2024-03-01T14:05:09``), dates are
+``YYYY-MM-DD``, coordinates WGS84 decimal degrees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql.types import StringType, StructField, StructType
+
+
+@dataclass(frozen=True)
+class LandingSource:
+    """One kind of landing file.
+
+    Attributes:
+        name: Source name, also the bronze table name.
+        folder: Folder under ``landing/``.
+        fmt: ``csv`` or ``json`` (JSON lines).
+        columns: Column names in file order.
+        keys: Business key used for de-duplication and MERGE.
+        date_column: Column whose date partitions the bronze table, if any.
+    """
+
+    name: str
+    folder: str
+    fmt: str
+    columns: tuple[str, ...]
+    keys: tuple[str, ...]
+    date_column: str | None = None
+
+    @property
+    def raw_schema(self) -> StructType:
+        """All-string schema used to read the raw file."""
+        return StructType([StructField(c, StringType(), True) for c in self.columns])
+
+
+PRODUCTS = LandingSource(
+    "products", "products", "csv",
+    ("sku", "category", "unit_price", "weight_kg"),
+    ("sku",),
+)
+WAREHOUSES = LandingSource(
+    "warehouses", "warehouses", "csv",
+    ("warehouse_id", "city", "state", "lat", "lon", "service_radius_km"),
+    ("warehouse_id",),
+)
+CUSTOMERS = LandingSource(
+    "customers", "customers", "csv",
+    ("customer_id", "city", "state", "lat", "lon", "signup_date"),
+    ("customer_id",),
+)
+ORDERS = LandingSource(
+    "orders", "orders", "json",
+    ("order_id", "customer_id", "order_ts", "warehouse_id", "lat", "lon", "status"),
+    ("order_id",),
+    date_column="order_ts",
+)
+ORDER_LINES = LandingSource(
+    "order_lines", "order_lines", "csv",
+    ("order_id", "line_no", "order_ts", "sku", "quantity", "unit_price"),
+    ("order_id", "line_no"),
+    date_column="order_ts",
+)
+EVENTS = LandingSource(
+    "events", "events", "json",
+    ("event_id", "session_id", "customer_id", "event_ts", "event_type", "sku", "lat", "lon"),
+    ("event_id",),
+    date_column="event_ts",
+)
+INVENTORY = LandingSource(
+    "inventory", "inventory", "csv",
+    ("snapshot_date", "sku", "warehouse_id", "on_hand", "on_order"),
+    ("snapshot_date", "sku", "warehouse_id"),
+    date_column="snapshot_date",
+)
+
+#: Ingest order matters: referential checks need the catalogue first.
+SOURCES: tuple[LandingSource, ...] = (
+    PRODUCTS, WAREHOUSES, CUSTOMERS, ORDERS, ORDER_LINES, EVENTS, INVENTORY,
+)
+
+EVENT_TYPES = ("view", "cart", "purchase")
+ORDER_STATUSES = ("delivered", "shipped", "processing", "canceled")
+
+# Reason codes of quarantined rows. A row gets the FIRST reason that applies, in this
+# order; the generator injects exactly one defect per dirty row, so its ground-truth
+# counts per (file, reason) must equal ingest's quarantine counts.
+MALFORMED_ROW = "MALFORMED_ROW"        # the line does not parse as CSV/JSON of this schema
+MISSING_KEY = "MISSING_KEY"            # a business-key or required column is null/empty
+BAD_TIMESTAMP = "BAD_TIMESTAMP"        # timestamp/date does not parse
+TS_OUT_OF_RANGE = "TS_OUT_OF_RANGE"    # parses, but outside the configured valid window
+BAD_COORDINATE = "BAD_COORDINATE"      # lat not in [-90, 90] / lon not in [-180, 180] / non-numeric
+BAD_QUANTITY = "BAD_QUANTITY"          # quantity non-numeric or <= 0 (on_hand/on_order < 0)
+BAD_PRICE = "BAD_PRICE"                # price non-numeric or < 0
+BAD_VALUE = "BAD_VALUE"                # other domain violation (unknown event_type, status...)
+UNKNOWN_SKU = "UNKNOWN_SKU"            # sku not in the catalogue
+UNKNOWN_REFERENCE = "UNKNOWN_REFERENCE"  # other foreign key (customer, warehouse) unknown
+DUPLICATE = "DUPLICATE"                # second and later copies of a business key
+UNPLACED_LOCATION = "UNPLACED_LOCATION"  # (Olist adapter) city/state matches no municipality
+
+REASON_ORDER: tuple[str, ...] = (
+    MALFORMED_ROW, MISSING_KEY, BAD_TIMESTAMP, TS_OUT_OF_RANGE, BAD_COORDINATE, BAD_QUANTITY, BAD_PRICE,
+    BAD_VALUE, UNKNOWN_SKU, UNKNOWN_REFERENCE, UNPLACED_LOCATION, DUPLICATE,
+)

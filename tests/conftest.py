@@ -1,0 +1,63 @@
+"""Shared fixtures: one local Spark session (Sedona + Delta) for the whole test run."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shikong.config import AppConfig, Paths, load_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+TEST_SPARK_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.driver.memory": "3g",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.databricks.delta.snapshotPartitions": "1",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # Delta's MERGE defaults to 50+ shuffle partitions; tiny test data wants few.
+    "spark.databricks.delta.merge.repartitionBeforeWrite.enabled": "false",
+}
+
+
+@pytest.fixture(scope="session")
+def base_config() -> AppConfig:
+    """The embedded default config, adjusted for tests (local[2], few partitions)."""
+    cfg = load_config(REPO_ROOT / "conf" / "local.yaml", env={})
+    spark_settings = dataclasses.replace(
+        cfg.spark, master="local[2]", app_name="shikong-tests", conf=TEST_SPARK_CONF
+    )
+    return dataclasses.replace(cfg, spark=spark_settings)
+
+
+@pytest.fixture(scope="session")
+def spark(base_config: AppConfig) -> Iterator[object]:
+    """One SparkSession with Sedona and Delta for the whole run."""
+    from shikong.session import build_session
+
+    os.environ.setdefault("PYSPARK_PYTHON", str(Path(os.sys.executable)))
+    session = build_session(base_config)
+    yield session
+    session.stop()
+
+
+@pytest.fixture()
+def cfg(base_config: AppConfig, tmp_path: Path) -> AppConfig:
+    """Config whose lakehouse lives under this test's tmp_path."""
+    return dataclasses.replace(base_config, paths=Paths(lakehouse=str(tmp_path / "lakehouse")))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only real data beside the project; tests needing it skip if absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} not found")
+    return SHARED_DATA
