@@ -18,6 +18,7 @@ from shikong import schemas as S
 
 SOURCE_FILE = "_source_file"
 CORRUPT = "_corrupt_record"
+UNPLACED = "_unplaced"  # set by adapters that geocode rows by name (Olist)
 ROW_HASH = "_row_hash"
 OCCURRENCE = "_occurrence"
 RAW = "_raw"
@@ -70,7 +71,7 @@ SPECS: dict[str, SourceSpec] = {
         S.PRODUCTS,
         (
             ColumnSpec("sku", required=True),
-            ColumnSpec("category", required=True),
+            ColumnSpec("category"),
             ColumnSpec("unit_price", "price"),
             ColumnSpec("weight_kg", "double"),
         ),
@@ -262,6 +263,8 @@ def classify(
     checks: list[tuple[str, Column]] = []
     if malformed:
         checks.append((S.MALFORMED_ROW, F.col(CORRUPT).isNotNull()))
+    if UNPLACED in raw.columns:
+        checks.append((S.UNPLACED_LOCATION, F.col(UNPLACED)))
     parsed = {c.name: _parse(c) for c in spec.columns}
     for col_spec in spec.columns:
         checks.extend(_violations(col_spec, parsed[col_spec.name], valid_from, valid_to))

@@ -1,0 +1,163 @@
+"""Adapter: the real Olist marketplace files -> the landing contract -> bronze.
+
+Olist gives cities, not coordinates. Customers and sellers (sellers play the warehouses)
+are placed at their municipality's lat/lon by (normalised city name, state); rows that
+cannot be placed are quarantined as ``UNPLACED_LOCATION`` by the shared validation, never
+dropped. Orders of quarantined customers then fail the referential check and are
+quarantined too, with their own reason.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from shikong import schemas as S
+from shikong.config import AppConfig
+from shikong.geo_resources import load_municipalities, normalise_name
+from shikong.ingest.validate import SOURCE_FILE, UNPLACED
+from shikong.jobs.common import new_run_id
+
+log = logging.getLogger(__name__)
+
+LAYER = "bronze_olist"
+
+#: Olist order_status -> shikong status.
+STATUS_MAP = {
+    "delivered": "delivered",
+    "shipped": "shipped",
+    "canceled": "canceled",
+    "unavailable": "canceled",
+    "invoiced": "processing",
+    "processing": "processing",
+    "approved": "processing",
+    "created": "processing",
+}
+
+
+def _read_csv(spark: SparkSession, folder: str, name: str) -> DataFrame:
+    path = f"{folder.rstrip('/')}/{name}"
+    # Strings only: validation parses and reports, the reader must not guess.
+    return (
+        spark.read.option("header", "true").option("inferSchema", "false")
+        .option("multiLine", "false").csv(path)
+        .withColumn(SOURCE_FILE, F.lit(f"olist/{name}"))
+    )
+
+
+def _normalise_udf() -> object:
+    @F.pandas_udf("string")
+    def normalise(names: pd.Series) -> pd.Series:
+        return names.map(lambda s: None if s is None or pd.isna(s) else normalise_name(str(s)))
+
+    return normalise
+
+
+def municipality_lookup(spark: SparkSession) -> DataFrame:
+    """(name_norm, uf) -> lat/lon of the packaged municipalities, unique per key."""
+    muni = load_municipalities()[["name_norm", "uf", "lat", "lon", "ibge_code"]]
+    muni = muni.sort_values("ibge_code").drop_duplicates(["name_norm", "uf"])
+    return spark.createDataFrame(muni.drop(columns="ibge_code"))
+
+
+def _place(df: DataFrame, lookup: DataFrame, *, city: str, state: str) -> DataFrame:
+    """Add lat/lon strings and the ``_unplaced`` flag by (normalised city, state)."""
+    normalise = _normalise_udf()
+    keyed = df.withColumn("_city_norm", normalise(F.col(city))).withColumn("_uf", F.upper(F.trim(F.col(state))))
+    placed = keyed.join(
+        F.broadcast(lookup),
+        (F.col("_city_norm") == F.col("name_norm")) & (F.col("_uf") == F.col("uf")),
+        "left",
+    )
+    return placed.withColumn(UNPLACED, F.col("name_norm").isNull()).withColumns(
+        {"lat": F.col("lat").cast("string"), "lon": F.col("lon").cast("string")}
+    )
+
+
+def olist_frames(spark: SparkSession, folder: str) -> dict[str, DataFrame]:
+    """Map the Olist CSV files to raw landing frames (all strings) per source name.
+
+    Args:
+        spark: Session.
+        folder: Folder with ``customers.csv``, ``orders.csv``, ``order_items.csv``,
+            ``products.csv``, ``olist_sellers_dataset.csv`` and
+            ``product_category_name_translation.csv``.
+
+    Returns:
+        Raw frames keyed by landing source name, in the landing contract's columns.
+    """
+    lookup = municipality_lookup(spark)
+    customers = _read_csv(spark, folder, "customers.csv")
+    sellers = _read_csv(spark, folder, "olist_sellers_dataset.csv")
+    orders = _read_csv(spark, folder, "orders.csv")
+    items = _read_csv(spark, folder, "order_items.csv")
+    products = _read_csv(spark, folder, "products.csv")
+    translation = _read_csv(spark, folder, "product_category_name_translation.csv").drop(SOURCE_FILE)
+
+    frames: dict[str, DataFrame] = {}
+    frames["products"] = products.join(F.broadcast(translation), "product_category_name", "left").select(
+        F.col("product_id").alias("sku"),
+        F.coalesce("product_category_name_english", "product_category_name").alias("category"),
+        F.lit(None).cast("string").alias("unit_price"),
+        (F.col("product_weight_g").try_cast("double") / 1000).cast("string").alias("weight_kg"),
+        SOURCE_FILE,
+    )
+    frames["warehouses"] = _place(sellers, lookup, city="seller_city", state="seller_state").select(
+        F.col("seller_id").alias("warehouse_id"),
+        F.col("seller_city").alias("city"),
+        F.col("seller_state").alias("state"),
+        "lat", "lon",
+        F.lit(None).cast("string").alias("service_radius_km"),
+        SOURCE_FILE, UNPLACED,
+    )
+    placed_customers = _place(customers, lookup, city="customer_city", state="customer_state")
+    frames["customers"] = placed_customers.select(
+        "customer_id",
+        F.col("customer_city").alias("city"),
+        F.col("customer_state").alias("state"),
+        "lat", "lon",
+        F.lit(None).cast("string").alias("signup_date"),
+        SOURCE_FILE, UNPLACED,
+    )
+    first_seller = (
+        items.withColumn(
+            "_rn", F.row_number().over(Window.partitionBy("order_id").orderBy(F.col("order_item_id").try_cast("int")))
+        )
+        .where("_rn = 1")
+        .select("order_id", F.col("seller_id").alias("warehouse_id"))
+    )
+    status = F.create_map(*[F.lit(x) for kv in STATUS_MAP.items() for x in kv])
+    frames["orders"] = (
+        orders.join(first_seller, "order_id", "left")
+        .join(placed_customers.select("customer_id", "lat", "lon"), "customer_id", "left")
+        .select(
+            "order_id", "customer_id",
+            F.col("order_purchase_timestamp").alias("order_ts"),
+            "warehouse_id", "lat", "lon",
+            F.coalesce(status[F.col("order_status")], F.col("order_status")).alias("status"),
+            SOURCE_FILE,
+        )
+    )
+    frames["order_lines"] = items.join(
+        orders.select("order_id", F.col("order_purchase_timestamp").alias("order_ts")), "order_id", "left"
+    ).select(
+        "order_id",
+        F.col("order_item_id").alias("line_no"),
+        "order_ts",
+        F.col("product_id").alias("sku"),
+        F.lit("1").alias("quantity"),  # Olist has one row per unit sold
+        F.col("price").alias("unit_price"),
+        SOURCE_FILE,
+    )
+    return frames
+
+
+def run_olist_ingest(spark: SparkSession, cfg: AppConfig, folder: str) -> list[object]:
+    """Ingest the Olist files in ``folder`` into the ``bronze_olist`` layer."""
+    from shikong.jobs.ingest import ingest_frames
+
+    frames = olist_frames(spark, folder)
+    return ingest_frames(spark, cfg, frames, run_id=new_run_id(), layer=LAYER)

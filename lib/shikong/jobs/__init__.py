@@ -1,0 +1,1 @@
+"""Job entry points: each module exposes ``main(argv=None)`` for spark-submit."""

@@ -1,0 +1,1 @@
+"""Spatial features on Apache Sedona: CRS, clipping, joins, grids, hot spots, clusters."""
