@@ -61,3 +61,24 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} not found")
     return SHARED_DATA
+
+
+@dataclasses.dataclass(frozen=True)
+class SmallWorld:
+    """The generated small world, ingested once for every test that reads bronze."""
+
+    cfg: AppConfig
+    reports: dict
+
+
+@pytest.fixture(scope="session")
+def small_world(spark, base_config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> SmallWorld:
+    """Generate the small demo world (seeded) and ingest it into a session lakehouse."""
+    from shikong.jobs.generate import generate
+    from shikong.jobs.ingest import run_ingest
+
+    lakehouse = tmp_path_factory.mktemp("small_world") / "lakehouse"
+    cfg = dataclasses.replace(base_config, paths=Paths(lakehouse=str(lakehouse)))
+    generate(cfg, scale="small", seed=7)
+    reports = {r.source: r for r in run_ingest(spark, cfg)}
+    return SmallWorld(cfg, reports)

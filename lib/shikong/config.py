@@ -107,6 +107,59 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class SpatialSettings:
+    """Settings of the ``spatial_features`` job.
+
+    Attributes:
+        metric_crs: Projected CRS for metric work (default SIRGAS 2000 / Brazil Polyconic).
+        h3_resolutions: H3 resolutions added to every order.
+        grid_resolution: H3 resolution of the per-cell daily aggregates and hot spots.
+        geohash_precision: Geohash length.
+        broadcast_max_pieces: Broadcast the region side of a join up to this many
+            subdivided pieces; above it Sedona's partitioned spatial join is used.
+        subdivide_max_vertices: Vertices per polygon piece before point-in-polygon.
+        nearest_k: Warehouses kept per customer by the KNN join.
+        study_area_states: State codes of the study area; empty means all of Brazil.
+        hotspot_band_km: Distance band of the Gi* neighbourhood.
+        hotspot_period: ``month`` (one Gi* per calendar month) or ``all``.
+        dbscan_eps_m: DBSCAN radius in metres.
+        dbscan_min_pts: DBSCAN minimum points.
+        kmeans_k_min: Smallest k tried for K-means.
+        kmeans_k_max: Largest k tried for K-means.
+        kmeans_sample: Customers sampled for K-means model selection.
+        region_clusters: Clusters of regions by weekly demand profile.
+    """
+
+    metric_crs: str = "EPSG:5880"
+    h3_resolutions: tuple[int, ...] = (5, 7)
+    grid_resolution: int = 5
+    geohash_precision: int = 6
+    broadcast_max_pieces: int = 200_000
+    subdivide_max_vertices: int = 64
+    nearest_k: int = 3
+    study_area_states: tuple[str, ...] = ()
+    hotspot_band_km: float = 40.0
+    hotspot_period: str = "month"
+    dbscan_eps_m: float = 3000.0
+    dbscan_min_pts: int = 20
+    kmeans_k_min: int = 2
+    kmeans_k_max: int = 8
+    kmeans_sample: int = 20_000
+    region_clusters: int = 4
+
+    def __post_init__(self) -> None:
+        for r in (*self.h3_resolutions, self.grid_resolution):
+            if not 0 <= r <= 15:
+                raise ConfigError(f"spatial.h3_resolutions: H3 resolution must be 0..15, got {r}")
+        if self.hotspot_period not in ("month", "all"):
+            raise ConfigError(f"spatial.hotspot_period: must be 'month' or 'all', got {self.hotspot_period!r}")
+        if not 2 <= self.kmeans_k_min <= self.kmeans_k_max:
+            raise ConfigError("spatial.kmeans_k_min: need 2 <= kmeans_k_min <= kmeans_k_max")
+        if self.hotspot_band_km <= 0 or self.dbscan_eps_m <= 0:
+            raise ConfigError("spatial.hotspot_band_km: distances must be positive")
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """The whole configuration of a shikong run."""
 
@@ -114,6 +167,7 @@ class AppConfig:
     paths: Paths = field(default_factory=Paths)
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    spatial: SpatialSettings = field(default_factory=SpatialSettings)
 
 
 def _type_name(tp: Any) -> str:

@@ -27,6 +27,8 @@ def generate(cfg: AppConfig, *, scale: str | None = None, seed: int | None = Non
     from shikong.generator import generate_world
 
     target = Path(out or cfg.paths.landing_dir)
+    # The generator writes <root>/landing; point it at the parent of the landing folder.
+    target = target.parent if target.name == "landing" else target
     with stage("generate") as done:
         summary = generate_world(
             target,
