@@ -1,0 +1,122 @@
+"""Per-series timing of the forecaster (``python -m shikong.timeseries.bench``).
+
+Compares, on 702-day synthetic weekly series, single process and one BLAS thread:
+
+* ``single``: one ``SARIMAX(1,1,1)(1,0,1,7)`` fit (statsmodels defaults) + 28-step forecast
+  with 80%/95% intervals;
+* ``grid``: the plain full grid, every default candidate fitted on the full likelihood and
+  the best AIC forecast;
+* ``pruned``: :func:`forecast_array` with the default config (gates, tests, simple
+  differencing, cheapest first);
+* ``pruned_warm``: the same at an origin 28 days later, warm-started from the previous
+  origin's parameters (what each backtest fold after the first does).
+
+Timing note (2-core shared VM, one BLAS thread, seconds per series; two runs, the second
+with load ~5 from other jobs, so read the ratios rather than the absolute numbers):
+
+=============  ==================  ==================
+path           run 1 mean/median   run 2 mean/median
+=============  ==================  ==================
+single         0.46 / 0.46         1.06 / 1.09
+pruned         0.54 / 0.59         0.61 / 0.69
+pruned_warm    0.36 / 0.20         0.40 / 0.27
+grid (12)      4.38 / 4.45         4.63 / 4.42
+=============  ==================  ==================
+
+The pruned search fits 2 of the 12 default candidates (plus an ACF, an STL and a KPSS that
+cost ~10 ms) and is 7-8x faster than the full grid, about the cost of the single fixed fit
+cold and below it warm-started. A full 3-fold backtest (chosen + baseline) of a 702-day
+series costs ~1.1 s with warm starts, ~1.3 s without.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+from statsmodels.tsa.statespace.sarimax import SARIMAX
+from threadpoolctl import threadpool_limits
+
+from shikong.timeseries._common import quiet
+from shikong.timeseries.forecast import ForecastConfig, WarmStarts, forecast_array
+
+logger = logging.getLogger(__name__)
+
+N_DAYS = 702
+HORIZON = 28
+
+
+def synthetic_series(n: int = N_DAYS, seed: int = 0) -> np.ndarray:
+    """Weekly pattern + slow trend + Gaussian noise (seeded)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    pattern = np.array([0.0, 2.0, 4.0, 3.0, 1.0, -4.0, -6.0]) * 10 / 6
+    return 50.0 + 0.02 * t + pattern[t % 7] + rng.normal(0, 3, n)
+
+
+def single_fit(y: np.ndarray) -> None:
+    """The reference: one fixed-order SARIMAX fit + forecast with both intervals."""
+    with quiet():
+        res = SARIMAX(y, order=(1, 1, 1), seasonal_order=(1, 0, 1, 7)).fit(disp=False)
+        pred = res.get_forecast(HORIZON)
+        pred.conf_int(alpha=0.2)
+        pred.conf_int(alpha=0.05)
+
+
+GRID = ForecastConfig(
+    seasonality_test=False,
+    differencing_by_tests=False,
+    simple_differencing=False,
+    patience=None,
+    require_convergence=False,
+)
+
+
+def _time(fn: Callable[[np.ndarray], object], series: list[np.ndarray]) -> list[float]:
+    out = []
+    for y in series:
+        t0 = time.perf_counter()
+        fn(y)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def run(n_series: int = 5, with_grid: bool = True) -> dict[str, tuple[float, float]]:
+    """Time every path; returns ``{path: (mean_s, median_s)}`` per series."""
+    series = [synthetic_series(seed=s) for s in range(n_series)]
+    cfg = ForecastConfig(horizon=HORIZON)
+    timings: dict[str, list[float]] = {
+        "single": _time(single_fit, series),
+        "pruned": _time(lambda y: forecast_array(y, cfg), series),
+    }
+    warm_times = []
+    for y in series:
+        warm: WarmStarts = {}
+        forecast_array(y[:-HORIZON], cfg, warm)
+        t0 = time.perf_counter()
+        forecast_array(y, cfg, warm)
+        warm_times.append(time.perf_counter() - t0)
+    timings["pruned_warm"] = warm_times
+    if with_grid:
+        timings["grid"] = _time(lambda y: forecast_array(y, GRID), series)
+    return {k: (float(np.mean(v)), float(np.median(v))) for k, v in timings.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI entry point; results are logged at INFO."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=5)
+    parser.add_argument("--no-grid", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    with threadpool_limits(limits=1):
+        result = run(args.series, not args.no_grid)
+    for name, (mean_s, median_s) in result.items():
+        logger.info("%-12s mean %.3f s/series  median %.3f s/series", name, mean_s, median_s)
+
+
+if __name__ == "__main__":
+    main()

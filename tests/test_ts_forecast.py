@@ -1,0 +1,328 @@
+"""Forecasting: statsmodels parity, pruned search, warm starts and never-raising fallbacks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.tsa.statespace.sarimax import SARIMAX
+from threadpoolctl import threadpool_limits
+
+import shikong.timeseries.forecast as fmod
+from shikong.timeseries import (
+    FORECAST_SCHEMA,
+    ForecastConfig,
+    SarimaSpec,
+    croston_forecast,
+    forecast_array,
+    forecast_series,
+    has_weekly_seasonality,
+    make_forecast_fn,
+    seasonal_naive_forecast,
+)
+
+H = 28
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    with threadpool_limits(limits=1):
+        yield
+
+
+def _seasonal(n: int = 280, seed: int = 0, noise: float = 3.0, level: float = 50.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    pattern = np.array([0.0, 2.0, 4.0, 3.0, 1.0, -4.0, -6.0]) * 10 / 6
+    return level + pattern[t % 7] + rng.normal(0, noise, n)
+
+
+def _frame(y: np.ndarray, sid: str = "S1", start: str = "2024-01-01") -> pd.DataFrame:
+    return pd.DataFrame({"series_id": sid, "ds": pd.date_range(start, periods=len(y)).date, "y": y})
+
+
+def _fixed(spec: SarimaSpec, **kw) -> ForecastConfig:
+    return ForecastConfig(
+        candidates=(spec,),
+        seasonality_test=False,
+        differencing_by_tests=False,
+        preclean=False,
+        nonnegative=False,
+        intermittent_method=None,
+        **kw,
+    )
+
+
+# --------------------------------------------------------------------------- parity
+
+
+@pytest.mark.filterwarnings("ignore::statsmodels.tools.sm_exceptions.EstimationWarning")
+@pytest.mark.parametrize(
+    "spec",
+    [
+        SarimaSpec((1, 1, 1), (1, 0, 1, 7)),
+        SarimaSpec((0, 1, 1), (0, 1, 1, 7)),
+        SarimaSpec((1, 0, 1), (0, 0, 0, 0), trend="c"),
+    ],
+    ids=lambda s: s.name,
+)
+def test_fixed_order_equals_direct_sarimax(spec):
+    y = _seasonal(200, seed=4)
+    fc = forecast_array(y, _fixed(spec, simple_differencing=False))
+    res = SARIMAX(
+        y,
+        order=spec.order,
+        seasonal_order=spec.statsmodels_seasonal_order,
+        trend=spec.trend,
+        concentrate_scale=True,
+    ).fit(method="lbfgs", maxiter=50, disp=False)
+    assert res.mle_retvals["converged"]
+    pred = res.get_forecast(H)
+    ci80, ci95 = pred.conf_int(alpha=0.2), pred.conf_int(alpha=0.05)
+    assert fc.model == spec.name and fc.reason == "ok"
+    np.testing.assert_allclose(fc.yhat, pred.predicted_mean, rtol=1e-9)
+    np.testing.assert_allclose(fc.lo80, ci80[:, 0], rtol=1e-9)
+    np.testing.assert_allclose(fc.hi80, ci80[:, 1], rtol=1e-9)
+    np.testing.assert_allclose(fc.lo95, ci95[:, 0], rtol=1e-9)
+    np.testing.assert_allclose(fc.hi95, ci95[:, 1], rtol=1e-9)
+
+
+def test_simple_differencing_path_equals_direct_filter_in_levels():
+    spec = SarimaSpec((0, 1, 1), (0, 1, 1, 7))
+    y = _seasonal(200, seed=5)
+    fc = forecast_array(y, _fixed(spec, simple_differencing=True))
+    fit = SARIMAX(
+        y,
+        order=spec.order,
+        seasonal_order=spec.seasonal_order,
+        simple_differencing=True,
+        concentrate_scale=True,
+    ).fit(method="lbfgs", maxiter=50, disp=False)
+    levels = SARIMAX(
+        y, order=spec.order, seasonal_order=spec.seasonal_order, concentrate_scale=True
+    ).filter(fit.params)
+    pred = levels.get_forecast(H)
+    np.testing.assert_allclose(fc.yhat, pred.predicted_mean, rtol=1e-9)
+    np.testing.assert_allclose(fc.hi95, pred.conf_int(alpha=0.05)[:, 1], rtol=1e-9)
+
+
+# --------------------------------------------------------------------------- search
+
+
+def test_default_search_picks_seasonal_model_and_gate_works():
+    y = _seasonal(280)
+    assert has_weekly_seasonality(y)
+    noise = 50 + np.random.default_rng(1).normal(0, 3, 280)
+    assert not has_weekly_seasonality(noise)
+    fc = forecast_array(y)
+    assert (
+        fc.reason == "ok" and fc.model.startswith("SARIMA") and not fc.model.endswith("(0,0,0,0)")
+    )
+    fc_noise = forecast_array(noise)
+    assert fc_noise.model.endswith("(0,0,0,0)+c") or fc_noise.model.endswith("(0,0,0,0)")
+    # intervals nest and contain the point forecast
+    assert np.all(fc.lo95 <= fc.lo80) and np.all(fc.lo80 <= fc.yhat)
+    assert np.all(fc.yhat <= fc.hi80) and np.all(fc.hi80 <= fc.hi95)
+
+
+def test_pruned_search_fits_fewer_candidates_than_grid(monkeypatch):
+    calls: list[tuple[str, bool]] = []
+    real = fmod.fit_sarimax
+
+    def spy(y, spec, **kw):
+        calls.append((spec.name, kw["start_params"] is not None))
+        return real(y, spec, **kw)
+
+    monkeypatch.setattr(fmod, "fit_sarimax", spy)
+    y = _seasonal(280)
+    forecast_array(y)
+    assert 1 <= len(calls) <= 4 < len(fmod.DEFAULT_CANDIDATES)
+
+
+def test_warm_starts_are_reused_across_calls(monkeypatch):
+    calls: list[tuple[str, bool]] = []
+    real = fmod.fit_sarimax
+
+    def spy(y, spec, **kw):
+        calls.append((spec.name, kw["start_params"] is not None))
+        return real(y, spec, **kw)
+
+    monkeypatch.setattr(fmod, "fit_sarimax", spy)
+    y = _seasonal(280)
+    warm: dict = {}
+    forecast_array(y[:-28], warm=warm)
+    assert warm and not any(w for _, w in calls)
+    calls.clear()
+    forecast_array(y, warm=warm)
+    assert calls and calls[0][1], "second origin must start from the cached parameters"
+
+
+def test_non_convergence_falls_back_to_ets():
+    cfg = ForecastConfig(maxiter=1, warm_maxiter=1)
+    fc = forecast_array(_seasonal(200), cfg)
+    assert fc.reason == "sarima_failed" and fc.model.startswith("ETS")
+
+
+# --------------------------------------------------------------------------- fallbacks
+
+
+def _spiky() -> np.ndarray:
+    y = _seasonal(200, seed=7)
+    y[150] = 1e6
+    return y
+
+
+def _nan_heavy() -> np.ndarray:
+    y = _seasonal(200, seed=8)
+    y[np.random.default_rng(8).random(200) < 0.7] = np.nan
+    return y
+
+
+def _intermittent() -> np.ndarray:
+    rng = np.random.default_rng(9)
+    return np.where(rng.random(200) < 0.15, rng.integers(1, 6, 200), 0).astype(float)
+
+
+@pytest.mark.parametrize(
+    ("y", "reason", "model_prefix"),
+    [
+        (np.full(20, np.nan), "empty", "zero"),
+        (np.array([4.0]), "too_short", "naive"),
+        (
+            np.array([3.0, 5.0, 4.0, 6.0, 5.0, 7.0, 6.0, 8.0, 7.0, 9.0]),
+            "too_short",
+            "seasonal_naive",
+        ),
+        (_seasonal(30, seed=3), "too_short", "ETS"),
+        (np.zeros(100), "all_zero", "seasonal_naive"),
+        (np.full(100, 5.0), "constant", "seasonal_naive"),
+        (_nan_heavy(), "nan_heavy", "ETS"),
+        (_intermittent(), "intermittent", "SBA"),
+        (_spiky(), "ok", "SARIMA"),
+    ],
+    ids=[
+        "all-nan",
+        "one-point",
+        "ten-points",
+        "thirty-days",
+        "all-zero",
+        "constant",
+        "nan-heavy",
+        "intermittent",
+        "huge-outlier",
+    ],
+)
+def test_crafted_series_route_and_never_raise(y, reason, model_prefix):
+    fc = forecast_array(y, ForecastConfig(horizon=H))
+    assert fc.reason == reason
+    assert fc.model.startswith(model_prefix)
+    for arr in (fc.yhat, fc.lo80, fc.hi80, fc.lo95, fc.hi95):
+        assert arr.shape == (H,) and np.isfinite(arr).all() and (arr >= 0).all()
+    assert np.all(fc.lo95 <= fc.yhat + 1e-9) and np.all(fc.yhat <= fc.hi95 + 1e-9)
+
+
+def test_huge_outlier_does_not_leak_into_forecast():
+    fc = forecast_array(_spiky())
+    assert fc.yhat.max() < 100 and fc.hi95.max() < 150
+
+
+def test_constant_and_zero_values():
+    np.testing.assert_array_equal(forecast_array(np.full(60, 5.0)).yhat, 5.0)
+    zero = forecast_array(np.zeros(60))
+    assert zero.yhat.max() == 0 and zero.hi95.max() == 0
+    assert forecast_array(np.array([4.0])).yhat[0] == 4.0
+
+
+def test_unexpected_error_is_caught(monkeypatch):
+    def boom(*_a, **_k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(fmod, "_route", boom)
+    fc = forecast_array(_seasonal(60))
+    assert fc.reason == "error:RuntimeError" and fc.model == "seasonal_naive"
+
+
+def test_forecasts_never_negative():
+    y = np.maximum(_seasonal(200, level=4.0, noise=3.0), 0.0)
+    y[-20:] = np.maximum(y[-20:] - 3, 0)
+    fc = forecast_array(y)
+    assert (fc.yhat >= 0).all() and (fc.lo95 >= 0).all()
+
+
+def test_seasonal_naive_and_sba_by_hand():
+    y = np.arange(14, dtype=float)
+    fc = seasonal_naive_forecast(y, 9, 7)
+    np.testing.assert_array_equal(fc.yhat, [7, 8, 9, 10, 11, 12, 13, 7, 8])
+    # errors are all 7 -> sigma 7, second week sqrt(2) wider
+    assert fc.hi80[7] - fc.yhat[7] == pytest.approx(np.sqrt(2) * (fc.hi80[0] - fc.yhat[0]))
+    sba = croston_forecast(np.array([0, 0, 4, 0, 0, 0, 2, 0], dtype=float), 3, alpha=0.5)
+    # size 4 -> 3, interval 3 -> 3.5 (4-day gap), SBA factor 1 - 0.25
+    np.testing.assert_allclose(sba.yhat, 0.75 * 3 / 3.5)
+
+
+# --------------------------------------------------------------------------- grouped fn
+
+
+def test_forecast_frame_schema_dates_and_purity():
+    y = _seasonal(120)
+    df = _frame(y)
+    df = df.drop(index=[50, 51])  # calendar gaps are missing days, not dropped days
+    df["available"] = True
+    df.loc[60, "available"] = False
+    before = df.copy(deep=True)
+    fn = make_forecast_fn(ForecastConfig(horizon=14))
+    out = fn(df)
+    pd.testing.assert_frame_equal(df, before)
+    pd.testing.assert_frame_equal(out, fn(df))
+    names = [part.split()[0] for part in FORECAST_SCHEMA.split(", ")]
+    assert list(out.columns) == names
+    assert out["ds"].iloc[0] == dt.date(2024, 1, 1) + dt.timedelta(days=120)
+    assert out["step"].tolist() == list(range(1, 15))
+    assert set(out["series_id"]) == {"S1"}
+
+
+def test_target_column_and_empty_frame():
+    df = _frame(_seasonal(60)).rename(columns={"y": "y_clean"})
+    out = forecast_series(df, ForecastConfig(target_col="y_clean", horizon=7))
+    assert len(out) == 7
+    assert forecast_series(df.iloc[:0], ForecastConfig(target_col="y_clean")).empty
+    with pytest.raises(ValueError, match="missing column"):
+        forecast_series(df, ForecastConfig())
+
+
+@pytest.mark.parametrize(
+    ("factory", "match"),
+    [
+        (lambda: ForecastConfig(horizon=0), "horizon must be >= 1"),
+        (lambda: ForecastConfig(candidates=()), "candidates must not be empty"),
+        (lambda: ForecastConfig(intermittent_method="tsb"), "intermittent_method must be"),
+        (lambda: ForecastConfig(min_obs=7), "min_obs must be >= 2"),
+        (lambda: ForecastConfig(max_nan_frac=1.5), r"max_nan_frac must be in \[0, 1\]"),
+        (lambda: SarimaSpec((1, 1, 1), trend="c"), "trend 'c' needs d == D == 0"),
+        (lambda: SarimaSpec((1, -1, 1)), "order must be 3 non-negative"),
+        (lambda: SarimaSpec((1, 0, 1), (1, 0, 1, 1)), "seasonal period must be >= 2"),
+    ],
+    ids=[
+        "horizon",
+        "no-candidates",
+        "intermittent",
+        "min-obs",
+        "nan-frac",
+        "trend-diff",
+        "negative-order",
+        "period",
+    ],
+)
+def test_bad_config_raises(factory, match):
+    with pytest.raises(ValueError, match=match):
+        factory()
+
+
+def test_bench_smoke():
+    from shikong.timeseries import bench
+
+    result = bench.run(n_series=1, with_grid=False)
+    assert set(result) == {"single", "pruned", "pruned_warm"}
+    assert all(mean > 0 for mean, _ in result.values())
