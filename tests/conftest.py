@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,7 +42,6 @@ def spark(base_config: AppConfig) -> Iterator[object]:
     """One SparkSession with Sedona and Delta for the whole run."""
     from shikong.session import build_session
 
-    os.environ.setdefault("PYSPARK_PYTHON", str(Path(os.sys.executable)))
     session = build_session(base_config)
     yield session
     session.stop()

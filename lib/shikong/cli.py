@@ -18,6 +18,11 @@ log = logging.getLogger(__name__)
 #: Spark jobs in pipeline order: (subcommand, module under shikong.jobs).
 PIPELINE_JOBS: tuple[tuple[str, str], ...] = (
     ("ingest", "ingest"),
+    ("spatial", "spatial_features"),
+    ("series", "demand_series"),
+    ("forecast", "forecast_arima"),
+    ("policy", "inventory_policy"),
+    ("routes", "delivery_routes"),
 )
 
 

@@ -121,7 +121,7 @@ class SpatialSettings:
         nearest_k: Warehouses kept per customer by the KNN join.
         study_area_states: State codes of the study area; empty means all of Brazil.
         hotspot_band_km: Distance band of the Gi* neighbourhood.
-        hotspot_period: ``month`` (one Gi* per calendar month) or ``all``.
+        hotspot_period: ``week`` (Gi* per cell x ISO week), ``month`` or ``all``.
         dbscan_eps_m: DBSCAN radius in metres.
         dbscan_min_pts: DBSCAN minimum points.
         kmeans_k_min: Smallest k tried for K-means.
@@ -131,15 +131,15 @@ class SpatialSettings:
     """
 
     metric_crs: str = "EPSG:5880"
-    h3_resolutions: tuple[int, ...] = (5, 7)
-    grid_resolution: int = 5
+    h3_resolutions: tuple[int, ...] = (6, 8)
+    grid_resolution: int = 6
     geohash_precision: int = 6
     broadcast_max_pieces: int = 200_000
     subdivide_max_vertices: int = 64
     nearest_k: int = 3
     study_area_states: tuple[str, ...] = ()
-    hotspot_band_km: float = 40.0
-    hotspot_period: str = "month"
+    hotspot_band_km: float = 15.0
+    hotspot_period: str = "week"
     dbscan_eps_m: float = 3000.0
     dbscan_min_pts: int = 20
     kmeans_k_min: int = 2
@@ -151,12 +151,102 @@ class SpatialSettings:
         for r in (*self.h3_resolutions, self.grid_resolution):
             if not 0 <= r <= 15:
                 raise ConfigError(f"spatial.h3_resolutions: H3 resolution must be 0..15, got {r}")
-        if self.hotspot_period not in ("month", "all"):
-            raise ConfigError(f"spatial.hotspot_period: must be 'month' or 'all', got {self.hotspot_period!r}")
+        if self.grid_resolution not in self.h3_resolutions:
+            raise ConfigError("spatial.grid_resolution: must be one of spatial.h3_resolutions")
+        if self.hotspot_period not in ("week", "month", "all"):
+            raise ConfigError(f"spatial.hotspot_period: must be week, month or all, got {self.hotspot_period!r}")
         if not 2 <= self.kmeans_k_min <= self.kmeans_k_max:
             raise ConfigError("spatial.kmeans_k_min: need 2 <= kmeans_k_min <= kmeans_k_max")
         if self.hotspot_band_km <= 0 or self.dbscan_eps_m <= 0:
             raise ConfigError("spatial.hotspot_band_km: distances must be positive")
+
+
+@dataclass(frozen=True)
+class TimeSeriesSettings:
+    """Settings of the ``demand_series`` and ``forecast_arima`` jobs.
+
+    Attributes:
+        level: Series key: ``sku``, ``sku_region`` or ``sku_warehouse``.
+        max_series: Keep the top-N series by units sold (0 = all). The default world has
+            24,000 SKU x warehouse series; SARIMA on all of them does not fit the 10-minute
+            budget of ``make run`` on two cores, ``conf/full.yaml`` lifts the cap.
+        fill_method: Gap filling: ``linear``, ``polynomial``, ``spline`` or ``seasonal``.
+        ma_windows: Moving-average windows (days).
+        wavelet: PyWavelets wavelet name (empty string = no wavelet features).
+        wavelet_level: Decomposition level.
+        horizon: Forecast horizon in days.
+        season: Seasonal period in days.
+        search: ``pruned`` (tests pick differencing and seasonality, early stop) or
+            ``full`` (every candidate order is fitted).
+        backtest_folds: Rolling-origin folds (horizon days apart).
+        max_history: Model only the last N days (0 = all).
+    """
+
+    level: str = "sku_warehouse"
+    max_series: int = 120
+    fill_method: str = "linear"
+    ma_windows: tuple[int, ...] = (7, 14, 28)
+    wavelet: str = "db4"
+    wavelet_level: int = 3
+    horizon: int = 28
+    season: int = 7
+    search: str = "pruned"
+    backtest_folds: int = 3
+    max_history: int = 0
+
+    def __post_init__(self) -> None:
+        if self.level not in ("sku", "sku_region", "sku_warehouse"):
+            raise ConfigError(f"timeseries.level: must be sku, sku_region or sku_warehouse, got {self.level!r}")
+        if self.fill_method not in ("linear", "polynomial", "spline", "seasonal"):
+            raise ConfigError(f"timeseries.fill_method: unknown method {self.fill_method!r}")
+        if self.search not in ("pruned", "full"):
+            raise ConfigError(f"timeseries.search: must be 'pruned' or 'full', got {self.search!r}")
+        if self.horizon < 1 or self.backtest_folds < 1 or self.max_series < 0:
+            raise ConfigError("timeseries.horizon: horizon and backtest_folds must be >= 1, max_series >= 0")
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    """Settings of the ``inventory_policy`` and ``delivery_routes`` jobs.
+
+    Attributes:
+        lead_time_days: Replenishment lead time.
+        review_days: Review period.
+        service_level: Target cycle service level.
+        order_cost: Fixed cost per replenishment order.
+        holding_rate: Yearly holding cost as a share of the unit price.
+        method: Lead-time demand quantiles: ``normal`` (from forecast bands) or
+            ``empirical`` (bootstrap of recent forecast errors).
+        simulation_weeks: Weeks of actual demand replayed under the policy and the naive rule.
+        route_days: Most recent delivery days routed (0 = all days).
+        vehicles: Vehicles per warehouse and day.
+        vehicle_capacity: Units per vehicle.
+        route_time_limit_s: OR-Tools search time cap per warehouse-day.
+        route_solution_limit: OR-Tools solutions per warehouse-day (repeatable work budget).
+        speed_kmh: Travel speed for time windows.
+    """
+
+    lead_time_days: int = 7
+    review_days: int = 1
+    service_level: float = 0.95
+    order_cost: float = 50.0
+    holding_rate: float = 0.25
+    method: str = "empirical"
+    simulation_weeks: int = 8
+    route_days: int = 3
+    vehicles: int = 10
+    vehicle_capacity: float = 100.0
+    route_time_limit_s: float = 10.0
+    route_solution_limit: int = 200
+    speed_kmh: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.service_level < 1.0:
+            raise ConfigError(f"decisions.service_level: must be in [0.5, 1), got {self.service_level}")
+        if self.method not in ("normal", "empirical"):
+            raise ConfigError(f"decisions.method: must be 'normal' or 'empirical', got {self.method!r}")
+        if self.lead_time_days < 1 or self.vehicles < 1 or self.vehicle_capacity <= 0:
+            raise ConfigError("decisions.lead_time_days: lead time, vehicles and capacity must be positive")
 
 
 @dataclass(frozen=True)
@@ -168,6 +258,8 @@ class AppConfig:
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     spatial: SpatialSettings = field(default_factory=SpatialSettings)
+    timeseries: TimeSeriesSettings = field(default_factory=TimeSeriesSettings)
+    decisions: DecisionSettings = field(default_factory=DecisionSettings)
 
 
 def _type_name(tp: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -77,6 +78,10 @@ def build_session(cfg: AppConfig) -> SparkSession:
     settings = cfg.spark
     for name, value in SINGLE_THREAD_ENV.items():
         os.environ.setdefault(name, value)
+    if settings.master and settings.master.startswith("local"):
+        # Local Python workers must be this interpreter (the venv that has shikong), not
+        # whatever `python3` is first on PATH. Clusters ship the wheel to their own Python.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
     builder = SparkSession.builder.appName(settings.app_name)
     if settings.master:

@@ -215,16 +215,14 @@ def _violations(
     return out
 
 
-def with_row_identity(df: DataFrame, *, columns: tuple[str, ...]) -> DataFrame:
-    """Add a content hash and an occurrence number per (file, identical content).
+def with_row_hash(df: DataFrame, *, columns: tuple[str, ...]) -> DataFrame:
+    """Add a SHA-256 of the raw content (nulls distinguished from empty strings).
 
-    Together with the source file they identify a raw row across re-runs, so the
-    quarantine can be written idempotently even for exact duplicates.
+    Together with the source file and an occurrence number it identifies a raw row across
+    re-runs, so the quarantine can be written idempotently even for exact duplicates.
     """
     content = F.concat_ws("\u0001", *[F.coalesce(F.col(c), F.lit("\u0000")) for c in columns])
-    hashed = df.withColumn(ROW_HASH, F.sha2(content, 256))
-    w = Window.partitionBy(SOURCE_FILE, ROW_HASH).orderBy(ROW_HASH)
-    return hashed.withColumn(OCCURRENCE, F.row_number().over(w))
+    return df.withColumn(ROW_HASH, F.sha2(content, 256))
 
 
 def classify(
@@ -253,7 +251,7 @@ def classify(
     names = spec.source.columns
     malformed = CORRUPT in raw.columns
     raw_cols = (*names, CORRUPT) if malformed else names
-    df = with_row_identity(raw, columns=raw_cols).withColumn(RAW, F.struct(*raw_cols))
+    df = with_row_hash(raw, columns=raw_cols).withColumn(RAW, F.struct(*raw_cols))
     for col_spec in spec.columns:
         if col_spec.ref:
             known = refs[col_spec.ref].select(F.col(refs[col_spec.ref].columns[0]).alias("_k"))
@@ -276,18 +274,23 @@ def classify(
 
     typed = df.select(
         *[parsed[c.name].alias(c.name) for c in spec.columns],
-        F.col(SOURCE_FILE), F.col(ROW_HASH), F.col(OCCURRENCE), F.col(RAW),
+        F.col(SOURCE_FILE), F.col(ROW_HASH), F.col(RAW),
         reason.alias(REASON),
     )
     for name, fn in spec.derived.items():
         typed = typed.withColumn(name, fn())
 
-    keys = list(spec.source.keys)
-    w = Window.partitionBy(F.col(REASON).isNull(), *keys).orderBy(SOURCE_FILE, ROW_HASH, OCCURRENCE)
-    rank = F.row_number().over(w)
-    return typed.withColumn(
-        REASON, F.when(F.col(REASON).isNull() & (rank > 1), F.lit(S.DUPLICATE)).otherwise(F.col(REASON))
-    )
+    # One shuffle serves both windows: identical raw rows share their keys and reason, so
+    # grouping by (valid, keys, file, hash) refines the de-duplication partitioning.
+    keys = [F.col(k) for k in spec.source.keys]
+    valid = F.col(REASON).isNull()
+    by_key = Window.partitionBy(valid, *keys).orderBy(SOURCE_FILE, ROW_HASH)
+    by_content = Window.partitionBy(valid, *keys, F.col(SOURCE_FILE), F.col(ROW_HASH)).orderBy(ROW_HASH)
+    return typed.withColumn("_rank", F.row_number().over(by_key)).withColumn(
+        OCCURRENCE, F.row_number().over(by_content)
+    ).withColumn(
+        REASON, F.when(valid & (F.col("_rank") > 1), F.lit(S.DUPLICATE)).otherwise(F.col(REASON))
+    ).drop("_rank")
 
 
 def accepted_rows(classified: DataFrame, spec: SourceSpec, *, run_id: str) -> DataFrame:

@@ -1,0 +1,380 @@
+"""Job ``spatial_features``: bronze -> silver/gold spatial features on Apache Sedona.
+
+Extract bronze orders, lines, customers, warehouses and the packaged Brazil geography;
+transform with the Sedona transforms of :mod:`shikong.spatial`; load idempotently
+(overwrite-by-partition for per-order and per-cell tables, whole-table overwrite for the
+small derived ones). Geometry is stored as WKB.
+
+Tables written:
+    silver.orders_geo          one row per order: region, municipality, H3/geohash, metric
+                               coordinates, delivery distance, nearest warehouses, flags
+    silver.customers_geo       one row per customer: region, nearest municipality, k nearest
+                               warehouses
+    gold.service_zones         warehouse service areas clipped to state borders (+ area km2)
+    gold.grid_daily            per H3 cell x day demand aggregates
+    gold.grid_daily_category   the same per category
+    gold.hotspots              Getis-Ord Gi* per cell x period (z, p, FDR p, class)
+    gold.customer_clusters     DBSCAN and K-means cluster per customer
+    gold.region_profiles       weekly demand profile and hierarchical cluster per state
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from sedona.spark.sql import st_constructors as stc
+from sedona.spark.sql import st_functions as stf
+
+from shikong.config import AppConfig, SpatialSettings
+from shikong.geo_resources import load_municipalities, load_states
+from shikong.io.delta import overwrite, replace_partitions
+from shikong.jobs.common import job_main, stage
+from shikong.spatial import features as sf
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SpatialInputs:
+    """Everything the job reads."""
+
+    orders: DataFrame
+    lines: DataFrame
+    customers: DataFrame
+    warehouses: DataFrame
+    products: DataFrame
+    states: DataFrame
+    municipalities: DataFrame
+
+
+def states_frame(spark: SparkSession) -> DataFrame:
+    """The 27 packaged state polygons (WGS84) as a Sedona geometry column ``geom``."""
+    pdf = load_states()[["uf", "name", "region", "wkt"]].rename(columns={"name": "state_name"})
+    return spark.createDataFrame(pdf).withColumn("geom", stc.ST_GeomFromWKT("wkt", 4326)).drop("wkt")
+
+
+def municipalities_frame(spark: SparkSession) -> DataFrame:
+    """The packaged municipality points (WGS84) with ``geom``."""
+    pdf = load_municipalities()[["ibge_code", "name", "uf", "lat", "lon"]]
+    pdf = pdf.rename(columns={"name": "municipality", "uf": "municipality_uf"})
+    return spark.createDataFrame(pdf).transform(sf.with_point())
+
+
+def extract(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -> SpatialInputs:
+    """Read the bronze tables and the packaged geography."""
+    def read(name: str) -> DataFrame:
+        return spark.read.format("delta").load(cfg.paths.table(layer, name))
+
+    return SpatialInputs(
+        orders=read("orders"),
+        lines=read("order_lines"),
+        customers=read("customers"),
+        warehouses=read("warehouses"),
+        products=read("products"),
+        states=states_frame(spark),
+        municipalities=municipalities_frame(spark),
+    )
+
+
+def warehouse_points(warehouses: DataFrame, s: SpatialSettings) -> DataFrame:
+    """Warehouses with WGS84 point, metric point and metric service-area buffer."""
+    return (
+        warehouses.transform(sf.with_point())
+        .transform(sf.to_crs(geom_col="geom", out_col="geom_m", target_crs=s.metric_crs))
+        .withColumn(
+            "service_area_m",
+            stf.ST_Buffer(F.col("geom_m"), F.coalesce(F.col("service_radius_km"), F.lit(0.0)) * 1000.0),
+        )
+    )
+
+
+def customers_geo(customers: DataFrame, inputs: SpatialInputs, whs: DataFrame, s: SpatialSettings) -> DataFrame:
+    """Customers with state, nearest municipality and the k nearest warehouses."""
+    return (
+        customers.select("customer_id", "lat", "lon")
+        .transform(sf.with_point())
+        .transform(
+            sf.assign_region(
+                inputs.states, point_col="geom", region_geom_col="geom", region_cols=["uf", "region"],
+                id_cols=["customer_id"], broadcast_max_rows=s.broadcast_max_pieces,
+                max_vertices=s.subdivide_max_vertices,
+            )
+        )
+        .transform(
+            sf.nearest(
+                inputs.municipalities, point_col="geom", candidate_geom_col="geom",
+                candidate_id_col="ibge_code", id_cols=["customer_id"], k=1, out_prefix="muni",
+            )
+        )
+        .transform(
+            sf.nearest(
+                whs, point_col="geom", candidate_geom_col="geom", candidate_id_col="warehouse_id",
+                id_cols=["customer_id"], k=s.nearest_k, out_prefix="nearest_wh",
+            )
+        )
+        .join(
+            inputs.municipalities.select(
+                F.col("ibge_code").alias("muni_id"), "municipality", "municipality_uf"
+            ),
+            "muni_id",
+            "left",
+        )
+        .select(
+            "customer_id", "lat", "lon", "uf", "region",
+            F.col("muni_id").alias("municipality_ibge"), "municipality",
+            F.col("muni_km1").alias("municipality_km"),
+            F.col("nearest_wh_ids").alias("nearest_warehouse_ids"),
+            F.col("nearest_wh_km").alias("nearest_warehouse_km"),
+            F.col("nearest_wh_id").alias("nearest_warehouse_id"),
+            stf.ST_AsBinary(F.col("geom")).alias("geom_wkb"),
+        )
+    )
+
+
+def orders_geo(
+    orders: DataFrame, cust_geo: DataFrame, whs: DataFrame, inputs: SpatialInputs, s: SpatialSettings
+) -> DataFrame:
+    """Per-order spatial features (see module docstring)."""
+    study = list(s.study_area_states)
+    wh = whs.select(
+        "warehouse_id", F.col("geom").alias("wh_geom")
+    )
+    base = (
+        orders.select("order_id", "customer_id", "order_ts", "order_date", "order_month", "warehouse_id", "lat", "lon")
+        .transform(sf.with_point())
+        .transform(sf.to_crs(geom_col="geom", out_col="geom_m", target_crs=s.metric_crs))
+        .transform(
+            sf.assign_region(
+                inputs.states, point_col="geom", region_geom_col="geom", region_cols=["uf", "region"],
+                id_cols=["order_id"], broadcast_max_rows=s.broadcast_max_pieces,
+                max_vertices=s.subdivide_max_vertices,
+            )
+        )
+        .transform(
+            sf.in_any(whs, point_col="geom_m", area_geom_col="service_area_m", id_cols=["order_id"],
+                      out_col="in_service_area")
+        )
+        .transform(sf.with_grid(geom_col="geom", resolutions=s.h3_resolutions, geohash_precision=s.geohash_precision))
+        .join(F.broadcast(wh), "warehouse_id", "left")
+        .transform(sf.with_distance_km(a_col="geom", b_col="wh_geom", out_col="delivery_km"))
+    )
+    cust = cust_geo.select(
+        "customer_id", "municipality_ibge", "municipality", "nearest_warehouse_id", "nearest_warehouse_km"
+    )
+    in_study = F.col("uf").isNotNull() & (F.col("uf").isin(*study) if study else F.lit(True))
+    return base.join(cust, "customer_id", "left").select(
+        "order_id", "customer_id", "order_ts", "order_date", "order_month", "warehouse_id",
+        "lat", "lon", "uf", "region", "municipality_ibge", "municipality",
+        stf.ST_X(F.col("geom_m")).alias("x_m"), stf.ST_Y(F.col("geom_m")).alias("y_m"),
+        *[f"h3_r{r}" for r in s.h3_resolutions], "geohash",
+        "delivery_km", "nearest_warehouse_id", F.col("nearest_warehouse_km")[0].alias("nearest_warehouse_km"),
+        (F.col("warehouse_id") != F.col("nearest_warehouse_id")).alias("warehouse_mismatch"),
+        "in_service_area", in_study.alias("in_study_area"),
+        stf.ST_AsBinary(F.col("geom")).alias("geom_wkb"),
+    )
+
+
+def service_zones(whs: DataFrame, states: DataFrame, s: SpatialSettings) -> DataFrame:
+    """Warehouse service areas clipped to state borders, with area in km2 (metric CRS)."""
+    st = states.transform(sf.make_valid(geom_col="geom")).transform(
+        sf.to_crs(geom_col="geom", out_col="state_m", target_crs=s.metric_crs)
+    )
+    pairs = whs.select("warehouse_id", "service_area_m").join(
+        F.broadcast(st.select("uf", "was_invalid", "state_m")),
+        F.expr("ST_Intersects(service_area_m, state_m)"),
+    )
+    zone = stf.ST_Intersection(F.col("service_area_m"), F.col("state_m"))
+    return pairs.select(
+        "warehouse_id", "uf", "was_invalid",
+        (stf.ST_Area(zone) / 1e6).alias("area_km2"),
+        stf.ST_AsBinary(stf.ST_Transform(zone, F.lit(s.metric_crs), F.lit("EPSG:4326"))).alias("geom_wkb"),
+    )
+
+
+def grid_frames(og: DataFrame, lines: DataFrame, products: DataFrame, s: SpatialSettings) -> tuple[DataFrame, DataFrame]:
+    """Per cell x day aggregates, overall and per category."""
+    cell = f"h3_r{s.grid_resolution}"
+    rows = lines.select("order_id", "sku", "quantity", "unit_price").join(
+        og.select("order_id", "customer_id", "order_date", "order_month", cell, "delivery_km"), "order_id"
+    ).join(F.broadcast(products.select("sku", "category")), "sku", "left")
+    daily = rows.transform(sf.cell_daily_aggregates(cell_col=cell, date_col="order_date")).withColumnRenamed(cell, "cell")
+    by_cat = rows.transform(
+        sf.cell_daily_aggregates(cell_col=cell, date_col="order_date", by=["category"])
+    ).withColumnRenamed(cell, "cell")
+    month = F.date_format("order_date", "yyyy-MM")
+    return (
+        daily.withColumn("resolution", F.lit(s.grid_resolution)).withColumn("month", month),
+        by_cat.withColumn("resolution", F.lit(s.grid_resolution)).withColumn("month", month),
+    )
+
+
+def hotspot_input(grid_daily: DataFrame, s: SpatialSettings) -> DataFrame:
+    """Cell x period observations for Gi*: excess demand over the cell's own expectation.
+
+    Raw counts would only rediscover that cities are big. ``expected`` spreads the cell's
+    total over periods in proportion to the whole platform's volume in each period, and the
+    measure is the Freeman-Tukey residual ``sqrt(o) + sqrt(o + 1) - sqrt(4e + 1)``: roughly
+    N(0, 1) for Poisson counts and, unlike ``(o - e) / sqrt(e)``, not inflated in sparse
+    cells (a rural cell going from 1 to 5 orders is not a hot spot). Cell centroids are
+    projected to the metric CRS and shifted 10,000 km apart per period, so one distance-band
+    pass keeps every neighbourhood inside its own period.
+    """
+    if s.hotspot_period == "week":
+        period = F.date_format(F.date_trunc("week", F.col("order_date")), "yyyy-MM-dd")
+    elif s.hotspot_period == "month":
+        period = F.col("month")
+    else:
+        period = F.lit("all")
+    per = grid_daily.groupBy(period.alias("period"), "cell").agg(F.sum("orders").alias("orders"))
+    cell_total = per.groupBy("cell").agg(F.sum("orders").alias("cell_total"))
+    period_total = per.groupBy("period").agg(F.sum("orders").alias("period_total"))
+    grand = per.agg(F.sum("orders").alias("grand")).crossJoin(period_total)
+    o, e = F.col("orders").cast("double"), F.col("expected")
+    obs = (
+        per.join(cell_total, "cell").join(F.broadcast(grand), "period")
+        .withColumn("expected", F.col("cell_total") * F.col("period_total") / F.col("grand"))
+        .withColumn("excess", F.sqrt(o) + F.sqrt(o + 1.0) - F.sqrt(4.0 * e + 1.0))
+    )
+    idx = F.dense_rank().over(Window.orderBy("period")) - 1
+    centroid = stf.ST_Transform(
+        stf.ST_Centroid(stf.ST_H3ToGeom(F.array(F.conv(F.col("cell"), 16, 10).cast("long")))[0]),
+        F.lit("EPSG:4326"), F.lit(s.metric_crs),
+    )
+    return obs.withColumn("_idx", idx).withColumn(
+        "geom_m", stf.ST_Translate(centroid, F.col("_idx") * 1.0e7, F.lit(0.0))
+    ).drop("_idx")
+
+
+def region_profiles_frame(og: DataFrame, lines: DataFrame, s: SpatialSettings) -> pd.DataFrame:
+    """Weekday share of units per state (27 x 7): small enough to collect."""
+    units = lines.select("order_id", "quantity").join(og.select("order_id", "uf", "order_date"), "order_id")
+    prof = (
+        units.where(F.col("uf").isNotNull())
+        .groupBy("uf", F.dayofweek("order_date").alias("dow"))
+        .agg(F.sum("quantity").alias("units"))
+        .toPandas()
+    )
+    wide = prof.pivot(index="uf", columns="dow", values="units").fillna(0.0)
+    wide = wide.div(wide.sum(axis=1), axis=0)
+    names = {1: "sun", 2: "mon", 3: "tue", 4: "wed", 5: "thu", 6: "fri", 7: "sat"}
+    wide.columns = [f"share_{names[int(c)]}" for c in wide.columns]
+    return wide.reset_index()
+
+
+def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -> dict[str, int]:
+    """Extract, transform and load every spatial table; returns row counts per table."""
+    from shikong.spatial import clusters, hotspots
+
+    s = cfg.spatial
+    inputs = extract(spark, cfg, layer=layer)
+    whs = warehouse_points(inputs.warehouses, s).cache()
+    counts: dict[str, int] = {}
+
+    with stage("spatial: customers_geo") as done:
+        cg_path = cfg.paths.table("silver", "customers_geo")
+        overwrite(spark, customers_geo(inputs.customers, inputs, whs, s), cg_path)
+        cust_geo = spark.read.format("delta").load(cg_path)
+        counts["silver.customers_geo"] = cust_geo.count()
+        done(counts["silver.customers_geo"])
+
+    with stage("spatial: orders_geo") as done:
+        og_path = cfg.paths.table("silver", "orders_geo")
+        replace_partitions(spark, orders_geo(inputs.orders, cust_geo, whs, inputs, s), og_path,
+                           partition_by=["order_month"])
+        og = spark.read.format("delta").load(og_path)
+        stats = og.agg(
+            F.count(F.lit(1)).alias("n"),
+            F.count(F.when(F.col("uf").isNull(), 1)).alias("no_region"),
+            F.count(F.when(~F.col("in_service_area"), 1)).alias("outside_service"),
+            F.count(F.when(F.col("warehouse_mismatch"), 1)).alias("mismatch"),
+        ).first()
+        counts["silver.orders_geo"] = int(stats["n"])
+        log.info("orders_geo: %d orders, %d in no state, %d outside every service area, %d not served by nearest warehouse",
+                 stats["n"], stats["no_region"], stats["outside_service"], stats["mismatch"])
+        done(int(stats["n"]))
+
+    with stage("spatial: service_zones") as done:
+        zones = service_zones(whs, inputs.states, s)
+        overwrite(spark, zones, cfg.paths.table("gold", "service_zones"))
+        repaired = inputs.states.where(~stf.ST_IsValid(F.col("geom"))).count()
+        log.info("service_zones: %d state polygons needed ST_MakeValid", repaired)
+        counts["gold.service_zones"] = spark.read.format("delta").load(cfg.paths.table("gold", "service_zones")).count()
+        done(counts["gold.service_zones"])
+
+    with stage("spatial: grid") as done:
+        daily, by_cat = grid_frames(og, inputs.lines, inputs.products, s)
+        replace_partitions(spark, daily, cfg.paths.table("gold", "grid_daily"), partition_by=["month"])
+        replace_partitions(spark, by_cat, cfg.paths.table("gold", "grid_daily_category"), partition_by=["month"])
+        grid = spark.read.format("delta").load(cfg.paths.table("gold", "grid_daily"))
+        counts["gold.grid_daily"] = grid.count()
+        done(counts["gold.grid_daily"])
+
+    with stage("spatial: hotspots") as done:
+        obs = hotspot_input(grid, s)
+        gi = hotspots.getis_ord_gi_star(
+            obs, geometry_col="geom_m", value_col="excess", distance_band_m=s.hotspot_band_km * 1000.0
+        )
+        out = gi.select(
+            "period", "cell", F.lit(s.grid_resolution).alias("resolution"), "orders", "expected", "excess",
+            "gi_z", "gi_p", "gi_p_fdr", "hotspot_class",
+        )
+        replace_partitions(spark, out, cfg.paths.table("gold", "hotspots"), partition_by=["period"])
+        hs = spark.read.format("delta").load(cfg.paths.table("gold", "hotspots"))
+        counts["gold.hotspots"] = hs.count()
+        done(counts["gold.hotspots"])
+
+    with stage("spatial: clusters") as done:
+        pts = (
+            cust_geo.where(F.col("lat").isNotNull())
+            .select("customer_id", stc.ST_GeomFromWKB("geom_wkb").alias("geom"))
+            .transform(sf.to_crs(geom_col="geom", out_col="geom_m", target_crs=s.metric_crs))
+            .select("customer_id", "geom_m",
+                    stf.ST_X(F.col("geom_m")).alias("x_m"), stf.ST_Y(F.col("geom_m")).alias("y_m"))
+        )
+        db = clusters.dbscan_clusters(
+            pts, geometry_col="geom_m", eps_m=s.dbscan_eps_m, min_pts=s.dbscan_min_pts,
+            cluster_col="dbscan_cluster",
+        )
+        out, k, sil = clusters.kmeans_by_silhouette(
+            db.drop("geom_m"), x_col="x_m", y_col="y_m",
+            k_range=(s.kmeans_k_min, s.kmeans_k_max), sample=s.kmeans_sample,
+        )
+        log.info("K-means: k=%d chosen by silhouette %s", k, {kk: round(v, 3) for kk, v in sil.items()})
+        overwrite(spark, out, cfg.paths.table("gold", "customer_clusters"))
+        counts["gold.customer_clusters"] = spark.read.format("delta").load(
+            cfg.paths.table("gold", "customer_clusters")).count()
+        done(counts["gold.customer_clusters"])
+
+    with stage("spatial: region_profiles") as done:
+        prof = region_profiles_frame(og, inputs.lines, s)
+        n = min(s.region_clusters, len(prof))
+        wide = prof.set_index("uf")
+        clustered = (
+            clusters.hierarchical_region_profiles(wide, n_clusters=n) if n >= 2 else wide.assign(cluster=0)
+        ).reset_index()
+        overwrite(spark, spark.createDataFrame(clustered), cfg.paths.table("gold", "region_profiles"))
+        counts["gold.region_profiles"] = len(clustered)
+        done(len(clustered))
+    whs.unpersist()
+    return counts
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of the spatial_features job."""
+    parser.add_argument("--layer", default="bronze", help="bronze layer to read (bronze, bronze_olist)")
+
+
+def run(spark: SparkSession, cfg: AppConfig, args: argparse.Namespace) -> dict[str, int]:
+    """Spatial features: regions, grids, hot spots and clusters (Sedona) into silver/gold."""
+    return run_spatial(spark, cfg, layer=args.layer)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """spark-submit / console entry point."""
+    return job_main("spatial_features", add_arguments, run, argv)
