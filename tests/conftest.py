@@ -70,7 +70,9 @@ class SmallWorld:
 
 
 @pytest.fixture(scope="session")
-def small_world(spark, base_config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> SmallWorld:
+def small_world(
+    spark, base_config: AppConfig, tmp_path_factory: pytest.TempPathFactory
+) -> SmallWorld:
     """Generate the small demo world (seeded) and ingest it into a session lakehouse."""
     from shikong.jobs.generate import generate
     from shikong.jobs.ingest import run_ingest
@@ -80,3 +82,27 @@ def small_world(spark, base_config: AppConfig, tmp_path_factory: pytest.TempPath
     generate(cfg, scale="small", seed=7)
     reports = {r.source: r for r in run_ingest(spark, cfg)}
     return SmallWorld(cfg, reports)
+
+
+@pytest.fixture(scope="session")
+def small_pipeline(spark, small_world: SmallWorld) -> SmallWorld:
+    """Every Spark job after ingest, run once on the small world with test-sized settings."""
+    from shikong.jobs.delivery_routes import run_delivery_routes
+    from shikong.jobs.demand_series import run_demand_series
+    from shikong.jobs.forecast_arima import run_forecast
+    from shikong.jobs.inventory_policy import run_inventory_policy
+    from shikong.jobs.spatial_features import run_spatial
+
+    cfg = dataclasses.replace(
+        small_world.cfg,
+        timeseries=dataclasses.replace(small_world.cfg.timeseries, max_series=40, backtest_folds=2),
+        decisions=dataclasses.replace(small_world.cfg.decisions, route_days=2),
+    )
+    results = {
+        "spatial": run_spatial(spark, cfg),
+        "series": run_demand_series(spark, cfg),
+        "forecast": run_forecast(spark, cfg),
+        "policy": run_inventory_policy(spark, cfg),
+        "routes": run_delivery_routes(spark, cfg),
+    }
+    return SmallWorld(cfg, {**small_world.reports, "pipeline": results})

@@ -30,7 +30,11 @@ def _make_landing(root: Path) -> None:
     _write_csv(
         root / "products" / "products.csv",
         S.PRODUCTS.columns,
-        [("SKU-1", "toys", "10.5", "0.2"), ("SKU-2", "books", "20", "1.0"), ("SKU-3", "books", "-1", "1")],
+        [
+            ("SKU-1", "toys", "10.5", "0.2"),
+            ("SKU-2", "books", "20", "1.0"),
+            ("SKU-3", "books", "-1", "1"),
+        ],
     )
     _write_csv(
         root / "warehouses" / "warehouses.csv",
@@ -46,13 +50,20 @@ def _make_landing(root: Path) -> None:
             ("C3", "x", "SP", "123.4", "-46.6", "2023-01-02"),
         ],
     )
-    order = {"order_id": "O1", "customer_id": "C1", "order_ts": "2023-03-01T10:00:00",
-             "warehouse_id": "W1", "lat": -23.5, "lon": -46.6, "status": "delivered"}
+    order = {
+        "order_id": "O1",
+        "customer_id": "C1",
+        "order_ts": "2023-03-01T10:00:00",
+        "warehouse_id": "W1",
+        "lat": -23.5,
+        "lon": -46.6,
+        "status": "delivered",
+    }
     _write_jsonl(
         root / "orders" / "orders-2023-03.jsonl",
         [
             order,
-            dict(order),                                     # exact duplicate
+            dict(order),  # exact duplicate
             dict(order, order_id="O2", order_ts="not-a-date"),
             dict(order, order_id="O3", order_ts="2099-01-01T00:00:00"),
             dict(order, order_id="O4", customer_id="C-404"),
@@ -96,7 +107,9 @@ def ingested(spark, base_config, tmp_path_factory) -> Ingested:
     cfg = dataclasses.replace(base_config, paths=Paths(lakehouse=str(lakehouse)))
     _make_landing(Path(cfg.paths.landing_dir))
     first = {r.source: r for r in run_ingest(spark, cfg)}
-    counts = {t: spark.read.format("delta").load(cfg.paths.table("bronze", t)).count() for t in TABLES}
+    counts = {
+        t: spark.read.format("delta").load(cfg.paths.table("bronze", t)).count() for t in TABLES
+    }
     second = {r.source: r for r in run_ingest(spark, cfg)}
     return Ingested(cfg, first, second, counts)
 
@@ -119,22 +132,39 @@ EXPECTED_QUARANTINE = [
 
 def test_every_defect_is_quarantined_with_its_reason(spark, ingested):
     q = spark.read.format("delta").load(ingested.cfg.paths.table("bronze", "quarantine"))
-    got = sorted((r["source"], r["reason"], r["count"]) for r in q.groupBy("source", "reason").count().collect())
+    got = sorted(
+        (r["source"], r["reason"], r["count"])
+        for r in q.groupBy("source", "reason").count().collect()
+    )
     assert got == sorted(EXPECTED_QUARANTINE)
 
 
 def test_rows_in_equal_accepted_plus_quarantined(ingested):
     accepted = {name: r.rows_accepted for name, r in ingested.first.items()}
-    assert accepted == {"products": 2, "warehouses": 1, "customers": 2, "orders": 2, "order_lines": 3}
+    assert accepted == {
+        "products": 2,
+        "warehouses": 1,
+        "customers": 2,
+        "orders": 2,
+        "order_lines": 3,
+    }
     rows_in = {name: r.rows_in for name, r in ingested.first.items()}
-    assert rows_in == {"products": 3, "warehouses": 1, "customers": 3, "orders": 9, "order_lines": 6}
+    assert rows_in == {
+        "products": 3,
+        "warehouses": 1,
+        "customers": 3,
+        "orders": 9,
+        "order_lines": 6,
+    }
     for r in ingested.first.values():
         assert r.rows_in == r.rows_accepted + r.rows_rejected
 
 
 def test_accepted_rows_are_typed(spark, ingested):
     lines = spark.read.format("delta").load(ingested.cfg.paths.table("bronze", "order_lines"))
-    got = lines.select("order_id", "line_no", "sku", "quantity", "unit_price", "order_date").toPandas()
+    got = lines.select(
+        "order_id", "line_no", "sku", "quantity", "unit_price", "order_date"
+    ).toPandas()
     got = got.sort_values(["order_id", "line_no"]).reset_index(drop=True)
     want = pd.DataFrame(
         {
@@ -158,7 +188,9 @@ def test_quarantine_keeps_the_raw_row_unchanged(spark, ingested):
 
 def test_rerun_of_same_batch_changes_nothing(spark, ingested):
     cfg = ingested.cfg
-    after = {t: spark.read.format("delta").load(cfg.paths.table("bronze", t)).count() for t in TABLES}
+    after = {
+        t: spark.read.format("delta").load(cfg.paths.table("bronze", t)).count() for t in TABLES
+    }
     assert after == ingested.counts_after_first
     assert {r.rows_inserted for r in ingested.second.values()} == {0}
 

@@ -9,12 +9,16 @@ import pandas as pd
 
 
 def test_quarantine_counts_equal_ground_truth(spark, small_world):
-    cfg, reports = small_world.cfg, small_world.reports
+    cfg = small_world.cfg
     truth = pd.read_csv(Path(cfg.paths.landing_dir) / "_ground_truth" / "dirty_rows.csv")
     truth = truth[truth["count"] > 0]
     q = spark.read.format("delta").load(cfg.paths.table("bronze", "quarantine"))
     got = q.groupBy("source_file", "reason").count().toPandas()
-    got = got.rename(columns={"source_file": "file"}).sort_values(["file", "reason"]).reset_index(drop=True)
+    got = (
+        got.rename(columns={"source_file": "file"})
+        .sort_values(["file", "reason"])
+        .reset_index(drop=True)
+    )
     want = truth[["file", "reason", "count"]].sort_values(["file", "reason"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
 
@@ -33,6 +37,9 @@ def test_run_log_reconciles_per_file(spark, small_world):
     log = spark.read.format("delta").load(small_world.cfg.paths.table("ops", "run_log")).toPandas()
     assert not log.empty
     assert (log["rows_in"] == log["rows_accepted"] + log["rows_rejected"]).all()
-    files = {str(p.relative_to(Path(small_world.cfg.paths.landing_dir)))
-             for p in Path(small_world.cfg.paths.landing_dir).rglob("*.*") if "_ground_truth" not in p.parts}
+    files = {
+        str(p.relative_to(Path(small_world.cfg.paths.landing_dir)))
+        for p in Path(small_world.cfg.paths.landing_dir).rglob("*.*")
+        if "_ground_truth" not in p.parts
+    }
     assert set(log["source_file"]) == files

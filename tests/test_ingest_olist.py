@@ -36,7 +36,8 @@ def oracle(shared_data) -> dict[str, int]:
 
     def placed(df: pd.DataFrame, city: str, state: str) -> pd.Series:
         return pd.Series(
-            [(_norm(c), s) in keys for c, s in zip(df[city], df[state], strict=True)], index=df.index
+            [(_norm(c), s) in keys for c, s in zip(df[city], df[state], strict=True)],
+            index=df.index,
         )
 
     cust_ok = customers[placed(customers, "customer_city", "customer_state")]
@@ -75,8 +76,16 @@ def test_olist_ingest_matches_pandas(spark, base_config, tmp_path, shared_data, 
 
     q = spark.read.format("delta").load(cfg.paths.table(LAYER, "quarantine")).toPandas()
     counts = q.groupby(["source", "reason"]).size().to_dict()
-    assert counts.get(("customers", "UNPLACED_LOCATION"), 0) == oracle["customers_in"] - oracle["customers_ok"]
-    assert counts.get(("warehouses", "UNPLACED_LOCATION"), 0) == oracle["sellers_in"] - oracle["sellers_ok"]
-    assert counts.get(("orders", "UNKNOWN_REFERENCE"), 0) == oracle["orders_in"] - oracle["orders_ok"]
+    assert (
+        counts.get(("customers", "UNPLACED_LOCATION"), 0)
+        == oracle["customers_in"] - oracle["customers_ok"]
+    )
+    assert (
+        counts.get(("warehouses", "UNPLACED_LOCATION"), 0)
+        == oracle["sellers_in"] - oracle["sellers_ok"]
+    )
+    assert (
+        counts.get(("orders", "UNKNOWN_REFERENCE"), 0) == oracle["orders_in"] - oracle["orders_ok"]
+    )
     for r in reports.values():
         assert r.rows_in == r.rows_accepted + r.rows_rejected

@@ -28,7 +28,9 @@ def points(spark):
     return spark.createDataFrame(POINTS).transform(sf.with_point())
 
 
-@pytest.mark.parametrize("crs", ["EPSG:5880", "EPSG:31983", "EPSG:3857"], ids=["polyconic", "utm23s", "webmerc"])
+@pytest.mark.parametrize(
+    "crs", ["EPSG:5880", "EPSG:31983", "EPSG:3857"], ids=["polyconic", "utm23s", "webmerc"]
+)
 def test_transform_matches_pyproj(points, crs):
     got = (
         points.transform(sf.to_crs(geom_col="geom", out_col="g", target_crs=crs))
@@ -47,7 +49,9 @@ def test_transform_matches_pyproj(points, crs):
 @pytest.mark.parametrize("res", [5, 7, 9], ids=["r5", "r7", "r9"])
 def test_h3_cells_match_h3_package(points, res):
     got = points.select("pid", sf.h3_cell("geom", res).alias("cell")).toPandas().sort_values("pid")
-    want = [h3.latlng_to_cell(la, lo, res) for la, lo in zip(POINTS["lat"], POINTS["lon"], strict=True)]
+    want = [
+        h3.latlng_to_cell(la, lo, res) for la, lo in zip(POINTS["lat"], POINTS["lon"], strict=True)
+    ]
     assert got["cell"].tolist() == want
 
 
@@ -63,18 +67,37 @@ def test_assign_region_matches_shapely(spark, points):
         }
     )
     regions = spark.createDataFrame(boxes).withColumn("geom", stc.ST_GeomFromWKT("wkt")).drop("wkt")
-    extra = spark.createDataFrame(pd.DataFrame({"pid": [7], "lat": [-22.0], "lon": [-44.0]})).transform(sf.with_point())
+    extra = spark.createDataFrame(
+        pd.DataFrame({"pid": [7], "lat": [-22.0], "lon": [-44.0]})
+    ).transform(sf.with_point())
     got = (
         points.unionByName(extra)
-        .transform(sf.assign_region(regions, point_col="geom", region_geom_col="geom",
-                                    region_cols=["uf"], id_cols=["pid"], max_vertices=5))
-        .select("pid", "uf").toPandas().sort_values("pid").reset_index(drop=True)
+        .transform(
+            sf.assign_region(
+                regions,
+                point_col="geom",
+                region_geom_col="geom",
+                region_cols=["uf"],
+                id_cols=["pid"],
+                max_vertices=5,
+            )
+        )
+        .select("pid", "uf")
+        .toPandas()
+        .sort_values("pid")
+        .reset_index(drop=True)
     )
     polys = [shapely.from_wkt(w) for w in boxes["wkt"]]
-    pts = pd.concat([POINTS, pd.DataFrame({"pid": [7], "lat": [-22.0], "lon": [-44.0]})]).sort_values("pid")
+    pts = pd.concat(
+        [POINTS, pd.DataFrame({"pid": [7], "lat": [-22.0], "lon": [-44.0]})]
+    ).sort_values("pid")
     want = []
     for la, lo in zip(pts["lat"], pts["lon"], strict=True):
-        hits = sorted(u for u, p in zip(boxes["uf"], polys, strict=True) if p.intersects(shapely.Point(lo, la)))
+        hits = sorted(
+            u
+            for u, p in zip(boxes["uf"], polys, strict=True)
+            if p.intersects(shapely.Point(lo, la))
+        )
         want.append(hits[0] if hits else None)
     assert got["uf"].tolist() == want
     assert got["pid"].tolist() == pts["pid"].tolist()  # every row exactly once
@@ -82,19 +105,34 @@ def test_assign_region_matches_shapely(spark, points):
 
 def test_nearest_matches_geodesic_bruteforce(spark, points):
     wh = pd.DataFrame(
-        {"wid": ["W-SP", "W-RJ", "W-MAO", "W-POA"],
-         "lat": [-23.5, -22.9, -3.1, -30.0], "lon": [-46.6, -43.2, -60.0, -51.2]}
+        {
+            "wid": ["W-SP", "W-RJ", "W-MAO", "W-POA"],
+            "lat": [-23.5, -22.9, -3.1, -30.0],
+            "lon": [-46.6, -43.2, -60.0, -51.2],
+        }
     )
     whs = spark.createDataFrame(wh).transform(sf.with_point())
     got = (
-        points.transform(sf.nearest(whs, point_col="geom", candidate_geom_col="geom",
-                                    candidate_id_col="wid", id_cols=["pid"], k=2))
-        .select("pid", "nearest_ids", "nearest_km").toPandas().sort_values("pid")
+        points.transform(
+            sf.nearest(
+                whs,
+                point_col="geom",
+                candidate_geom_col="geom",
+                candidate_id_col="wid",
+                id_cols=["pid"],
+                k=2,
+            )
+        )
+        .select("pid", "nearest_ids", "nearest_km")
+        .toPandas()
+        .sort_values("pid")
     )
     geod = Geod(ellps="WGS84")
     for _, row in got.iterrows():
         p = POINTS.set_index("pid").loc[row["pid"]]
-        _, _, d = geod.inv(np.full(len(wh), p["lon"]), np.full(len(wh), p["lat"]), wh["lon"], wh["lat"])
+        _, _, d = geod.inv(
+            np.full(len(wh), p["lon"]), np.full(len(wh), p["lat"]), wh["lon"], wh["lat"]
+        )
         order = np.argsort(d)[:2]
         assert list(row["nearest_ids"]) == wh["wid"].iloc[order].tolist()
         np.testing.assert_allclose(row["nearest_km"], d[order] / 1000, rtol=1e-6)
@@ -102,12 +140,28 @@ def test_nearest_matches_geodesic_bruteforce(spark, points):
 
 def test_make_valid_repairs_bowtie(spark):
     df = spark.createDataFrame(
-        pd.DataFrame({"id": [1, 2], "wkt": ["POLYGON((0 0, 2 2, 2 0, 0 2, 0 0))", "POLYGON((0 0, 1 0, 1 1, 0 0))"]})
+        pd.DataFrame(
+            {
+                "id": [1, 2],
+                "wkt": ["POLYGON((0 0, 2 2, 2 0, 0 2, 0 0))", "POLYGON((0 0, 1 0, 1 1, 0 0))"],
+            }
+        )
     ).withColumn("geom", stc.ST_GeomFromWKT("wkt"))
-    got = df.transform(sf.make_valid(geom_col="geom")).select(
-        "id", "was_invalid", F.expr("ST_IsValid(geom)").alias("valid"), F.expr("ST_Area(geom)").alias("area")
-    ).toPandas().sort_values("id")
-    want_area = [shapely.make_valid(shapely.from_wkt(w)).area for w in ["POLYGON((0 0, 2 2, 2 0, 0 2, 0 0))", "POLYGON((0 0, 1 0, 1 1, 0 0))"]]
+    got = (
+        df.transform(sf.make_valid(geom_col="geom"))
+        .select(
+            "id",
+            "was_invalid",
+            F.expr("ST_IsValid(geom)").alias("valid"),
+            F.expr("ST_Area(geom)").alias("area"),
+        )
+        .toPandas()
+        .sort_values("id")
+    )
+    want_area = [
+        shapely.make_valid(shapely.from_wkt(w)).area
+        for w in ["POLYGON((0 0, 2 2, 2 0, 0 2, 0 0))", "POLYGON((0 0, 1 0, 1 1, 0 0))"]
+    ]
     assert got["was_invalid"].tolist() == [True, False]
     assert got["valid"].all()
     np.testing.assert_allclose(got["area"], want_area)

@@ -62,7 +62,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     _out(f"landing files: {summary.landing_dir}")
     for name, n in sorted(summary.rows_per_file.items()):
         _out(f"  {name:<14} {n:>12,} rows")
-    _out(f"{summary.total_rows:,} rows in {summary.seconds:.1f} s ({summary.rows_per_second:,.0f} rows/s)")
+    _out(
+        f"{summary.total_rows:,} rows in {summary.seconds:.1f} s "
+        f"({summary.rows_per_second:,.0f} rows/s)"
+    )
     return 0
 
 
@@ -115,7 +118,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``shikong`` command."""
     parser = argparse.ArgumentParser(
-        prog="shikong", description="Spatio-temporal e-commerce pipeline on Spark, Sedona and Delta."
+        prog="shikong",
+        description="Spatio-temporal e-commerce pipeline on Spark, Sedona and Delta.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -131,10 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
         job.add_arguments(p)
         p.set_defaults(func=_cmd_job, module=module)
 
-    p = sub.add_parser("run", help="the whole pipeline, stage by stage (generates the world if needed)")
+    p = sub.add_parser(
+        "run", help="the whole pipeline, stage by stage (generates the world if needed)"
+    )
     add_common_arguments(p)
     p.add_argument("--regenerate", action="store_true", help="regenerate the landing files first")
-    p.add_argument("--scale", choices=("small", "default"), default=None, help="world size when generating")
+    p.add_argument(
+        "--scale", choices=("small", "default"), default=None, help="world size when generating"
+    )
     p.add_argument("--only", nargs="*", default=None, help="run only these stages")
     p.set_defaults(func=_cmd_run)
 

@@ -154,7 +154,9 @@ class SpatialSettings:
         if self.grid_resolution not in self.h3_resolutions:
             raise ConfigError("spatial.grid_resolution: must be one of spatial.h3_resolutions")
         if self.hotspot_period not in ("week", "month", "all"):
-            raise ConfigError(f"spatial.hotspot_period: must be week, month or all, got {self.hotspot_period!r}")
+            raise ConfigError(
+                f"spatial.hotspot_period: must be week, month or all, got {self.hotspot_period!r}"
+            )
         if not 2 <= self.kmeans_k_min <= self.kmeans_k_max:
             raise ConfigError("spatial.kmeans_k_min: need 2 <= kmeans_k_min <= kmeans_k_max")
         if self.hotspot_band_km <= 0 or self.dbscan_eps_m <= 0:
@@ -196,13 +198,17 @@ class TimeSeriesSettings:
 
     def __post_init__(self) -> None:
         if self.level not in ("sku", "sku_region", "sku_warehouse"):
-            raise ConfigError(f"timeseries.level: must be sku, sku_region or sku_warehouse, got {self.level!r}")
+            raise ConfigError(
+                f"timeseries.level: must be sku, sku_region or sku_warehouse, got {self.level!r}"
+            )
         if self.fill_method not in ("linear", "polynomial", "spline", "seasonal"):
             raise ConfigError(f"timeseries.fill_method: unknown method {self.fill_method!r}")
         if self.search not in ("pruned", "full"):
             raise ConfigError(f"timeseries.search: must be 'pruned' or 'full', got {self.search!r}")
         if self.horizon < 1 or self.backtest_folds < 1 or self.max_series < 0:
-            raise ConfigError("timeseries.horizon: horizon and backtest_folds must be >= 1, max_series >= 0")
+            raise ConfigError(
+                "timeseries.horizon: horizon and backtest_folds must be >= 1, max_series >= 0"
+            )
 
 
 @dataclass(frozen=True)
@@ -242,11 +248,17 @@ class DecisionSettings:
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.service_level < 1.0:
-            raise ConfigError(f"decisions.service_level: must be in [0.5, 1), got {self.service_level}")
+            raise ConfigError(
+                f"decisions.service_level: must be in [0.5, 1), got {self.service_level}"
+            )
         if self.method not in ("normal", "empirical"):
-            raise ConfigError(f"decisions.method: must be 'normal' or 'empirical', got {self.method!r}")
+            raise ConfigError(
+                f"decisions.method: must be 'normal' or 'empirical', got {self.method!r}"
+            )
         if self.lead_time_days < 1 or self.vehicles < 1 or self.vehicle_capacity <= 0:
-            raise ConfigError("decisions.lead_time_days: lead time, vehicles and capacity must be positive")
+            raise ConfigError(
+                "decisions.lead_time_days: lead time, vehicles and capacity must be positive"
+            )
 
 
 @dataclass(frozen=True)
@@ -363,7 +375,9 @@ def config_from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None =
     return cfg
 
 
-def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> AppConfig:
+def load_config(
+    path: str | Path | None = None, *, env: Mapping[str, str] | None = None
+) -> AppConfig:
     """Load and validate a YAML config file.
 
     Args:

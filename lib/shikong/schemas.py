@@ -53,40 +53,54 @@ class LandingSource:
 
 
 PRODUCTS = LandingSource(
-    "products", "products", "csv",
+    "products",
+    "products",
+    "csv",
     ("sku", "category", "unit_price", "weight_kg"),
     ("sku",),
 )
 WAREHOUSES = LandingSource(
-    "warehouses", "warehouses", "csv",
+    "warehouses",
+    "warehouses",
+    "csv",
     ("warehouse_id", "city", "state", "lat", "lon", "service_radius_km"),
     ("warehouse_id",),
 )
 CUSTOMERS = LandingSource(
-    "customers", "customers", "csv",
+    "customers",
+    "customers",
+    "csv",
     ("customer_id", "city", "state", "lat", "lon", "signup_date"),
     ("customer_id",),
 )
 ORDERS = LandingSource(
-    "orders", "orders", "json",
+    "orders",
+    "orders",
+    "json",
     ("order_id", "customer_id", "order_ts", "warehouse_id", "lat", "lon", "status"),
     ("order_id",),
     date_column="order_ts",
 )
 ORDER_LINES = LandingSource(
-    "order_lines", "order_lines", "csv",
+    "order_lines",
+    "order_lines",
+    "csv",
     ("order_id", "line_no", "order_ts", "sku", "quantity", "unit_price"),
     ("order_id", "line_no"),
     date_column="order_ts",
 )
 EVENTS = LandingSource(
-    "events", "events", "json",
+    "events",
+    "events",
+    "json",
     ("event_id", "session_id", "customer_id", "event_ts", "event_type", "sku", "lat", "lon"),
     ("event_id",),
     date_column="event_ts",
 )
 INVENTORY = LandingSource(
-    "inventory", "inventory", "csv",
+    "inventory",
+    "inventory",
+    "csv",
     ("snapshot_date", "sku", "warehouse_id", "on_hand", "on_order"),
     ("snapshot_date", "sku", "warehouse_id"),
     date_column="snapshot_date",
@@ -94,7 +108,13 @@ INVENTORY = LandingSource(
 
 #: Ingest order matters: referential checks need the catalogue first.
 SOURCES: tuple[LandingSource, ...] = (
-    PRODUCTS, WAREHOUSES, CUSTOMERS, ORDERS, ORDER_LINES, EVENTS, INVENTORY,
+    PRODUCTS,
+    WAREHOUSES,
+    CUSTOMERS,
+    ORDERS,
+    ORDER_LINES,
+    EVENTS,
+    INVENTORY,
 )
 
 EVENT_TYPES = ("view", "cart", "purchase")
@@ -103,20 +123,30 @@ ORDER_STATUSES = ("delivered", "shipped", "processing", "canceled")
 # Reason codes of quarantined rows. A row gets the FIRST reason that applies, in this
 # order; the generator injects exactly one defect per dirty row, so its ground-truth
 # counts per (file, reason) must equal ingest's quarantine counts.
-MALFORMED_ROW = "MALFORMED_ROW"        # the line does not parse as CSV/JSON of this schema
-MISSING_KEY = "MISSING_KEY"            # a business-key or required column is null/empty
-BAD_TIMESTAMP = "BAD_TIMESTAMP"        # timestamp/date does not parse
-TS_OUT_OF_RANGE = "TS_OUT_OF_RANGE"    # parses, but outside the configured valid window
-BAD_COORDINATE = "BAD_COORDINATE"      # lat not in [-90, 90] / lon not in [-180, 180] / non-numeric
-BAD_QUANTITY = "BAD_QUANTITY"          # quantity non-numeric or <= 0 (on_hand/on_order < 0)
-BAD_PRICE = "BAD_PRICE"                # price non-numeric or < 0
-BAD_VALUE = "BAD_VALUE"                # other domain violation (unknown event_type, status...)
-UNKNOWN_SKU = "UNKNOWN_SKU"            # sku not in the catalogue
+MALFORMED_ROW = "MALFORMED_ROW"  # the line does not parse as CSV/JSON of this schema
+MISSING_KEY = "MISSING_KEY"  # a business-key or required column is null/empty
+BAD_TIMESTAMP = "BAD_TIMESTAMP"  # timestamp/date does not parse
+TS_OUT_OF_RANGE = "TS_OUT_OF_RANGE"  # parses, but outside the configured valid window
+BAD_COORDINATE = "BAD_COORDINATE"  # lat not in [-90, 90] / lon not in [-180, 180] / non-numeric
+BAD_QUANTITY = "BAD_QUANTITY"  # quantity non-numeric or <= 0 (on_hand/on_order < 0)
+BAD_PRICE = "BAD_PRICE"  # price non-numeric or < 0
+BAD_VALUE = "BAD_VALUE"  # other domain violation (unknown event_type, status...)
+UNKNOWN_SKU = "UNKNOWN_SKU"  # sku not in the catalogue
 UNKNOWN_REFERENCE = "UNKNOWN_REFERENCE"  # other foreign key (customer, warehouse) unknown
-DUPLICATE = "DUPLICATE"                # second and later copies of a business key
+DUPLICATE = "DUPLICATE"  # second and later copies of a business key
 UNPLACED_LOCATION = "UNPLACED_LOCATION"  # (Olist adapter) city/state matches no municipality
 
 REASON_ORDER: tuple[str, ...] = (
-    MALFORMED_ROW, UNPLACED_LOCATION, MISSING_KEY, BAD_TIMESTAMP, TS_OUT_OF_RANGE, BAD_COORDINATE,
-    BAD_QUANTITY, BAD_PRICE, BAD_VALUE, UNKNOWN_SKU, UNKNOWN_REFERENCE, DUPLICATE,
+    MALFORMED_ROW,
+    UNPLACED_LOCATION,
+    MISSING_KEY,
+    BAD_TIMESTAMP,
+    TS_OUT_OF_RANGE,
+    BAD_COORDINATE,
+    BAD_QUANTITY,
+    BAD_PRICE,
+    BAD_VALUE,
+    UNKNOWN_SKU,
+    UNKNOWN_REFERENCE,
+    DUPLICATE,
 )

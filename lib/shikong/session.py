@@ -47,10 +47,14 @@ def resolve_jars(jars_dir: str) -> list[str]:
     Raises:
         ConfigError: If the folder holds no jars (set-up has not been run).
     """
-    candidates = [Path(jars_dir)] if Path(jars_dir).is_absolute() else [
-        Path.cwd() / jars_dir,
-        _project_root() / jars_dir,
-    ]
+    candidates = (
+        [Path(jars_dir)]
+        if Path(jars_dir).is_absolute()
+        else [
+            Path.cwd() / jars_dir,
+            _project_root() / jars_dir,
+        ]
+    )
     for folder in candidates:
         jars = sorted(str(p.resolve()) for p in folder.glob("*.jar"))
         if jars:

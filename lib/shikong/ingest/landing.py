@@ -47,7 +47,9 @@ def read_landing(spark: SparkSession, landing_dir: str, source: LandingSource) -
     return df.withColumn(SOURCE_FILE, rel)
 
 
-def landing_sources(spark: SparkSession, landing_dir: str, sources: tuple[LandingSource, ...]) -> list[LandingSource]:
+def landing_sources(
+    spark: SparkSession, landing_dir: str, sources: tuple[LandingSource, ...]
+) -> list[LandingSource]:
     """The sources whose landing folder exists (Hadoop FS, so any scheme works)."""
     jvm = spark.sparkContext._jvm
     hconf = spark.sparkContext._jsc.hadoopConfiguration()

@@ -15,7 +15,6 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from shikong import schemas as S
 from shikong.config import AppConfig
 from shikong.geo_resources import load_municipalities, normalise_name
 from shikong.ingest.validate import SOURCE_FILE, UNPLACED
@@ -42,8 +41,10 @@ def _read_csv(spark: SparkSession, folder: str, name: str) -> DataFrame:
     path = f"{folder.rstrip('/')}/{name}"
     # Strings only: validation parses and reports, the reader must not guess.
     return (
-        spark.read.option("header", "true").option("inferSchema", "false")
-        .option("multiLine", "false").csv(path)
+        spark.read.option("header", "true")
+        .option("inferSchema", "false")
+        .option("multiLine", "false")
+        .csv(path)
         .withColumn(SOURCE_FILE, F.lit(f"olist/{name}"))
     )
 
@@ -66,7 +67,9 @@ def municipality_lookup(spark: SparkSession) -> DataFrame:
 def _place(df: DataFrame, lookup: DataFrame, *, city: str, state: str) -> DataFrame:
     """Add lat/lon strings and the ``_unplaced`` flag by (normalised city, state)."""
     normalise = _normalise_udf()
-    keyed = df.withColumn("_city_norm", normalise(F.col(city))).withColumn("_uf", F.upper(F.trim(F.col(state))))
+    keyed = df.withColumn("_city_norm", normalise(F.col(city))).withColumn(
+        "_uf", F.upper(F.trim(F.col(state)))
+    )
     placed = keyed.join(
         F.broadcast(lookup),
         (F.col("_city_norm") == F.col("name_norm")) & (F.col("_uf") == F.col("uf")),
@@ -95,10 +98,14 @@ def olist_frames(spark: SparkSession, folder: str) -> dict[str, DataFrame]:
     orders = _read_csv(spark, folder, "orders.csv")
     items = _read_csv(spark, folder, "order_items.csv")
     products = _read_csv(spark, folder, "products.csv")
-    translation = _read_csv(spark, folder, "product_category_name_translation.csv").drop(SOURCE_FILE)
+    translation = _read_csv(spark, folder, "product_category_name_translation.csv").drop(
+        SOURCE_FILE
+    )
 
     frames: dict[str, DataFrame] = {}
-    frames["products"] = products.join(F.broadcast(translation), "product_category_name", "left").select(
+    frames["products"] = products.join(
+        F.broadcast(translation), "product_category_name", "left"
+    ).select(
         F.col("product_id").alias("sku"),
         F.coalesce("product_category_name_english", "product_category_name").alias("category"),
         F.lit(None).cast("string").alias("unit_price"),
@@ -109,22 +116,29 @@ def olist_frames(spark: SparkSession, folder: str) -> dict[str, DataFrame]:
         F.col("seller_id").alias("warehouse_id"),
         F.col("seller_city").alias("city"),
         F.col("seller_state").alias("state"),
-        "lat", "lon",
+        "lat",
+        "lon",
         F.lit(None).cast("string").alias("service_radius_km"),
-        SOURCE_FILE, UNPLACED,
+        SOURCE_FILE,
+        UNPLACED,
     )
     placed_customers = _place(customers, lookup, city="customer_city", state="customer_state")
     frames["customers"] = placed_customers.select(
         "customer_id",
         F.col("customer_city").alias("city"),
         F.col("customer_state").alias("state"),
-        "lat", "lon",
+        "lat",
+        "lon",
         F.lit(None).cast("string").alias("signup_date"),
-        SOURCE_FILE, UNPLACED,
+        SOURCE_FILE,
+        UNPLACED,
     )
     first_seller = (
         items.withColumn(
-            "_rn", F.row_number().over(Window.partitionBy("order_id").orderBy(F.col("order_item_id").try_cast("int")))
+            "_rn",
+            F.row_number().over(
+                Window.partitionBy("order_id").orderBy(F.col("order_item_id").try_cast("int"))
+            ),
         )
         .where("_rn = 1")
         .select("order_id", F.col("seller_id").alias("warehouse_id"))
@@ -134,15 +148,20 @@ def olist_frames(spark: SparkSession, folder: str) -> dict[str, DataFrame]:
         orders.join(first_seller, "order_id", "left")
         .join(placed_customers.select("customer_id", "lat", "lon"), "customer_id", "left")
         .select(
-            "order_id", "customer_id",
+            "order_id",
+            "customer_id",
             F.col("order_purchase_timestamp").alias("order_ts"),
-            "warehouse_id", "lat", "lon",
+            "warehouse_id",
+            "lat",
+            "lon",
             F.coalesce(status[F.col("order_status")], F.col("order_status")).alias("status"),
             SOURCE_FILE,
         )
     )
     frames["order_lines"] = items.join(
-        orders.select("order_id", F.col("order_purchase_timestamp").alias("order_ts")), "order_id", "left"
+        orders.select("order_id", F.col("order_purchase_timestamp").alias("order_ts")),
+        "order_id",
+        "left",
     ).select(
         "order_id",
         F.col("order_item_id").alias("line_no"),

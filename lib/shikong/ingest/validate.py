@@ -274,7 +274,9 @@ def classify(
 
     typed = df.select(
         *[parsed[c.name].alias(c.name) for c in spec.columns],
-        F.col(SOURCE_FILE), F.col(ROW_HASH), F.col(RAW),
+        F.col(SOURCE_FILE),
+        F.col(ROW_HASH),
+        F.col(RAW),
         reason.alias(REASON),
     )
     for name, fn in spec.derived.items():
@@ -285,12 +287,18 @@ def classify(
     keys = [F.col(k) for k in spec.source.keys]
     valid = F.col(REASON).isNull()
     by_key = Window.partitionBy(valid, *keys).orderBy(SOURCE_FILE, ROW_HASH)
-    by_content = Window.partitionBy(valid, *keys, F.col(SOURCE_FILE), F.col(ROW_HASH)).orderBy(ROW_HASH)
-    return typed.withColumn("_rank", F.row_number().over(by_key)).withColumn(
-        OCCURRENCE, F.row_number().over(by_content)
-    ).withColumn(
-        REASON, F.when(valid & (F.col("_rank") > 1), F.lit(S.DUPLICATE)).otherwise(F.col(REASON))
-    ).drop("_rank")
+    by_content = Window.partitionBy(valid, *keys, F.col(SOURCE_FILE), F.col(ROW_HASH)).orderBy(
+        ROW_HASH
+    )
+    return (
+        typed.withColumn("_rank", F.row_number().over(by_key))
+        .withColumn(OCCURRENCE, F.row_number().over(by_content))
+        .withColumn(
+            REASON,
+            F.when(valid & (F.col("_rank") > 1), F.lit(S.DUPLICATE)).otherwise(F.col(REASON)),
+        )
+        .drop("_rank")
+    )
 
 
 def accepted_rows(classified: DataFrame, spec: SourceSpec, *, run_id: str) -> DataFrame:

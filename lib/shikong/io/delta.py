@@ -90,7 +90,9 @@ def merge_into(
             merge = merge.whenMatchedUpdateAll(condition=changed)
     merge.whenNotMatchedInsertAll().execute()
     result = _last_commit(spark, path, before)
-    log.info("merged into %s: +%d rows, %d updated", path, result.rows_inserted, result.rows_updated)
+    log.info(
+        "merged into %s: +%d rows, %d updated", path, result.rows_inserted, result.rows_updated
+    )
     return result
 
 

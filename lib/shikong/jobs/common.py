@@ -66,14 +66,18 @@ def write_run_log(spark: SparkSession, cfg: AppConfig, entries: Sequence[RunLogE
     rows = [tuple(getattr(e, f.name) for f in RUN_LOG_SCHEMA.fields) for e in entries]
     df = spark.createDataFrame(rows, RUN_LOG_SCHEMA)
     merge_into(
-        spark, df, cfg.paths.table("ops", "run_log"), keys=("job", "run_id", "source", "source_file")
+        spark,
+        df,
+        cfg.paths.table("ops", "run_log"),
+        keys=("job", "run_id", "source", "source_file"),
     )
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every job and CLI subcommand accepts."""
     parser.add_argument(
-        "--config", default=None,
+        "--config",
+        default=None,
         help="YAML config file or profile name in conf/ (default: conf/local.yaml)",
     )
     parser.add_argument("--log-level", default="INFO", help="shikong log level (default INFO)")

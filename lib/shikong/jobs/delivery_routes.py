@@ -39,20 +39,31 @@ log = logging.getLogger(__name__)
 def routing_config(d: DecisionSettings) -> RoutingConfig:
     """OR-Tools settings from the config."""
     return RoutingConfig(
-        vehicles=d.vehicles, capacity=d.vehicle_capacity, time_limit_s=d.route_time_limit_s,
-        solution_limit=d.route_solution_limit, speed_kmh=d.speed_kmh,
+        vehicles=d.vehicles,
+        capacity=d.vehicle_capacity,
+        time_limit_s=d.route_time_limit_s,
+        solution_limit=d.route_solution_limit,
+        speed_kmh=d.speed_kmh,
     )
 
 
-def routing_input(orders: DataFrame, lines: DataFrame, warehouses: DataFrame, *, days: int) -> DataFrame:
+def routing_input(
+    orders: DataFrame, lines: DataFrame, warehouses: DataFrame, *, days: int
+) -> DataFrame:
     """Stops of the last ``days`` delivery days: order location, units and the depot."""
     units = lines.groupBy("order_id").agg(F.sum("quantity").cast("double").alias("demand"))
     stops = orders.where(F.col("status") != "canceled") if "status" in orders.columns else orders
-    stops = stops.select("order_id", "warehouse_id", F.col("order_date").alias("delivery_date"), "lat", "lon")
+    stops = stops.select(
+        "order_id", "warehouse_id", F.col("order_date").alias("delivery_date"), "lat", "lon"
+    )
     if days:
         last = stops.agg(F.max("delivery_date")).first()[0]
         stops = stops.where(F.col("delivery_date") > F.date_sub(F.lit(last), days))
-    depot = F.broadcast(warehouses.select("warehouse_id", F.col("lat").alias("depot_lat"), F.col("lon").alias("depot_lon")))
+    depot = F.broadcast(
+        warehouses.select(
+            "warehouse_id", F.col("lat").alias("depot_lat"), F.col("lon").alias("depot_lon")
+        )
+    )
     return (
         stops.join(units, "order_id", "left")
         .join(depot, "warehouse_id", "left")
@@ -67,24 +78,35 @@ def _part(long: DataFrame, record_type: str, ddl: str) -> DataFrame:
 
 def run_delivery_routes(spark: SparkSession, cfg: AppConfig) -> pd.DataFrame:
     """Solve and write the routes; returns the per-group OR-Tools vs baseline table."""
+
     def read(layer: str, name: str) -> DataFrame:
         return spark.read.format("delta").load(cfg.paths.table(layer, name))
 
     d = cfg.decisions
-    stops = routing_input(read("bronze", "orders"), read("bronze", "order_lines"), read("bronze", "warehouses"),
-                          days=d.route_days)
+    stops = routing_input(
+        read("bronze", "orders"),
+        read("bronze", "order_lines"),
+        read("bronze", "warehouses"),
+        days=d.route_days,
+    )
     groups = stops.select("warehouse_id", "delivery_date").distinct().count()
     long = (
-        stops.repartition(max(2, min(groups, 4 * spark.sparkContext.defaultParallelism)), "warehouse_id", "delivery_date")
+        stops.repartition(
+            max(2, min(groups, 4 * spark.sparkContext.defaultParallelism)),
+            "warehouse_id",
+            "delivery_date",
+        )
         .groupBy("warehouse_id", "delivery_date")
         .applyInPandas(make_routing_fn(routing_config(d)), ROUTING_OUTPUT_SCHEMA)
         # Persist once: the four outputs must come from the same solve.
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
-        routes = _part(long, "route", ROUTE_SUMMARY_SCHEMA).withColumn(
-            "geom_wkb", stf.ST_AsBinary(stc.ST_GeomFromWKT(F.col("route_wkt")))
-        ).drop("route_wkt")
+        routes = (
+            _part(long, "route", ROUTE_SUMMARY_SCHEMA)
+            .withColumn("geom_wkb", stf.ST_AsBinary(stc.ST_GeomFromWKT(F.col("route_wkt"))))
+            .drop("route_wkt")
+        )
         tables = {
             "routes": routes,
             "route_stops": _part(long, "stop", ROUTES_SCHEMA),
@@ -92,21 +114,30 @@ def run_delivery_routes(spark: SparkSession, cfg: AppConfig) -> pd.DataFrame:
             "unrouted_orders": _part(long, "unrouted", UNROUTED_SCHEMA),
         }
         for name, df in tables.items():
-            replace_partitions(spark, df, cfg.paths.table("gold", name), partition_by=["delivery_date"])
+            replace_partitions(
+                spark, df, cfg.paths.table("gold", name), partition_by=["delivery_date"]
+            )
     finally:
         long.unpersist()
     summary = read("gold", "route_groups").toPandas()
     if len(summary):
-        log.info("routes: %d warehouse-days, OR-Tools %.0f km vs nearest-neighbour %.0f km (%.1f%% saved), %d unrouted",
-                 len(summary), summary["ortools_km"].sum(), summary["baseline_km"].sum(),
-                 100 * (1 - summary["ortools_km"].sum() / max(summary["baseline_km"].sum(), 1e-9)),
-                 int(summary["n_unrouted"].sum()))
+        log.info(
+            "routes: %d warehouse-days, OR-Tools %.0f km vs nearest-neighbour %.0f km "
+            "(%.1f%% saved), %d unrouted",
+            len(summary),
+            summary["ortools_km"].sum(),
+            summary["baseline_km"].sum(),
+            100 * (1 - summary["ortools_km"].sum() / max(summary["baseline_km"].sum(), 1e-9)),
+            int(summary["n_unrouted"].sum()),
+        )
     return summary
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the delivery_routes job."""
-    parser.add_argument("--days", type=int, default=None, help="route the last N delivery days (default: config)")
+    parser.add_argument(
+        "--days", type=int, default=None, help="route the last N delivery days (default: config)"
+    )
 
 
 def run(spark: SparkSession, cfg: AppConfig, args: argparse.Namespace) -> pd.DataFrame:
@@ -114,7 +145,9 @@ def run(spark: SparkSession, cfg: AppConfig, args: argparse.Namespace) -> pd.Dat
     if args.days is not None:
         import dataclasses
 
-        cfg = dataclasses.replace(cfg, decisions=dataclasses.replace(cfg.decisions, route_days=args.days))
+        cfg = dataclasses.replace(
+            cfg, decisions=dataclasses.replace(cfg.decisions, route_days=args.days)
+        )
     with stage("delivery_routes") as done:
         summary = run_delivery_routes(spark, cfg)
         done(int(summary["n_orders"].sum()) if len(summary) else 0)

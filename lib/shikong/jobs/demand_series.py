@@ -31,13 +31,19 @@ LEVEL_KEYS = {
 }
 
 
-def clean_config(ts: TimeSeriesSettings, *, start: object = None, end: object = None) -> CleanConfig:
+def clean_config(
+    ts: TimeSeriesSettings, *, start: object = None, end: object = None
+) -> CleanConfig:
     """The cleaning configuration for the given settings and common calendar."""
     smooth = SmoothConfig(
-        ma_windows=tuple(ts.ma_windows), season=ts.season,
-        wavelet=ts.wavelet or None, wavelet_level=ts.wavelet_level,
+        ma_windows=tuple(ts.ma_windows),
+        season=ts.season,
+        wavelet=ts.wavelet or None,
+        wavelet_level=ts.wavelet_level,
     )
-    return CleanConfig(start=start, end=end, fill_method=ts.fill_method, season=ts.season, smoothing=smooth)
+    return CleanConfig(
+        start=start, end=end, fill_method=ts.fill_method, season=ts.season, smoothing=smooth
+    )
 
 
 def daily_sales(lines: DataFrame, orders_geo: DataFrame | None, *, level: str) -> DataFrame:
@@ -47,10 +53,14 @@ def daily_sales(lines: DataFrame, orders_geo: DataFrame | None, *, level: str) -
     if level != "sku":
         extra = "uf" if level == "sku_region" else "warehouse_id"
         if orders_geo is None:
-            raise ValueError(f"level {level!r} needs silver.orders_geo (run spatial_features first)")
+            raise ValueError(
+                f"level {level!r} needs silver.orders_geo (run spatial_features first)"
+            )
         df = df.join(orders_geo.select("order_id", extra), "order_id")
         df = df.where(F.col(extra).isNotNull())
-    return df.groupBy(*keys, F.col("order_date").alias("ds")).agg(F.sum("quantity").cast("double").alias("y"))
+    return df.groupBy(*keys, F.col("order_date").alias("ds")).agg(
+        F.sum("quantity").cast("double").alias("y")
+    )
 
 
 def availability(inventory: DataFrame, *, level: str) -> DataFrame | None:
@@ -67,7 +77,13 @@ def availability(inventory: DataFrame, *, level: str) -> DataFrame | None:
 
 
 def series_frame(
-    sales: DataFrame, avail: DataFrame | None, *, level: str, max_series: int, start: object, end: object
+    sales: DataFrame,
+    avail: DataFrame | None,
+    *,
+    level: str,
+    max_series: int,
+    start: object,
+    end: object,
 ) -> DataFrame:
     """Dense series rows (``series_id``, keys, ``ds``, ``y``, ``available``) of the top series.
 
@@ -122,21 +138,39 @@ def run_demand_series(spark: SparkSession, cfg: AppConfig) -> int:
         .withColumn("level", F.lit(ts.level))
     )
     overwrite(spark, cleaned, cfg.paths.table("silver", "sku_daily"))
-    n = spark.read.format("delta").load(cfg.paths.table("silver", "sku_daily")).select("series_id").distinct().count()
-    log.info("silver.sku_daily: %d series at level %s from %s to %s", n, ts.level, bounds["lo"], bounds["hi"])
+    n = (
+        spark.read.format("delta")
+        .load(cfg.paths.table("silver", "sku_daily"))
+        .select("series_id")
+        .distinct()
+        .count()
+    )
+    log.info(
+        "silver.sku_daily: %d series at level %s from %s to %s",
+        n,
+        ts.level,
+        bounds["lo"],
+        bounds["hi"],
+    )
     return n
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the demand_series job."""
-    parser.add_argument("--level", choices=tuple(LEVEL_KEYS), default=None,
-                        help="series level (default: timeseries.level from the config)")
+    parser.add_argument(
+        "--level",
+        choices=tuple(LEVEL_KEYS),
+        default=None,
+        help="series level (default: timeseries.level from the config)",
+    )
 
 
 def run(spark: SparkSession, cfg: AppConfig, args: argparse.Namespace) -> int:
     """Daily demand series per SKU (x region / warehouse): cleaned, filled, smoothed."""
     if args.level:
-        cfg = dataclasses.replace(cfg, timeseries=dataclasses.replace(cfg.timeseries, level=args.level))
+        cfg = dataclasses.replace(
+            cfg, timeseries=dataclasses.replace(cfg.timeseries, level=args.level)
+        )
     with stage("demand_series") as done:
         n = run_demand_series(spark, cfg)
         done(n)

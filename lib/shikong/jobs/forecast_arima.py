@@ -55,21 +55,32 @@ def forecast_config(ts: TimeSeriesSettings) -> ForecastConfig:
 def backtest_config(ts: TimeSeriesSettings) -> BacktestConfig:
     """Rolling-origin backtest scored on observed days only (imputed days are not actuals)."""
     return BacktestConfig(
-        folds=ts.backtest_folds, horizon=ts.horizon, step=ts.horizon,
-        forecast=forecast_config(ts), actual_col="y_obs",
+        folds=ts.backtest_folds,
+        horizon=ts.horizon,
+        step=ts.horizon,
+        forecast=forecast_config(ts),
+        actual_col="y_obs",
     )
 
 
 def forecasts(series: DataFrame, ts: TimeSeriesSettings) -> DataFrame:
     """Forecast rows per series (``FORECAST_SCHEMA``)."""
     cols = [c for c in INPUT_COLUMNS if c in series.columns]
-    return series.select(*cols).groupBy("series_id").applyInPandas(make_forecast_fn(forecast_config(ts)), FORECAST_SCHEMA)
+    return (
+        series.select(*cols)
+        .groupBy("series_id")
+        .applyInPandas(make_forecast_fn(forecast_config(ts)), FORECAST_SCHEMA)
+    )
 
 
 def backtests(series: DataFrame, ts: TimeSeriesSettings) -> DataFrame:
     """Backtest metric rows per series x fold x model (``BACKTEST_SCHEMA``)."""
     cols = [c for c in INPUT_COLUMNS if c in series.columns]
-    return series.select(*cols).groupBy("series_id").applyInPandas(make_backtest_fn(backtest_config(ts)), BACKTEST_SCHEMA)
+    return (
+        series.select(*cols)
+        .groupBy("series_id")
+        .applyInPandas(make_backtest_fn(backtest_config(ts)), BACKTEST_SCHEMA)
+    )
 
 
 def overall_metrics(metrics_pdf: pd.DataFrame) -> pd.DataFrame:
@@ -91,32 +102,62 @@ def run_forecast(spark: SparkSession, cfg: AppConfig, *, run_id: str | None = No
 
     with stage("forecast_arima: forecasts") as done:
         fc = forecasts(series, ts).select("*", *stamp)
-        merge_into(spark, fc, cfg.paths.table("gold", "forecasts"), keys=("series_id", "run_date", "ds"),
-                   partition_by=("run_date",))
+        merge_into(
+            spark,
+            fc,
+            cfg.paths.table("gold", "forecasts"),
+            keys=("series_id", "run_date", "ds"),
+            partition_by=("run_date",),
+        )
         done(n_series)
     with stage("forecast_arima: backtest") as done:
         bt = backtests(series, ts).select("*", *stamp)
         path = cfg.paths.table("gold", "forecast_metrics")
-        merge_into(spark, bt, path, keys=("series_id", "run_date", "fold", "model"), partition_by=("run_date",))
-        metrics = spark.read.format("delta").load(path).where(F.col("run_date") == F.lit(run_date)).toPandas()
+        merge_into(
+            spark,
+            bt,
+            path,
+            keys=("series_id", "run_date", "fold", "model"),
+            partition_by=("run_date",),
+        )
+        metrics = (
+            spark.read.format("delta")
+            .load(path)
+            .where(F.col("run_date") == F.lit(run_date))
+            .toPandas()
+        )
         done(len(metrics))
     table = overall_metrics(metrics)
     for row in table.itertuples():
-        log.info("backtest %-15s series=%d MASE=%.3f WAPE=%.3f sMAPE=%.3f cov80=%.2f cov95=%.2f",
-                 row.model, row.n_series, row.mase, row.wape, row.smape, row.coverage80, row.coverage95)
+        log.info(
+            "backtest %-15s series=%d MASE=%.3f WAPE=%.3f sMAPE=%.3f cov80=%.2f cov95=%.2f",
+            row.model,
+            row.n_series,
+            row.mase,
+            row.wape,
+            row.smape,
+            row.coverage80,
+            row.coverage95,
+        )
     return table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the forecast_arima job."""
-    parser.add_argument("--search", choices=("pruned", "full"), default=None,
-                        help="SARIMA search space (default: timeseries.search)")
+    parser.add_argument(
+        "--search",
+        choices=("pruned", "full"),
+        default=None,
+        help="SARIMA search space (default: timeseries.search)",
+    )
 
 
 def run(spark: SparkSession, cfg: AppConfig, args: argparse.Namespace) -> pd.DataFrame:
     """SARIMA forecasts with intervals, fallbacks and rolling-origin backtests."""
     if args.search:
-        cfg = dataclasses.replace(cfg, timeseries=dataclasses.replace(cfg.timeseries, search=args.search))
+        cfg = dataclasses.replace(
+            cfg, timeseries=dataclasses.replace(cfg.timeseries, search=args.search)
+        )
     return run_forecast(spark, cfg)
 
 

@@ -15,14 +15,19 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the generate job."""
-    parser.add_argument("--scale", choices=("small", "default"), default=None,
-                        help="world size (default: generator.scale from the config)")
+    parser.add_argument(
+        "--scale",
+        choices=("small", "default"),
+        default=None,
+        help="world size (default: generator.scale from the config)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: from config)")
     parser.add_argument("--out", default=None, help="landing folder (default: paths.landing)")
 
 
-def generate(cfg: AppConfig, *, scale: str | None = None, seed: int | None = None,
-             out: str | None = None):  # noqa: ANN201 - GenerationSummary, imported lazily
+def generate(
+    cfg: AppConfig, *, scale: str | None = None, seed: int | None = None, out: str | None = None
+):  # noqa: ANN201 - GenerationSummary, imported lazily
     """Generate the demo world into the landing folder (local filesystem only)."""
     from shikong.generator import generate_world
 
@@ -37,8 +42,12 @@ def generate(cfg: AppConfig, *, scale: str | None = None, seed: int | None = Non
             start_date=cfg.generator.start_date,
         )
         done(summary.total_rows)
-    log.info("generated %d rows (%.0f rows/s) into %s", summary.total_rows,
-             summary.rows_per_second, target)
+    log.info(
+        "generated %d rows (%.0f rows/s) into %s",
+        summary.total_rows,
+        summary.rows_per_second,
+        target,
+    )
     return summary
 
 

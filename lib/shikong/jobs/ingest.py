@@ -112,7 +112,10 @@ def ingest_source(
             .collect()
         }
         # Independent count straight from the raw input: nothing may vanish in between.
-        rows_in = {r[SOURCE_FILE]: int(r["n"]) for r in raw.groupBy(SOURCE_FILE).agg(F.count(F.lit(1)).alias("n")).collect()}
+        rows_in = {
+            r[SOURCE_FILE]: int(r["n"])
+            for r in raw.groupBy(SOURCE_FILE).agg(F.count(F.lit(1)).alias("n")).collect()
+        }
         bad = {
             f: (n, per_file.get(f, (0, 0)))
             for f, n in rows_in.items()
@@ -144,7 +147,16 @@ def ingest_source(
     ended = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     entries = [
         RunLogEntry(
-            "ingest", run_id, source.name, f, started, ended, n, per_file[f][0], per_file[f][1], "OK"
+            "ingest",
+            run_id,
+            source.name,
+            f,
+            started,
+            ended,
+            n,
+            per_file[f][0],
+            per_file[f][1],
+            "OK",
         )
         for f, n in sorted(rows_in.items())
     ]
@@ -158,7 +170,11 @@ def ingest_source(
     )
     log.info(
         "%s: %d in, %d accepted (%d new), %d quarantined",
-        source.name, report.rows_in, report.rows_accepted, report.rows_inserted, report.rows_rejected,
+        source.name,
+        report.rows_in,
+        report.rows_accepted,
+        report.rows_inserted,
+        report.rows_rejected,
     )
     return report, entries
 
@@ -189,7 +205,11 @@ def ingest_frames(
 
 
 def run_ingest(
-    spark: SparkSession, cfg: AppConfig, *, sources: Sequence[str] | None = None, run_id: str | None = None
+    spark: SparkSession,
+    cfg: AppConfig,
+    *,
+    sources: Sequence[str] | None = None,
+    run_id: str | None = None,
 ) -> list[SourceReport]:
     """Ingest the generated landing files of ``cfg.paths.landing_dir`` into ``bronze``."""
     run_id = run_id or new_run_id()
@@ -205,12 +225,17 @@ def run_ingest(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the ingest job."""
     parser.add_argument(
-        "--source", choices=("landing", "olist"), default="landing",
+        "--source",
+        choices=("landing", "olist"),
+        default="landing",
         help="landing: the generated/upstream landing files; olist: the real Olist files",
     )
-    parser.add_argument("--path", default=None, help="folder of the Olist CSV files (--source olist)")
     parser.add_argument(
-        "--municipalities", default=None,
+        "--path", default=None, help="folder of the Olist CSV files (--source olist)"
+    )
+    parser.add_argument(
+        "--municipalities",
+        default=None,
         help="municipalities CSV used to place Olist cities (default: packaged resource)",
     )
 

@@ -36,30 +36,50 @@ log = logging.getLogger(__name__)
 def policy_config(d: DecisionSettings) -> PolicyConfig:
     """Policy parameters from the config (unit price comes per row from the catalogue)."""
     return PolicyConfig(
-        lead_time_days=d.lead_time_days, review_days=d.review_days, service_level=d.service_level,
-        order_cost=d.order_cost, holding_rate=d.holding_rate, method=d.method,
+        lead_time_days=d.lead_time_days,
+        review_days=d.review_days,
+        service_level=d.service_level,
+        order_cost=d.order_cost,
+        holding_rate=d.holding_rate,
+        method=d.method,
     )
 
 
 def policy_inputs(
     forecasts: DataFrame, series: DataFrame, inventory: DataFrame, products: DataFrame
 ) -> DataFrame:
-    """Stack forecast, history and latest-snapshot rows with a ``kind`` tag (``POLICY_INPUT_SCHEMA``)."""
+    """Stack forecast, history and latest-snapshot rows, tagged by ``kind``.
+
+    The result has the columns of ``POLICY_INPUT_SCHEMA``.
+    """
     cols = column_names(POLICY_INPUT_SCHEMA)
     keys = series.select("series_id", "sku", "warehouse_id").distinct()
     fc = forecasts.join(F.broadcast(keys), "series_id").withColumn("kind", F.lit("forecast"))
-    hist = series.select("sku", "warehouse_id", "ds", F.col("y_obs").alias("y")).withColumn("kind", F.lit("history"))
-    latest = inventory.groupBy("sku", "warehouse_id").agg(F.max("snapshot_date").alias("snapshot_date"))
+    hist = series.select("sku", "warehouse_id", "ds", F.col("y_obs").alias("y")).withColumn(
+        "kind", F.lit("history")
+    )
+    latest = inventory.groupBy("sku", "warehouse_id").agg(
+        F.max("snapshot_date").alias("snapshot_date")
+    )
     snap = (
         inventory.join(latest, ["sku", "warehouse_id", "snapshot_date"])
         .join(F.broadcast(keys.select("sku", "warehouse_id")), ["sku", "warehouse_id"])
-        .select("sku", "warehouse_id", F.col("snapshot_date").alias("ds"),
-                F.col("on_hand").cast("double"), F.col("on_order").cast("double"))
+        .select(
+            "sku",
+            "warehouse_id",
+            F.col("snapshot_date").alias("ds"),
+            F.col("on_hand").cast("double"),
+            F.col("on_order").cast("double"),
+        )
         .withColumn("kind", F.lit("inventory"))
     )
-    stacked = fc.unionByName(hist, allowMissingColumns=True).unionByName(snap, allowMissingColumns=True)
+    stacked = fc.unionByName(hist, allowMissingColumns=True).unionByName(
+        snap, allowMissingColumns=True
+    )
     price = F.broadcast(products.select("sku", F.col("unit_price").alias("_price")))
-    stacked = stacked.join(price, "sku", "left").withColumn("unit_price", F.col("_price")).drop("_price")
+    stacked = (
+        stacked.join(price, "sku", "left").withColumn("unit_price", F.col("_price")).drop("_price")
+    )
     for c in cols:
         if c not in stacked.columns:
             stacked = stacked.withColumn(c, F.lit(None))
@@ -72,46 +92,83 @@ def _fields(ddl: str) -> list[tuple[str, str]]:
 
 def simulation_summary(sim: pd.DataFrame) -> pd.DataFrame:
     """Policy vs naive over all SKU x warehouses: fill rate, stock-out days, inventory, cost."""
-    return sim.groupby("policy").agg(
-        pairs=("sku", "size"),
-        fill_rate=("fill_rate", "mean"),
-        stockout_days=("stockout_days", "sum"),
-        avg_inventory=("avg_inventory", "sum"),
-        total_cost=("total_cost", "sum"),
-    ).reset_index()
+    return (
+        sim.groupby("policy")
+        .agg(
+            pairs=("sku", "size"),
+            fill_rate=("fill_rate", "mean"),
+            stockout_days=("stockout_days", "sum"),
+            avg_inventory=("avg_inventory", "sum"),
+            total_cost=("total_cost", "sum"),
+        )
+        .reset_index()
+    )
 
 
 def run_inventory_policy(spark: SparkSession, cfg: AppConfig) -> pd.DataFrame:
     """Compute and write the policy and simulation tables; returns the simulation summary."""
+
     def read(layer: str, name: str) -> DataFrame:
         return spark.read.format("delta").load(cfg.paths.table(layer, name))
 
     series = read("silver", "sku_daily")
     if "warehouse_id" not in series.columns:
-        raise ValueError("inventory_policy needs SKU x warehouse series (timeseries.level: sku_warehouse)")
+        raise ValueError(
+            "inventory_policy needs SKU x warehouse series (timeseries.level: sku_warehouse)"
+        )
     forecasts = read("gold", "forecasts")
     run_date = forecasts.agg(F.max("run_date")).first()[0]
     forecasts = forecasts.where(F.col("run_date") == F.lit(run_date))
-    stacked = policy_inputs(forecasts, series, read("bronze", "inventory"), read("bronze", "products"))
-    stacked = stacked.repartition(max(2, spark.sparkContext.defaultParallelism), "sku", "warehouse_id").cache()
+    stacked = policy_inputs(
+        forecasts, series, read("bronze", "inventory"), read("bronze", "products")
+    )
+    stacked = stacked.repartition(
+        max(2, spark.sparkContext.defaultParallelism), "sku", "warehouse_id"
+    ).cache()
 
     pc = policy_config(cfg.decisions)
     sc = SimulationConfig(weeks=cfg.decisions.simulation_weeks)
     stamp = F.lit(run_date).alias("run_date")
-    policy = stacked.groupBy("sku", "warehouse_id").applyInPandas(make_policy_fn(pc), POLICY_SCHEMA).select("*", stamp)
-    merge_into(spark, policy, cfg.paths.table("gold", "inventory_policy"),
-               keys=("sku", "warehouse_id", "run_date"), partition_by=("run_date",))
-    sim = stacked.groupBy("sku", "warehouse_id").applyInPandas(
-        make_simulation_fn(pc, sc), SIMULATION_SCHEMA
-    ).select("*", stamp)
-    merge_into(spark, sim, cfg.paths.table("gold", "policy_simulation"),
-               keys=("sku", "warehouse_id", "policy", "run_date"), partition_by=("run_date",))
+    policy = (
+        stacked.groupBy("sku", "warehouse_id")
+        .applyInPandas(make_policy_fn(pc), POLICY_SCHEMA)
+        .select("*", stamp)
+    )
+    merge_into(
+        spark,
+        policy,
+        cfg.paths.table("gold", "inventory_policy"),
+        keys=("sku", "warehouse_id", "run_date"),
+        partition_by=("run_date",),
+    )
+    sim = (
+        stacked.groupBy("sku", "warehouse_id")
+        .applyInPandas(make_simulation_fn(pc, sc), SIMULATION_SCHEMA)
+        .select("*", stamp)
+    )
+    merge_into(
+        spark,
+        sim,
+        cfg.paths.table("gold", "policy_simulation"),
+        keys=("sku", "warehouse_id", "policy", "run_date"),
+        partition_by=("run_date",),
+    )
     stacked.unpersist()
-    sim_pdf = read("gold", "policy_simulation").where(F.col("run_date") == F.lit(run_date)).toPandas()
+    sim_pdf = (
+        read("gold", "policy_simulation").where(F.col("run_date") == F.lit(run_date)).toPandas()
+    )
     summary = simulation_summary(sim_pdf)
     for row in summary.itertuples():
-        log.info("simulation %-7s pairs=%d fill_rate=%.3f stockout_days=%d avg_inventory=%.0f total_cost=%.0f",
-                 row.policy, row.pairs, row.fill_rate, row.stockout_days, row.avg_inventory, row.total_cost)
+        log.info(
+            "simulation %-7s pairs=%d fill_rate=%.3f stockout_days=%d avg_inventory=%.0f "
+            "total_cost=%.0f",
+            row.policy,
+            row.pairs,
+            row.fill_rate,
+            row.stockout_days,
+            row.avg_inventory,
+            row.total_cost,
+        )
     return summary
 
 

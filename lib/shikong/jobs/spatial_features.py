@@ -56,7 +56,9 @@ class SpatialInputs:
 def states_frame(spark: SparkSession) -> DataFrame:
     """The 27 packaged state polygons (WGS84) as a Sedona geometry column ``geom``."""
     pdf = load_states()[["uf", "name", "region", "wkt"]].rename(columns={"name": "state_name"})
-    return spark.createDataFrame(pdf).withColumn("geom", stc.ST_GeomFromWKT("wkt", 4326)).drop("wkt")
+    return (
+        spark.createDataFrame(pdf).withColumn("geom", stc.ST_GeomFromWKT("wkt", 4326)).drop("wkt")
+    )
 
 
 def municipalities_frame(spark: SparkSession) -> DataFrame:
@@ -68,6 +70,7 @@ def municipalities_frame(spark: SparkSession) -> DataFrame:
 
 def extract(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -> SpatialInputs:
     """Read the bronze tables and the packaged geography."""
+
     def read(name: str) -> DataFrame:
         return spark.read.format("delta").load(cfg.paths.table(layer, name))
 
@@ -89,33 +92,51 @@ def warehouse_points(warehouses: DataFrame, s: SpatialSettings) -> DataFrame:
         .transform(sf.to_crs(geom_col="geom", out_col="geom_m", target_crs=s.metric_crs))
         .withColumn(
             "service_area_m",
-            stf.ST_Buffer(F.col("geom_m"), F.coalesce(F.col("service_radius_km"), F.lit(0.0)) * 1000.0),
+            stf.ST_Buffer(
+                F.col("geom_m"), F.coalesce(F.col("service_radius_km"), F.lit(0.0)) * 1000.0
+            ),
         )
     )
 
 
-def customers_geo(customers: DataFrame, inputs: SpatialInputs, whs: DataFrame, s: SpatialSettings) -> DataFrame:
+def customers_geo(
+    customers: DataFrame, inputs: SpatialInputs, whs: DataFrame, s: SpatialSettings
+) -> DataFrame:
     """Customers with state, nearest municipality and the k nearest warehouses."""
     return (
         customers.select("customer_id", "lat", "lon")
         .transform(sf.with_point())
         .transform(
             sf.assign_region(
-                inputs.states, point_col="geom", region_geom_col="geom", region_cols=["uf", "region"],
-                id_cols=["customer_id"], broadcast_max_rows=s.broadcast_max_pieces,
+                inputs.states,
+                point_col="geom",
+                region_geom_col="geom",
+                region_cols=["uf", "region"],
+                id_cols=["customer_id"],
+                broadcast_max_rows=s.broadcast_max_pieces,
                 max_vertices=s.subdivide_max_vertices,
             )
         )
         .transform(
             sf.nearest(
-                inputs.municipalities, point_col="geom", candidate_geom_col="geom",
-                candidate_id_col="ibge_code", id_cols=["customer_id"], k=1, out_prefix="muni",
+                inputs.municipalities,
+                point_col="geom",
+                candidate_geom_col="geom",
+                candidate_id_col="ibge_code",
+                id_cols=["customer_id"],
+                k=1,
+                out_prefix="muni",
             )
         )
         .transform(
             sf.nearest(
-                whs, point_col="geom", candidate_geom_col="geom", candidate_id_col="warehouse_id",
-                id_cols=["customer_id"], k=s.nearest_k, out_prefix="nearest_wh",
+                whs,
+                point_col="geom",
+                candidate_geom_col="geom",
+                candidate_id_col="warehouse_id",
+                id_cols=["customer_id"],
+                k=s.nearest_k,
+                out_prefix="nearest_wh",
             )
         )
         .join(
@@ -126,8 +147,13 @@ def customers_geo(customers: DataFrame, inputs: SpatialInputs, whs: DataFrame, s
             "left",
         )
         .select(
-            "customer_id", "lat", "lon", "uf", "region",
-            F.col("muni_id").alias("municipality_ibge"), "municipality",
+            "customer_id",
+            "lat",
+            "lon",
+            "uf",
+            "region",
+            F.col("muni_id").alias("municipality_ibge"),
+            "municipality",
             F.col("muni_km1").alias("municipality_km"),
             F.col("nearest_wh_ids").alias("nearest_warehouse_ids"),
             F.col("nearest_wh_km").alias("nearest_warehouse_km"),
@@ -138,44 +164,87 @@ def customers_geo(customers: DataFrame, inputs: SpatialInputs, whs: DataFrame, s
 
 
 def orders_geo(
-    orders: DataFrame, cust_geo: DataFrame, whs: DataFrame, inputs: SpatialInputs, s: SpatialSettings
+    orders: DataFrame,
+    cust_geo: DataFrame,
+    whs: DataFrame,
+    inputs: SpatialInputs,
+    s: SpatialSettings,
 ) -> DataFrame:
     """Per-order spatial features (see module docstring)."""
     study = list(s.study_area_states)
-    wh = whs.select(
-        "warehouse_id", F.col("geom").alias("wh_geom")
-    )
+    wh = whs.select("warehouse_id", F.col("geom").alias("wh_geom"))
     base = (
-        orders.select("order_id", "customer_id", "order_ts", "order_date", "order_month", "warehouse_id", "lat", "lon")
+        orders.select(
+            "order_id",
+            "customer_id",
+            "order_ts",
+            "order_date",
+            "order_month",
+            "warehouse_id",
+            "lat",
+            "lon",
+        )
         .transform(sf.with_point())
         .transform(sf.to_crs(geom_col="geom", out_col="geom_m", target_crs=s.metric_crs))
         .transform(
             sf.assign_region(
-                inputs.states, point_col="geom", region_geom_col="geom", region_cols=["uf", "region"],
-                id_cols=["order_id"], broadcast_max_rows=s.broadcast_max_pieces,
+                inputs.states,
+                point_col="geom",
+                region_geom_col="geom",
+                region_cols=["uf", "region"],
+                id_cols=["order_id"],
+                broadcast_max_rows=s.broadcast_max_pieces,
                 max_vertices=s.subdivide_max_vertices,
             )
         )
         .transform(
-            sf.in_any(whs, point_col="geom_m", area_geom_col="service_area_m", id_cols=["order_id"],
-                      out_col="in_service_area")
+            sf.in_any(
+                whs,
+                point_col="geom_m",
+                area_geom_col="service_area_m",
+                id_cols=["order_id"],
+                out_col="in_service_area",
+            )
         )
-        .transform(sf.with_grid(geom_col="geom", resolutions=s.h3_resolutions, geohash_precision=s.geohash_precision))
+        .transform(
+            sf.with_grid(
+                geom_col="geom", resolutions=s.h3_resolutions, geohash_precision=s.geohash_precision
+            )
+        )
         .join(F.broadcast(wh), "warehouse_id", "left")
         .transform(sf.with_distance_km(a_col="geom", b_col="wh_geom", out_col="delivery_km"))
     )
     cust = cust_geo.select(
-        "customer_id", "municipality_ibge", "municipality", "nearest_warehouse_id", "nearest_warehouse_km"
+        "customer_id",
+        "municipality_ibge",
+        "municipality",
+        "nearest_warehouse_id",
+        "nearest_warehouse_km",
     )
     in_study = F.col("uf").isNotNull() & (F.col("uf").isin(*study) if study else F.lit(True))
     return base.join(cust, "customer_id", "left").select(
-        "order_id", "customer_id", "order_ts", "order_date", "order_month", "warehouse_id",
-        "lat", "lon", "uf", "region", "municipality_ibge", "municipality",
-        stf.ST_X(F.col("geom_m")).alias("x_m"), stf.ST_Y(F.col("geom_m")).alias("y_m"),
-        *[f"h3_r{r}" for r in s.h3_resolutions], "geohash",
-        "delivery_km", "nearest_warehouse_id", F.col("nearest_warehouse_km")[0].alias("nearest_warehouse_km"),
+        "order_id",
+        "customer_id",
+        "order_ts",
+        "order_date",
+        "order_month",
+        "warehouse_id",
+        "lat",
+        "lon",
+        "uf",
+        "region",
+        "municipality_ibge",
+        "municipality",
+        stf.ST_X(F.col("geom_m")).alias("x_m"),
+        stf.ST_Y(F.col("geom_m")).alias("y_m"),
+        *[f"h3_r{r}" for r in s.h3_resolutions],
+        "geohash",
+        "delivery_km",
+        "nearest_warehouse_id",
+        F.col("nearest_warehouse_km")[0].alias("nearest_warehouse_km"),
         (F.col("warehouse_id") != F.col("nearest_warehouse_id")).alias("warehouse_mismatch"),
-        "in_service_area", in_study.alias("in_study_area"),
+        "in_service_area",
+        in_study.alias("in_study_area"),
         stf.ST_AsBinary(F.col("geom")).alias("geom_wkb"),
     )
 
@@ -191,19 +260,32 @@ def service_zones(whs: DataFrame, states: DataFrame, s: SpatialSettings) -> Data
     )
     zone = stf.ST_Intersection(F.col("service_area_m"), F.col("state_m"))
     return pairs.select(
-        "warehouse_id", "uf", "was_invalid",
+        "warehouse_id",
+        "uf",
+        "was_invalid",
         (stf.ST_Area(zone) / 1e6).alias("area_km2"),
-        stf.ST_AsBinary(stf.ST_Transform(zone, F.lit(s.metric_crs), F.lit("EPSG:4326"))).alias("geom_wkb"),
+        stf.ST_AsBinary(stf.ST_Transform(zone, F.lit(s.metric_crs), F.lit("EPSG:4326"))).alias(
+            "geom_wkb"
+        ),
     )
 
 
-def grid_frames(og: DataFrame, lines: DataFrame, products: DataFrame, s: SpatialSettings) -> tuple[DataFrame, DataFrame]:
+def grid_frames(
+    og: DataFrame, lines: DataFrame, products: DataFrame, s: SpatialSettings
+) -> tuple[DataFrame, DataFrame]:
     """Per cell x day aggregates, overall and per category."""
     cell = f"h3_r{s.grid_resolution}"
-    rows = lines.select("order_id", "sku", "quantity", "unit_price").join(
-        og.select("order_id", "customer_id", "order_date", "order_month", cell, "delivery_km"), "order_id"
-    ).join(F.broadcast(products.select("sku", "category")), "sku", "left")
-    daily = rows.transform(sf.cell_daily_aggregates(cell_col=cell, date_col="order_date")).withColumnRenamed(cell, "cell")
+    rows = (
+        lines.select("order_id", "sku", "quantity", "unit_price")
+        .join(
+            og.select("order_id", "customer_id", "order_date", "order_month", cell, "delivery_km"),
+            "order_id",
+        )
+        .join(F.broadcast(products.select("sku", "category")), "sku", "left")
+    )
+    daily = rows.transform(
+        sf.cell_daily_aggregates(cell_col=cell, date_col="order_date")
+    ).withColumnRenamed(cell, "cell")
     by_cat = rows.transform(
         sf.cell_daily_aggregates(cell_col=cell, date_col="order_date", by=["category"])
     ).withColumnRenamed(cell, "cell")
@@ -237,23 +319,29 @@ def hotspot_input(grid_daily: DataFrame, s: SpatialSettings) -> DataFrame:
     grand = per.agg(F.sum("orders").alias("grand")).crossJoin(period_total)
     o, e = F.col("orders").cast("double"), F.col("expected")
     obs = (
-        per.join(cell_total, "cell").join(F.broadcast(grand), "period")
+        per.join(cell_total, "cell")
+        .join(F.broadcast(grand), "period")
         .withColumn("expected", F.col("cell_total") * F.col("period_total") / F.col("grand"))
         .withColumn("excess", F.sqrt(o) + F.sqrt(o + 1.0) - F.sqrt(4.0 * e + 1.0))
     )
     idx = F.dense_rank().over(Window.orderBy("period")) - 1
     centroid = stf.ST_Transform(
         stf.ST_Centroid(stf.ST_H3ToGeom(F.array(F.conv(F.col("cell"), 16, 10).cast("long")))[0]),
-        F.lit("EPSG:4326"), F.lit(s.metric_crs),
+        F.lit("EPSG:4326"),
+        F.lit(s.metric_crs),
     )
-    return obs.withColumn("_idx", idx).withColumn(
-        "geom_m", stf.ST_Translate(centroid, F.col("_idx") * 1.0e7, F.lit(0.0))
-    ).drop("_idx")
+    return (
+        obs.withColumn("_idx", idx)
+        .withColumn("geom_m", stf.ST_Translate(centroid, F.col("_idx") * 1.0e7, F.lit(0.0)))
+        .drop("_idx")
+    )
 
 
 def region_profiles_frame(og: DataFrame, lines: DataFrame, s: SpatialSettings) -> pd.DataFrame:
     """Weekday share of units per state (27 x 7): small enough to collect."""
-    units = lines.select("order_id", "quantity").join(og.select("order_id", "uf", "order_date"), "order_id")
+    units = lines.select("order_id", "quantity").join(
+        og.select("order_id", "uf", "order_date"), "order_id"
+    )
     prof = (
         units.where(F.col("uf").isNotNull())
         .groupBy("uf", F.dayofweek("order_date").alias("dow"))
@@ -285,8 +373,12 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
 
     with stage("spatial: orders_geo") as done:
         og_path = cfg.paths.table("silver", "orders_geo")
-        replace_partitions(spark, orders_geo(inputs.orders, cust_geo, whs, inputs, s), og_path,
-                           partition_by=["order_month"])
+        replace_partitions(
+            spark,
+            orders_geo(inputs.orders, cust_geo, whs, inputs, s),
+            og_path,
+            partition_by=["order_month"],
+        )
         og = spark.read.format("delta").load(og_path)
         stats = og.agg(
             F.count(F.lit(1)).alias("n"),
@@ -295,8 +387,14 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
             F.count(F.when(F.col("warehouse_mismatch"), 1)).alias("mismatch"),
         ).first()
         counts["silver.orders_geo"] = int(stats["n"])
-        log.info("orders_geo: %d orders, %d in no state, %d outside every service area, %d not served by nearest warehouse",
-                 stats["n"], stats["no_region"], stats["outside_service"], stats["mismatch"])
+        log.info(
+            "orders_geo: %d orders, %d in no state, %d outside every service area, "
+            "%d not served by their nearest warehouse",
+            stats["n"],
+            stats["no_region"],
+            stats["outside_service"],
+            stats["mismatch"],
+        )
         done(int(stats["n"]))
 
     with stage("spatial: service_zones") as done:
@@ -304,13 +402,19 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
         overwrite(spark, zones, cfg.paths.table("gold", "service_zones"))
         repaired = inputs.states.where(~stf.ST_IsValid(F.col("geom"))).count()
         log.info("service_zones: %d state polygons needed ST_MakeValid", repaired)
-        counts["gold.service_zones"] = spark.read.format("delta").load(cfg.paths.table("gold", "service_zones")).count()
+        counts["gold.service_zones"] = (
+            spark.read.format("delta").load(cfg.paths.table("gold", "service_zones")).count()
+        )
         done(counts["gold.service_zones"])
 
     with stage("spatial: grid") as done:
         daily, by_cat = grid_frames(og, inputs.lines, inputs.products, s)
-        replace_partitions(spark, daily, cfg.paths.table("gold", "grid_daily"), partition_by=["month"])
-        replace_partitions(spark, by_cat, cfg.paths.table("gold", "grid_daily_category"), partition_by=["month"])
+        replace_partitions(
+            spark, daily, cfg.paths.table("gold", "grid_daily"), partition_by=["month"]
+        )
+        replace_partitions(
+            spark, by_cat, cfg.paths.table("gold", "grid_daily_category"), partition_by=["month"]
+        )
         grid = spark.read.format("delta").load(cfg.paths.table("gold", "grid_daily"))
         counts["gold.grid_daily"] = grid.count()
         done(counts["gold.grid_daily"])
@@ -318,11 +422,22 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
     with stage("spatial: hotspots") as done:
         obs = hotspot_input(grid, s)
         gi = hotspots.getis_ord_gi_star(
-            obs, geometry_col="geom_m", value_col="excess", distance_band_m=s.hotspot_band_km * 1000.0
+            obs,
+            geometry_col="geom_m",
+            value_col="excess",
+            distance_band_m=s.hotspot_band_km * 1000.0,
         )
         out = gi.select(
-            "period", "cell", F.lit(s.grid_resolution).alias("resolution"), "orders", "expected", "excess",
-            "gi_z", "gi_p", "gi_p_fdr", "hotspot_class",
+            "period",
+            "cell",
+            F.lit(s.grid_resolution).alias("resolution"),
+            "orders",
+            "expected",
+            "excess",
+            "gi_z",
+            "gi_p",
+            "gi_p_fdr",
+            "hotspot_class",
         )
         replace_partitions(spark, out, cfg.paths.table("gold", "hotspots"), partition_by=["period"])
         hs = spark.read.format("delta").load(cfg.paths.table("gold", "hotspots"))
@@ -334,21 +449,34 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
             cust_geo.where(F.col("lat").isNotNull())
             .select("customer_id", stc.ST_GeomFromWKB("geom_wkb").alias("geom"))
             .transform(sf.to_crs(geom_col="geom", out_col="geom_m", target_crs=s.metric_crs))
-            .select("customer_id", "geom_m",
-                    stf.ST_X(F.col("geom_m")).alias("x_m"), stf.ST_Y(F.col("geom_m")).alias("y_m"))
+            .select(
+                "customer_id",
+                "geom_m",
+                stf.ST_X(F.col("geom_m")).alias("x_m"),
+                stf.ST_Y(F.col("geom_m")).alias("y_m"),
+            )
         )
         db = clusters.dbscan_clusters(
-            pts, geometry_col="geom_m", eps_m=s.dbscan_eps_m, min_pts=s.dbscan_min_pts,
+            pts,
+            geometry_col="geom_m",
+            eps_m=s.dbscan_eps_m,
+            min_pts=s.dbscan_min_pts,
             cluster_col="dbscan_cluster",
         )
         out, k, sil = clusters.kmeans_by_silhouette(
-            db.drop("geom_m"), x_col="x_m", y_col="y_m",
-            k_range=(s.kmeans_k_min, s.kmeans_k_max), sample=s.kmeans_sample,
+            db.drop("geom_m"),
+            x_col="x_m",
+            y_col="y_m",
+            k_range=(s.kmeans_k_min, s.kmeans_k_max),
+            sample=s.kmeans_sample,
         )
-        log.info("K-means: k=%d chosen by silhouette %s", k, {kk: round(v, 3) for kk, v in sil.items()})
+        log.info(
+            "K-means: k=%d chosen by silhouette %s", k, {kk: round(v, 3) for kk, v in sil.items()}
+        )
         overwrite(spark, out, cfg.paths.table("gold", "customer_clusters"))
-        counts["gold.customer_clusters"] = spark.read.format("delta").load(
-            cfg.paths.table("gold", "customer_clusters")).count()
+        counts["gold.customer_clusters"] = (
+            spark.read.format("delta").load(cfg.paths.table("gold", "customer_clusters")).count()
+        )
         done(counts["gold.customer_clusters"])
 
     with stage("spatial: region_profiles") as done:
@@ -356,9 +484,13 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
         n = min(s.region_clusters, len(prof))
         wide = prof.set_index("uf")
         clustered = (
-            clusters.hierarchical_region_profiles(wide, n_clusters=n) if n >= 2 else wide.assign(cluster=0)
+            clusters.hierarchical_region_profiles(wide, n_clusters=n)
+            if n >= 2
+            else wide.assign(cluster=0)
         ).reset_index()
-        overwrite(spark, spark.createDataFrame(clustered), cfg.paths.table("gold", "region_profiles"))
+        overwrite(
+            spark, spark.createDataFrame(clustered), cfg.paths.table("gold", "region_profiles")
+        )
         counts["gold.region_profiles"] = len(clustered)
         done(len(clustered))
     whs.unpersist()
@@ -367,7 +499,9 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the spatial_features job."""
-    parser.add_argument("--layer", default="bronze", help="bronze layer to read (bronze, bronze_olist)")
+    parser.add_argument(
+        "--layer", default="bronze", help="bronze layer to read (bronze, bronze_olist)"
+    )
 
 
 def run(spark: SparkSession, cfg: AppConfig, args: argparse.Namespace) -> dict[str, int]:

@@ -35,12 +35,15 @@ def with_point(*, lat_col: str = "lat", lon_col: str = "lon", out_col: str = "ge
     return apply
 
 
-def to_crs(*, geom_col: str, out_col: str, source_crs: str = WGS84,
-           target_crs: str = DEFAULT_METRIC_CRS) -> Transform:
+def to_crs(
+    *, geom_col: str, out_col: str, source_crs: str = WGS84, target_crs: str = DEFAULT_METRIC_CRS
+) -> Transform:
     """Transform a geometry column to another CRS with ``ST_Transform`` (lon/lat order)."""
 
     def apply(df: DataFrame) -> DataFrame:
-        return df.withColumn(out_col, stf.ST_Transform(F.col(geom_col), F.lit(source_crs), F.lit(target_crs)))
+        return df.withColumn(
+            out_col, stf.ST_Transform(F.col(geom_col), F.lit(source_crs), F.lit(target_crs))
+        )
 
     return apply
 
@@ -50,7 +53,10 @@ def make_valid(*, geom_col: str, repaired_col: str = "was_invalid") -> Transform
 
     def apply(df: DataFrame) -> DataFrame:
         return df.withColumn(repaired_col, ~stf.ST_IsValid(F.col(geom_col))).withColumn(
-            geom_col, F.when(F.col(repaired_col), stf.ST_MakeValid(F.col(geom_col))).otherwise(F.col(geom_col))
+            geom_col,
+            F.when(F.col(repaired_col), stf.ST_MakeValid(F.col(geom_col))).otherwise(
+                F.col(geom_col)
+            ),
         )
 
     return apply
@@ -65,7 +71,9 @@ def subdivide(*, geom_col: str, max_vertices: int = 64) -> Transform:
 
     def apply(df: DataFrame) -> DataFrame:
         others = [c for c in df.columns if c != geom_col]
-        return df.select(*others, stf.ST_SubDivideExplode(F.col(geom_col), F.lit(max_vertices)).alias(geom_col))
+        return df.select(
+            *others, stf.ST_SubDivideExplode(F.col(geom_col), F.lit(max_vertices)).alias(geom_col)
+        )
 
     return apply
 
@@ -144,7 +152,9 @@ def nearest(
         pairs = pts.alias("p").join(
             F.broadcast(cands).alias("c"), F.expr(f"ST_KNN(p._pt, c._cand_geom, {int(k)}, true)")
         )
-        pairs = pairs.withColumn("_km", stf.ST_DistanceSpheroid(F.col("_pt"), F.col("_cand_geom")) / 1000.0)
+        pairs = pairs.withColumn(
+            "_km", stf.ST_DistanceSpheroid(F.col("_pt"), F.col("_cand_geom")) / 1000.0
+        )
         ranked = pairs.groupBy(*id_cols).agg(
             F.array_sort(F.collect_list(F.struct(F.col("_km"), F.col("_cand_id")))).alias("_nn")
         )
@@ -169,7 +179,9 @@ def h3_cell(geom_col: str, resolution: int) -> Column:
     return F.lower(F.hex(cell))
 
 
-def with_grid(*, geom_col: str, resolutions: Sequence[int], geohash_precision: int = 6) -> Transform:
+def with_grid(
+    *, geom_col: str, resolutions: Sequence[int], geohash_precision: int = 6
+) -> Transform:
     """Add ``h3_r<res>`` columns for each resolution and ``geohash``."""
 
     def apply(df: DataFrame) -> DataFrame:
@@ -198,13 +210,17 @@ def in_any(
         hits = (
             df.where(F.col(point_col).isNotNull())
             .select(*id_cols, point_col)
-            .join(F.broadcast(areas.select(F.col(area_geom_col).alias("_area"))),
-                  stp.ST_Intersects(F.col("_area"), F.col(point_col)))
+            .join(
+                F.broadcast(areas.select(F.col(area_geom_col).alias("_area"))),
+                stp.ST_Intersects(F.col("_area"), F.col(point_col)),
+            )
             .select(*id_cols)
             .distinct()
             .withColumn(out_col, F.lit(True))
         )
-        return df.join(hits, list(id_cols), "left").withColumn(out_col, F.coalesce(F.col(out_col), F.lit(False)))
+        return df.join(hits, list(id_cols), "left").withColumn(
+            out_col, F.coalesce(F.col(out_col), F.lit(False))
+        )
 
     return apply
 
