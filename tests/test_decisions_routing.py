@@ -44,8 +44,14 @@ DEPOT = (-23.5505, -46.6333)
 DAY = dt.date(2024, 5, 2)
 # Small work budget: fast, and the solution limit (not the clock) ends the search.
 FAST = dict(time_limit_s=10.0, solution_limit=60)
-_ARROW = {"string": pa.string(), "date": pa.date32(), "int": pa.int32(),
-          "bigint": pa.int64(), "double": pa.float64(), "boolean": pa.bool_()}
+_ARROW = {
+    "string": pa.string(),
+    "date": pa.date32(),
+    "int": pa.int32(),
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "boolean": pa.bool_(),
+}
 
 
 def _arrow_ok(df: pd.DataFrame, ddl: str) -> None:
@@ -56,21 +62,29 @@ def _arrow_ok(df: pd.DataFrame, ddl: str) -> None:
 
 def _stops(n: int, seed: int, *, max_demand: int = 10, spread: float = 0.05) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "warehouse_id": "W1", "delivery_date": DAY,
-        "order_id": [f"o{i:03d}" for i in range(n)],
-        "lat": DEPOT[0] + rng.normal(0, spread, n),
-        "lon": DEPOT[1] + rng.normal(0, spread, n),
-        "demand": rng.integers(1, max_demand + 1, n).astype(float),
-        "depot_lat": DEPOT[0], "depot_lon": DEPOT[1],
-    })
+    return pd.DataFrame(
+        {
+            "warehouse_id": "W1",
+            "delivery_date": DAY,
+            "order_id": [f"o{i:03d}" for i in range(n)],
+            "lat": DEPOT[0] + rng.normal(0, spread, n),
+            "lon": DEPOT[1] + rng.normal(0, spread, n),
+            "demand": rng.integers(1, max_demand + 1, n).astype(float),
+            "depot_lat": DEPOT[0],
+            "depot_lon": DEPOT[1],
+        }
+    )
 
 
 def _check_solution(stops: pd.DataFrame, cfg: RoutingConfig) -> routing.RoutingResult:
     """Invariants every group result must satisfy."""
     res = solve_routing_group(stops, cfg)
-    routes, summary, group, unrouted = (res.routes, res.route_summary, res.group_summary,
-                                        res.unrouted)
+    routes, summary, group, unrouted = (
+        res.routes,
+        res.route_summary,
+        res.group_summary,
+        res.unrouted,
+    )
     # every order exactly once: on a route or unrouted
     seen = list(routes["order_id"]) + list(unrouted["order_id"])
     assert sorted(seen, key=str) == sorted(stops["order_id"], key=str)
@@ -97,8 +111,12 @@ def _check_solution(stops: pd.DataFrame, cfg: RoutingConfig) -> routing.RoutingR
     # summary consistent with the stop rows
     assert summary["distance_km"].sum() == pytest.approx(g["distance_km"])
     assert summary["n_stops"].sum() == g["n_routed"]
-    for name, ddl in ((routes, ROUTES_SCHEMA), (summary, ROUTE_SUMMARY_SCHEMA),
-                      (group, GROUP_SUMMARY_SCHEMA), (unrouted, UNROUTED_SCHEMA)):
+    for name, ddl in (
+        (routes, ROUTES_SCHEMA),
+        (summary, ROUTE_SUMMARY_SCHEMA),
+        (group, GROUP_SUMMARY_SCHEMA),
+        (unrouted, UNROUTED_SCHEMA),
+    ):
         _arrow_ok(name, ddl)
     return res
 
@@ -138,15 +156,19 @@ def test_missing_required_column_is_an_error() -> None:
     [
         pytest.param((0.0, 0.0), (1.0, 0.0), EARTH_RADIUS_M * math.pi / 180, id="1-deg-lat"),
         pytest.param((0.0, 0.0), (0.0, 1.0), EARTH_RADIUS_M * math.pi / 180, id="1-deg-lon-eq"),
-        pytest.param((60.0, 0.0), (60.0, 1.0),
-                     2 * EARTH_RADIUS_M * math.asin(0.5 * math.sin(math.radians(0.5))),
-                     id="1-deg-lon-at-60N"),
+        pytest.param(
+            (60.0, 0.0),
+            (60.0, 1.0),
+            2 * EARTH_RADIUS_M * math.asin(0.5 * math.sin(math.radians(0.5))),
+            id="1-deg-lon-at-60N",
+        ),
         pytest.param((10.0, 20.0), (10.0, 20.0), 0.0, id="same-point"),
     ],
 )
 def test_haversine(a: tuple[float, float], b: tuple[float, float], expected_m: float) -> None:
-    assert float(haversine_m(a[0], a[1], b[0], b[1])) == pytest.approx(expected_m, rel=1e-9,
-                                                                       abs=1e-6)
+    assert float(haversine_m(a[0], a[1], b[0], b[1])) == pytest.approx(
+        expected_m, rel=1e-9, abs=1e-6
+    )
 
 
 def test_matrix_is_integer_symmetric_zero_diagonal() -> None:
@@ -181,7 +203,8 @@ def test_nearest_neighbour_by_hand() -> None:
     ],
 )
 def test_every_stop_once_capacity_and_never_worse_than_baseline(
-        n: int, seed: int, vehicles: int, capacity: float) -> None:
+    n: int, seed: int, vehicles: int, capacity: float
+) -> None:
     stops = _stops(n, seed)
     cfg = RoutingConfig(vehicles=vehicles, capacity=capacity, **FAST)
     res = _check_solution(stops, cfg)
@@ -203,9 +226,13 @@ def _brute_force_m(stops: pd.DataFrame) -> int:
 
 @pytest.mark.parametrize(
     ("n", "seed"),
-    [pytest.param(3, 10, id="3-stops"), pytest.param(5, 11, id="5-stops"),
-     pytest.param(6, 12, id="6-stops"), pytest.param(7, 13, id="7-stops"),
-     pytest.param(7, 14, id="7-stops-b")],
+    [
+        pytest.param(3, 10, id="3-stops"),
+        pytest.param(5, 11, id="5-stops"),
+        pytest.param(6, 12, id="6-stops"),
+        pytest.param(7, 13, id="7-stops"),
+        pytest.param(7, 14, id="7-stops-b"),
+    ],
 )
 def test_tiny_instance_matches_brute_force(n: int, seed: int) -> None:
     stops = _stops(n, seed, spread=0.08)
@@ -241,21 +268,19 @@ def test_deterministic_and_independent_of_row_order() -> None:
     a = fn(stops)
     b = fn(stops.sample(frac=1.0, random_state=1).reset_index(drop=True))
     assert (a.loc[a["record_type"] == "group", "stop_reason"] == "solution_limit").all()
-    pd.testing.assert_frame_equal(a.drop(columns="solve_seconds"),
-                                  b.drop(columns="solve_seconds"))
+    pd.testing.assert_frame_equal(a.drop(columns="solve_seconds"), b.drop(columns="solve_seconds"))
 
 
 # ------------------------------------------------------------------------------ infeasible input
 
 
 def _reasons(res: routing.RoutingResult) -> dict[str, str]:
-    return dict(zip(res.unrouted["order_id"].fillna("<null>"), res.unrouted["reason"],
-                    strict=True))
+    return dict(zip(res.unrouted["order_id"].fillna("<null>"), res.unrouted["reason"], strict=True))
 
 
 def test_fleet_overflow_goes_to_unrouted() -> None:
     stops = _stops(10, 41)
-    stops["demand"] = 10.0                      # 100 units, fleet carries 2 x 30
+    stops["demand"] = 10.0  # 100 units, fleet carries 2 x 30
     res = _check_solution(stops, RoutingConfig(vehicles=2, capacity=30.0, **FAST))
     g = res.group_summary.iloc[0]
     assert (g["n_routed"], g["n_unrouted"]) == (6, 4)
@@ -263,14 +288,22 @@ def test_fleet_overflow_goes_to_unrouted() -> None:
 
 
 DIRTY_CASES = [
-    pytest.param({"o000": {"demand": 500.0}}, {"o000": EXCEEDS_VEHICLE_CAPACITY},
-                 id="stop-larger-than-vehicle"),
-    pytest.param({"o001": {"lat": 95.0}, "o002": {"lon": np.nan}},
-                 {"o001": BAD_COORDINATE, "o002": BAD_COORDINATE}, id="bad-coordinates"),
-    pytest.param({"o003": {"demand": -1.0}, "o004": {"demand": np.nan}},
-                 {"o003": BAD_DEMAND, "o004": BAD_DEMAND}, id="bad-demand"),
-    pytest.param({"o005": {"order_id": "o006"}}, {"o006": DUPLICATE_ORDER_ID},
-                 id="duplicate-id"),
+    pytest.param(
+        {"o000": {"demand": 500.0}},
+        {"o000": EXCEEDS_VEHICLE_CAPACITY},
+        id="stop-larger-than-vehicle",
+    ),
+    pytest.param(
+        {"o001": {"lat": 95.0}, "o002": {"lon": np.nan}},
+        {"o001": BAD_COORDINATE, "o002": BAD_COORDINATE},
+        id="bad-coordinates",
+    ),
+    pytest.param(
+        {"o003": {"demand": -1.0}, "o004": {"demand": np.nan}},
+        {"o003": BAD_DEMAND, "o004": BAD_DEMAND},
+        id="bad-demand",
+    ),
+    pytest.param({"o005": {"order_id": "o006"}}, {"o006": DUPLICATE_ORDER_ID}, id="duplicate-id"),
     pytest.param({"o007": {"order_id": None}}, {"<null>": MISSING_ORDER_ID}, id="null-id"),
 ]
 
@@ -315,8 +348,12 @@ def test_time_windows_are_respected() -> None:
 def _worse(*args: object, **kwargs: object) -> tuple[Solution | None, str, str, float]:
     matrix, dem, cap, vehicles = args[:4]
     base = nearest_neighbor_routes(matrix, dem, cap, vehicles)  # type: ignore[arg-type]
-    return Solution(base.routes, base.dropped, base.distance_m + 1), "ROUTING_SUCCESS", \
-        "solution_limit", 0.0
+    return (
+        Solution(base.routes, base.dropped, base.distance_m + 1),
+        "ROUTING_SUCCESS",
+        "solution_limit",
+        0.0,
+    )
 
 
 def _fails(*args: object, **kwargs: object) -> tuple[Solution | None, str, str, float]:
@@ -329,12 +366,15 @@ def _raises(*args: object, **kwargs: object) -> tuple[Solution | None, str, str,
 
 @pytest.mark.parametrize(
     ("fake", "status"),
-    [pytest.param(_worse, "ROUTING_SUCCESS", id="ortools-worse"),
-     pytest.param(_fails, "ROUTING_FAIL", id="ortools-no-solution"),
-     pytest.param(_raises, "ERROR:RuntimeError", id="ortools-raises")],
+    [
+        pytest.param(_worse, "ROUTING_SUCCESS", id="ortools-worse"),
+        pytest.param(_fails, "ROUTING_FAIL", id="ortools-no-solution"),
+        pytest.param(_raises, "ERROR:RuntimeError", id="ortools-raises"),
+    ],
 )
 def test_baseline_is_used_and_flagged_when_ortools_is_worse_or_fails(
-        monkeypatch: pytest.MonkeyPatch, fake: object, status: str) -> None:
+    monkeypatch: pytest.MonkeyPatch, fake: object, status: str
+) -> None:
     monkeypatch.setattr(routing, "solve_ortools", fake)
     res = _check_solution(_stops(15, 81), RoutingConfig(vehicles=3, capacity=50.0, **FAST))
     g = res.group_summary.iloc[0]
@@ -360,8 +400,11 @@ def test_long_output_schema_and_split_round_trip() -> None:
     parts = split_routing_output(long)
     direct = solve_routing_group(stops, cfg)
     assert (long["record_type"] == "group").sum() == 1
-    for got, want in ((parts.routes, direct.routes), (parts.unrouted, direct.unrouted),
-                      (parts.route_summary, direct.route_summary)):
+    for got, want in (
+        (parts.routes, direct.routes),
+        (parts.unrouted, direct.unrouted),
+        (parts.route_summary, direct.route_summary),
+    ):
         pd.testing.assert_frame_equal(got, want)
 
 
@@ -369,14 +412,19 @@ def test_road_matrix_file_is_used_and_missing_file_ignored(tmp_path: object) -> 
     stops = _stops(5, 101)
     ids = ["W1", *stops["order_id"]]
     m = distance_matrix_m(np.r_[DEPOT[0], stops["lat"]], np.r_[DEPOT[1], stops["lon"]])
-    rows = [{"from_id": a, "to_id": b, "distance_m": 2 * int(m[i, j])}
-            for i, a in enumerate(ids) for j, b in enumerate(ids) if i != j]
+    rows = [
+        {"from_id": a, "to_id": b, "distance_m": 2 * int(m[i, j])}
+        for i, a in enumerate(ids)
+        for j, b in enumerate(ids)
+        if i != j
+    ]
     path = tmp_path / "road.csv"  # type: ignore[operator]
     pd.DataFrame(rows).to_csv(path, index=False)
     base_cfg = dict(vehicles=1, capacity=1e6, **FAST)
     plain = solve_routing_group(stops, RoutingConfig(**base_cfg)).group_summary.iloc[0]
     road = solve_routing_group(stops, RoutingConfig(road_matrix_path=str(path), **base_cfg))
     assert road.group_summary.iloc[0]["distance_km"] == pytest.approx(2 * plain["distance_km"])
-    gone = solve_routing_group(stops, RoutingConfig(road_matrix_path=str(path) + ".missing",
-                                                    **base_cfg))
+    gone = solve_routing_group(
+        stops, RoutingConfig(road_matrix_path=str(path) + ".missing", **base_cfg)
+    )
     assert gone.group_summary.iloc[0]["distance_km"] == pytest.approx(plain["distance_km"])

@@ -28,8 +28,11 @@ VALID_FROM, VALID_TO = pd.Timestamp("2000-01-01"), pd.Timestamp("2035-12-31 23:5
 
 
 def _hashes(landing: Path) -> dict[str, str]:
-    return {str(p.relative_to(landing)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(landing.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(landing)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(landing.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _read(landing: Path, src: schemas.LandingSource) -> dict[str, pd.DataFrame]:
@@ -85,8 +88,10 @@ def _recount(landing: Path) -> tuple[dict[tuple[str, str], int], dict[str, pd.Da
             if "lat" in df:
                 lat = pd.to_numeric(df["lat"], errors="coerce")
                 lon = pd.to_numeric(df["lon"], errors="coerce")
-                flag(lat.isna() | lon.isna() | (lat.abs() > 90) | (lon.abs() > 180),
-                     schemas.BAD_COORDINATE)
+                flag(
+                    lat.isna() | lon.isna() | (lat.abs() > 90) | (lon.abs() > 180),
+                    schemas.BAD_COORDINATE,
+                )
             if "quantity" in df:
                 q = pd.to_numeric(df["quantity"], errors="coerce")
                 flag(q.isna() | (q <= 0), schemas.BAD_QUANTITY)
@@ -100,21 +105,20 @@ def _recount(landing: Path) -> tuple[dict[tuple[str, str], int], dict[str, pd.Da
             if "sku" in df and src.name != "products":
                 flag(~df["sku"].isin(valid_keys["products"]), schemas.UNKNOWN_SKU)
             if src.name == "orders":
-                flag(~df["customer_id"].isin(valid_keys["customers"]),
-                     schemas.UNKNOWN_REFERENCE)
+                flag(~df["customer_id"].isin(valid_keys["customers"]), schemas.UNKNOWN_REFERENCE)
             if "warehouse_id" in df and src.name != "warehouses":
-                flag(~df["warehouse_id"].isin(valid_keys["warehouses"]),
-                     schemas.UNKNOWN_REFERENCE)
+                flag(~df["warehouse_id"].isin(valid_keys["warehouses"]), schemas.UNKNOWN_REFERENCE)
             checked.append((rel, df, reason))
         # Duplicates are judged across all files of a source, among otherwise valid rows.
-        allrows = pd.concat([d.assign(_rel=r, _reason=x) for r, d, x in checked],
-                            ignore_index=True)
+        allrows = pd.concat([d.assign(_rel=r, _reason=x) for r, d, x in checked], ignore_index=True)
         ok = allrows["_reason"] == ""
         dup = ok & allrows.loc[ok, list(src.keys)].duplicated(keep="first").reindex(
-            allrows.index, fill_value=False)
+            allrows.index, fill_value=False
+        )
         allrows.loc[dup, "_reason"] = schemas.DUPLICATE
-        for (rel, reason), n in allrows[allrows["_reason"] != ""].groupby(
-                ["_rel", "_reason"]).size().items():
+        for (rel, reason), n in (
+            allrows[allrows["_reason"] != ""].groupby(["_rel", "_reason"]).size().items()
+        ):
             counts[(rel, reason)] = int(n)
         good = allrows[allrows["_reason"] == ""].drop(columns=["_reason"])
         clean[src.name] = good
@@ -165,8 +169,7 @@ def test_small_world_is_fast_and_sized(world: tuple[Path, GenerationSummary]) ->
     assert 1.5 <= ratio <= 3.0
 
 
-def test_deterministic_per_seed(world: tuple[Path, GenerationSummary],
-                                tmp_path: Path) -> None:
+def test_deterministic_per_seed(world: tuple[Path, GenerationSummary], tmp_path: Path) -> None:
     again = generate_world(tmp_path / "b", seed=SEED, scale="small")
     assert _hashes(again.landing_dir) == _hashes(world[0])
     other = generate_world(tmp_path / "c", seed=SEED + 1, scale="small")
@@ -179,8 +182,11 @@ def test_rerun_replaces_previous_files(tmp_path: Path) -> None:
     tiny = resolve_scale("small", skus=40, customers=500, order_lines=1_000)
     generate_world(tmp_path, seed=3, scale=resolve_scale(tiny, days=62))
     s = generate_world(tmp_path, seed=3, scale=resolve_scale(tiny, days=20))
-    written = {str(p.relative_to(s.landing_dir)) for p in s.landing_dir.rglob("*.*")
-               if p.parts[-2] != "_ground_truth"}
+    written = {
+        str(p.relative_to(s.landing_dir))
+        for p in s.landing_dir.rglob("*.*")
+        if p.parts[-2] != "_ground_truth"
+    }
     assert written == set(s.rows_per_file)
     assert not any("2023-02" in f for f in written)
 
@@ -203,13 +209,15 @@ def test_files_and_columns_match_contract(world: tuple[Path, GenerationSummary])
             else:
                 assert tuple(json.loads(first)) == src.columns
     assert set(s.rows_per_file) == {
-        str(p.relative_to(landing)) for p in landing.rglob("*.*")
-        if p.parent.name != "_ground_truth"}
+        str(p.relative_to(landing))
+        for p in landing.rglob("*.*")
+        if p.parent.name != "_ground_truth"
+    }
 
 
 def test_dirty_ground_truth_matches_independent_recount(
-        world: tuple[Path, GenerationSummary], recount: tuple[dict, dict],
-        truth: dict[str, object]) -> None:
+    world: tuple[Path, GenerationSummary], recount: tuple[dict, dict], truth: dict[str, object]
+) -> None:
     counts, _ = recount
     gt = truth["dirty"]
     expected = {(r.file, r.reason): r.count for r in gt.itertuples()}
@@ -220,15 +228,24 @@ def test_dirty_ground_truth_matches_independent_recount(
         assert s.dirty_rows[src] == pytest.approx(0.01 * s.clean_rows[src], rel=0.05, abs=3)
     # All injectable reasons occur somewhere.
     assert set(gt["reason"]) >= {
-        schemas.DUPLICATE, schemas.MISSING_KEY, schemas.BAD_TIMESTAMP,
-        schemas.TS_OUT_OF_RANGE, schemas.BAD_COORDINATE, schemas.BAD_QUANTITY,
-        schemas.BAD_PRICE, schemas.UNKNOWN_SKU, schemas.UNKNOWN_REFERENCE}
-    assert (gt.groupby("source")["count"].sum().to_dict()
-            == {k: v for k, v in s.dirty_rows.items() if v})
+        schemas.DUPLICATE,
+        schemas.MISSING_KEY,
+        schemas.BAD_TIMESTAMP,
+        schemas.TS_OUT_OF_RANGE,
+        schemas.BAD_COORDINATE,
+        schemas.BAD_QUANTITY,
+        schemas.BAD_PRICE,
+        schemas.UNKNOWN_SKU,
+        schemas.UNKNOWN_REFERENCE,
+    }
+    assert gt.groupby("source")["count"].sum().to_dict() == {
+        k: v for k, v in s.dirty_rows.items() if v
+    }
 
 
-def test_clean_rows_are_referentially_intact(recount: tuple[dict, dict],
-                                             world: tuple[Path, GenerationSummary]) -> None:
+def test_clean_rows_are_referentially_intact(
+    recount: tuple[dict, dict], world: tuple[Path, GenerationSummary]
+) -> None:
     _, clean = recount
     s = world[1]
     assert {k: len(v) for k, v in clean.items()} == dict(s.clean_rows)
@@ -257,35 +274,43 @@ def test_each_order_line_has_a_purchase_event_just_before(recount: tuple[dict, d
     buys = ev[ev["event_type"] == "purchase"]
     assert len(buys) == len(lines)
     lo = lines.merge(orders[["order_id", "customer_id"]], on="order_id")
-    m = lo.merge(buys[["customer_id", "sku", "event_ts", "session_id"]],
-                 on=["customer_id", "sku"])
-    dt = (pd.to_datetime(m["order_ts"], format=TS_FMT)
-          - pd.to_datetime(m["event_ts"], format=TS_FMT)).dt.total_seconds()
+    m = lo.merge(buys[["customer_id", "sku", "event_ts", "session_id"]], on=["customer_id", "sku"])
+    dt = (
+        pd.to_datetime(m["order_ts"], format=TS_FMT) - pd.to_datetime(m["event_ts"], format=TS_FMT)
+    ).dt.total_seconds()
     m = m[(dt >= 1) & (dt <= 10)]
     assert m[["order_id", "line_no"]].drop_duplicates().shape[0] == len(lines)
     # Sessions are ordered: view/cart never after the purchase of the same session.
     # Within a buying session, no view/cart comes after its last purchase.
-    e = pd.DataFrame({"s": ev["session_id"].str[1:].astype(int),
-                      "t": pd.to_datetime(ev["event_ts"], format=TS_FMT),
-                      "buy": ev["event_type"] == "purchase"})
+    e = pd.DataFrame(
+        {
+            "s": ev["session_id"].str[1:].astype(int),
+            "t": pd.to_datetime(ev["event_ts"], format=TS_FMT),
+            "buy": ev["event_type"] == "purchase",
+        }
+    )
     last_buy = e[e["buy"]].groupby("s")["t"].max()
     other = e[~e["buy"] & e["s"].isin(last_buy.index)]
     assert (other["t"].to_numpy() <= last_buy.loc[other["s"]].to_numpy()).all()
 
 
-def test_hotspots_raise_order_density(recount: tuple[dict, dict],
-                                      truth: dict[str, object]) -> None:
+def test_hotspots_raise_order_density(recount: tuple[dict, dict], truth: dict[str, object]) -> None:
     _, clean = recount
     hs: pd.DataFrame = truth["hotspots"]
     assert len(hs) == 4
-    cust = clean["customers"].assign(lat=lambda d: d["lat"].astype(float),
-                                     lon=lambda d: d["lon"].astype(float))
+    cust = clean["customers"].assign(
+        lat=lambda d: d["lat"].astype(float), lon=lambda d: d["lon"].astype(float)
+    )
     orders = clean["orders"].assign(
-        day=lambda d: pd.to_datetime(d["order_ts"].str[:10], format="%Y-%m-%d"))
+        day=lambda d: pd.to_datetime(d["order_ts"].str[:10], format="%Y-%m-%d")
+    )
     days = pd.date_range("2023-01-01", "2023-03-31")
     for h in hs.itertuples():
-        inside = cust.loc[haversine_km(cust["lat"].to_numpy(), cust["lon"].to_numpy(),
-                                       h.lat, h.lon) <= h.radius_km, "customer_id"]
+        inside = cust.loc[
+            haversine_km(cust["lat"].to_numpy(), cust["lon"].to_numpy(), h.lat, h.lon)
+            <= h.radius_km,
+            "customer_id",
+        ]
         assert len(inside) >= 10, h.id
         o = orders[orders["customer_id"].isin(set(inside))]
         in_win = o["day"].between(h.start_date, h.end_date)
@@ -295,17 +320,18 @@ def test_hotspots_raise_order_density(recount: tuple[dict, dict],
         assert rate_in > 1.5 * rate_out, (h.id, rate_in, rate_out, h.uplift)
 
 
-def test_intermittent_skus_are_mostly_zero(recount: tuple[dict, dict],
-                                           truth: dict[str, object]) -> None:
+def test_intermittent_skus_are_mostly_zero(
+    recount: tuple[dict, dict], truth: dict[str, object]
+) -> None:
     _, clean = recount
     inter = truth["world"]["intermittent_skus"]
     assert len(inter) == 60
     lines = clean["order_lines"].assign(day=lambda d: d["order_ts"].str[:10])
     daily = lines.groupby(["sku", "day"]).size().unstack(fill_value=0)
     daily = daily.reindex(index=sorted(clean["products"]["sku"]), fill_value=0)
-    daily = daily.reindex(columns=[str(d.date()) for d in pd.date_range("2023-01-01",
-                                                                         periods=90)],
-                          fill_value=0)
+    daily = daily.reindex(
+        columns=[str(d.date()) for d in pd.date_range("2023-01-01", periods=90)], fill_value=0
+    )
     zero_share = (daily == 0).mean(axis=1)
     assert zero_share.loc[inter].mean() > 0.8
     assert (zero_share.loc[inter] > 0.6).mean() > 0.9
@@ -313,21 +339,26 @@ def test_intermittent_skus_are_mostly_zero(recount: tuple[dict, dict],
     assert zero_share.loc[top].mean() < 0.2
 
 
-def test_stockouts_have_no_sales_and_zero_stock(recount: tuple[dict, dict],
-                                                truth: dict[str, object]) -> None:
+def test_stockouts_have_no_sales_and_zero_stock(
+    recount: tuple[dict, dict], truth: dict[str, object]
+) -> None:
     _, clean = recount
     so: pd.DataFrame = truth["stockouts"]
     assert len(so) >= 20
     assert not so.duplicated(["sku", "warehouse_id"]).any()  # one window per pair
     key = ["sku", "warehouse_id"]
-    lines = clean["order_lines"].merge(clean["orders"][["order_id", "warehouse_id"]],
-                                       on="order_id")
+    lines = clean["order_lines"].merge(clean["orders"][["order_id", "warehouse_id"]], on="order_id")
     lines["day"] = pd.to_datetime(lines["order_ts"].str[:10], format="%Y-%m-%d")
     ln = lines.merge(so, on=key)
     assert not ln["day"].between(ln["start_date"], ln["end_date"]).any()
-    inv = clean["inventory"].assign(
-        day=lambda d: pd.to_datetime(d["snapshot_date"], format="%Y-%m-%d"),
-        on_hand=lambda d: d["on_hand"].astype(int)).merge(so, on=key, how="left")
+    inv = (
+        clean["inventory"]
+        .assign(
+            day=lambda d: pd.to_datetime(d["snapshot_date"], format="%Y-%m-%d"),
+            on_hand=lambda d: d["on_hand"].astype(int),
+        )
+        .merge(so, on=key, how="left")
+    )
     inside = inv["day"].between(inv["start_date"], inv["end_date"])  # NaT -> False
     assert (inv.loc[inside, "on_hand"] == 0).all()
     assert (inv.loc[~inside, "on_hand"] > 0).all()
@@ -340,8 +371,7 @@ def test_inventory_tracks_pairs_that_sell(recount: tuple[dict, dict]) -> None:
     inv = clean["inventory"]
     pairs = inv[["sku", "warehouse_id"]].drop_duplicates()
     assert len(inv) == 90 * len(pairs)
-    sales = clean["order_lines"].merge(clean["orders"][["order_id", "warehouse_id"]],
-                                       on="order_id")
+    sales = clean["order_lines"].merge(clean["orders"][["order_id", "warehouse_id"]], on="order_id")
     vol = sales.groupby(["sku", "warehouse_id"]).size()
     tracked = pd.MultiIndex.from_frame(pairs)
     # Snapshotted pairs carry the bulk of the volume.
@@ -352,11 +382,16 @@ def test_customers_are_placed_at_real_municipalities(recount: tuple[dict, dict])
     _, clean = recount
     muni = load_municipalities()
     cust = clean["customers"]
-    m = cust.merge(muni, left_on=["city", "state"], right_on=["name", "uf"], how="left",
-                   suffixes=("", "_m"))
+    m = cust.merge(
+        muni, left_on=["city", "state"], right_on=["name", "uf"], how="left", suffixes=("", "_m")
+    )
     assert m["ibge_code"].notna().all()
-    d = haversine_km(m["lat"].astype(float).to_numpy(), m["lon"].astype(float).to_numpy(),
-                     m["lat_m"].to_numpy(), m["lon_m"].to_numpy())
+    d = haversine_km(
+        m["lat"].astype(float).to_numpy(),
+        m["lon"].astype(float).to_numpy(),
+        m["lat_m"].to_numpy(),
+        m["lon_m"].to_numpy(),
+    )
     assert np.median(d) < 8 and d.max() < 60
     # Capitals dominate but not exclusively.
     share_cap = m["capital"].mean()
@@ -411,15 +446,18 @@ def test_municipalities_resource() -> None:
     assert len(sp) == 1 and bool(sp["capital"].iloc[0])
 
 
-@pytest.mark.parametrize(("raw", "norm"), [
-    ("São Paulo", "sao paulo"),
-    ("  SANTA BÁRBARA D'OESTE ", "santa barbara d oeste"),
-    ("santa barbara d’oeste", "santa barbara d oeste"),
-    ("Mogi-Guaçu", "mogi guacu"),
-    ("embu  guacu", "embu guacu"),
-    ("Xangri-lá", "xangri la"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("raw", "norm"),
+    [
+        ("São Paulo", "sao paulo"),
+        ("  SANTA BÁRBARA D'OESTE ", "santa barbara d oeste"),
+        ("santa barbara d’oeste", "santa barbara d oeste"),
+        ("Mogi-Guaçu", "mogi guacu"),
+        ("embu  guacu", "embu guacu"),
+        ("Xangri-lá", "xangri la"),
+        ("", ""),
+    ],
+)
 def test_normalise_name(raw: str, norm: str) -> None:
     assert normalise_name(raw) == norm
     assert re.fullmatch(r"[a-z0-9 ]*", normalise_name(raw))

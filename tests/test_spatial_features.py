@@ -138,6 +138,53 @@ def test_nearest_matches_geodesic_bruteforce(spark, points):
         np.testing.assert_allclose(row["nearest_km"], d[order] / 1000, rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("radius", "cross_max"),
+    [(0.5, 10_000), (0.5, 10), (2.0, 10), (0.01, 10)],
+    ids=["cross-join", "window+knn", "wide-window", "all-knn-fallback"],
+)
+def test_nearest_many_candidates_is_exact(spark, radius, cross_max):
+    rng = np.random.default_rng(3)
+    cand = pd.DataFrame(
+        {
+            "cid": [f"M{i}" for i in range(300)],
+            "lat": rng.uniform(-33, 4, 300),
+            "lon": rng.uniform(-73, -35, 300),
+        }
+    )
+    pts = pd.DataFrame(
+        {"pid": range(60), "lat": rng.uniform(-33, 4, 60), "lon": rng.uniform(-73, -35, 60)}
+    )
+    got = (
+        spark.createDataFrame(pts)
+        .transform(sf.with_point())
+        .transform(
+            sf.nearest(
+                spark.createDataFrame(cand).transform(sf.with_point()),
+                point_col="geom",
+                candidate_geom_col="geom",
+                candidate_id_col="cid",
+                id_cols=["pid"],
+                k=2,
+                search_radius_deg=radius,
+                cross_join_max=cross_max,
+            )
+        )
+        .select("pid", "nearest_ids", "nearest_km")
+        .toPandas()
+        .sort_values("pid")
+    )
+    geod = Geod(ellps="WGS84")
+    for row in got.itertuples():
+        p = pts.loc[row.pid]
+        _, _, d = geod.inv(
+            np.full(len(cand), p["lon"]), np.full(len(cand), p["lat"]), cand["lon"], cand["lat"]
+        )
+        order = np.argsort(d)[:2]
+        assert list(row.nearest_ids) == cand["cid"].iloc[order].tolist()
+        np.testing.assert_allclose(row.nearest_km, d[order] / 1000, rtol=1e-6)
+
+
 def test_make_valid_repairs_bowtie(spark):
     df = spark.createDataFrame(
         pd.DataFrame(

@@ -205,3 +205,53 @@ def test_morans_i_matches_numpy(spark, grid: pd.DataFrame) -> None:
     assert result.z == pytest.approx(z_i, abs=1e-6)
     assert result.p == pytest.approx(2.0 * norm.sf(abs(z_i)), abs=1e-9)
     assert result.i > 0.5 and result.p < 1e-6  # planted blocks: strong positive autocorrelation
+
+
+@pytest.mark.parametrize("k_ring", [1, 2], ids=["ring1", "ring2"])
+def test_gi_star_h3_rings_match_numpy(spark, k_ring: int) -> None:
+    import h3
+
+    from shikong.spatial.hotspots import getis_ord_gi_star_h3
+
+    rng = np.random.default_rng(11)
+    centre = h3.latlng_to_cell(-23.55, -46.63, 6)
+    cells = sorted(h3.grid_disk(centre, 4))
+    rows = []
+    for period in ("2024-01-01", "2024-01-08"):
+        present = [c for c in cells if rng.random() < 0.8]  # sparse: some cells have no row
+        hot = set(h3.grid_disk(present[0], 1)) if period == "2024-01-08" else set()
+        for c in present:
+            rows.append((period, c, float(rng.normal(3.0 if c in hot else 0.0, 1.0))))
+    pdf = pd.DataFrame(rows, columns=["period", "cell", "v"])
+    got = (
+        getis_ord_gi_star_h3(
+            spark.createDataFrame(pdf),
+            cell_col="cell",
+            value_col="v",
+            k_ring=k_ring,
+            period_cols=["period"],
+        )
+        .select("period", "cell", "gi_z", "gi_n_neighbors")
+        .toPandas()
+        .merge(pdf, on=["period", "cell"])
+    )
+    # Oracle: binary weights from h3.grid_disk within the same period, pooled n/mean/sd.
+    x = pdf["v"].to_numpy()
+    w = np.zeros((len(pdf), len(pdf)))
+    index = {(p, c): i for i, (p, c) in enumerate(zip(pdf["period"], pdf["cell"], strict=True))}
+    for (p, c), i in index.items():
+        for nb in h3.grid_disk(c, k_ring):
+            if (p, nb) in index:
+                w[i, index[(p, nb)]] = 1.0
+    want = pd.DataFrame(
+        {
+            "period": pdf["period"],
+            "cell": pdf["cell"],
+            "want": _gi_star_numpy(x, w),
+            "n_nb": w.sum(axis=1),
+        }
+    )
+    both = got.merge(want, on=["period", "cell"])
+    assert len(both) == len(pdf)
+    np.testing.assert_allclose(both["gi_z"], both["want"], atol=1e-6)
+    np.testing.assert_array_equal(both["gi_n_neighbors"], both["n_nb"])

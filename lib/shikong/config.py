@@ -120,7 +120,8 @@ class SpatialSettings:
         subdivide_max_vertices: Vertices per polygon piece before point-in-polygon.
         nearest_k: Warehouses kept per customer by the KNN join.
         study_area_states: State codes of the study area; empty means all of Brazil.
-        hotspot_band_km: Distance band of the Gi* neighbourhood.
+        hotspot_k_ring: H3 rings around a cell that form its Gi* neighbourhood (2 rings
+            at resolution 6 reach about 13 km).
         hotspot_period: ``week`` (Gi* per cell x ISO week), ``month`` or ``all``.
         dbscan_eps_m: DBSCAN radius in metres.
         dbscan_min_pts: DBSCAN minimum points.
@@ -138,7 +139,7 @@ class SpatialSettings:
     subdivide_max_vertices: int = 64
     nearest_k: int = 3
     study_area_states: tuple[str, ...] = ()
-    hotspot_band_km: float = 15.0
+    hotspot_k_ring: int = 2
     hotspot_period: str = "week"
     dbscan_eps_m: float = 3000.0
     dbscan_min_pts: int = 20
@@ -159,8 +160,10 @@ class SpatialSettings:
             )
         if not 2 <= self.kmeans_k_min <= self.kmeans_k_max:
             raise ConfigError("spatial.kmeans_k_min: need 2 <= kmeans_k_min <= kmeans_k_max")
-        if self.hotspot_band_km <= 0 or self.dbscan_eps_m <= 0:
-            raise ConfigError("spatial.hotspot_band_km: distances must be positive")
+        if self.hotspot_k_ring < 1:
+            raise ConfigError(f"spatial.hotspot_k_ring: must be >= 1, got {self.hotspot_k_ring}")
+        if self.dbscan_eps_m <= 0:
+            raise ConfigError("spatial.dbscan_eps_m: must be positive")
 
 
 @dataclass(frozen=True)

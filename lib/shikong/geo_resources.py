@@ -49,18 +49,25 @@ def _read_geo_csv(name: str, dtype: dict[str, str]) -> pd.DataFrame:
 
 @functools.lru_cache(maxsize=1)
 def _municipalities() -> pd.DataFrame:
-    df = _read_geo_csv("municipalities.csv", {
-        "ibge_code": "int64", "name": "str", "name_norm": "str",
-        "lat": "float64", "lon": "float64", "capital": "int64", "uf": "str",
-    })
+    df = _read_geo_csv(
+        "municipalities.csv",
+        {
+            "ibge_code": "int64",
+            "name": "str",
+            "name_norm": "str",
+            "lat": "float64",
+            "lon": "float64",
+            "capital": "int64",
+            "uf": "str",
+        },
+    )
     df["capital"] = df["capital"].astype(bool)
     return df
 
 
 @functools.lru_cache(maxsize=1)
 def _states() -> pd.DataFrame:
-    return _read_geo_csv("states.csv", {"uf": "str", "name": "str", "region": "str",
-                                        "wkt": "str"})
+    return _read_geo_csv("states.csv", {"uf": "str", "name": "str", "region": "str", "wkt": "str"})
 
 
 def load_municipalities() -> pd.DataFrame:

@@ -88,9 +88,7 @@ def conform(df: pd.DataFrame, ddl: str) -> pd.DataFrame:
         else:
             col = pd.Series([None] * n, dtype="object")
         if typ == "string":
-            col = pd.Series(
-                [None if _is_null(v) else str(v) for v in col], dtype="object"
-            )
+            col = pd.Series([None if _is_null(v) else str(v) for v in col], dtype="object")
         elif typ == "date":
             col = pd.Series([_to_date(v) for v in col], dtype="object")
         elif typ in ("int", "bigint"):

@@ -21,20 +21,23 @@ logger = logging.getLogger(__name__)
 _CITY = (-23.5505, -46.6333)
 
 
-def random_group(n_stops: int, seed: int, *, spread_deg: float = 0.06,
-                 max_demand: int = 10) -> pd.DataFrame:
+def random_group(
+    n_stops: int, seed: int, *, spread_deg: float = 0.06, max_demand: int = 10
+) -> pd.DataFrame:
     """A seeded random delivery day of ``n_stops`` orders around the city depot."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "warehouse_id": f"WH{seed:03d}",
-        "delivery_date": dt.date(2024, 1, 1) + dt.timedelta(days=seed),
-        "order_id": [f"O{seed:03d}-{i:04d}" for i in range(n_stops)],
-        "lat": _CITY[0] + rng.normal(0.0, spread_deg, n_stops),
-        "lon": _CITY[1] + rng.normal(0.0, spread_deg, n_stops),
-        "demand": rng.integers(1, max_demand + 1, n_stops).astype(float),
-        "depot_lat": _CITY[0],
-        "depot_lon": _CITY[1],
-    })
+    return pd.DataFrame(
+        {
+            "warehouse_id": f"WH{seed:03d}",
+            "delivery_date": dt.date(2024, 1, 1) + dt.timedelta(days=seed),
+            "order_id": [f"O{seed:03d}-{i:04d}" for i in range(n_stops)],
+            "lat": _CITY[0] + rng.normal(0.0, spread_deg, n_stops),
+            "lon": _CITY[1] + rng.normal(0.0, spread_deg, n_stops),
+            "demand": rng.integers(1, max_demand + 1, n_stops).astype(float),
+            "depot_lat": _CITY[0],
+            "depot_lon": _CITY[1],
+        }
+    )
 
 
 def run(groups: int, seed: int, cfg: RoutingConfig) -> pd.DataFrame:
@@ -67,17 +70,40 @@ def main(argv: list[str] | None = None) -> None:
     out = run(args.groups, args.seed, cfg)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        logger.info("%s", out[["n_stops", "n_routed", "n_unrouted", "n_vehicles_used",
-                               "baseline_km", "distance_km", "saving_pct", "chosen",
-                               "stop_reason", "solve_seconds", "cpu_s", "wall_s"]].round(3))
+        logger.info(
+            "%s",
+            out[
+                [
+                    "n_stops",
+                    "n_routed",
+                    "n_unrouted",
+                    "n_vehicles_used",
+                    "baseline_km",
+                    "distance_km",
+                    "saving_pct",
+                    "chosen",
+                    "stop_reason",
+                    "solve_seconds",
+                    "cpu_s",
+                    "wall_s",
+                ]
+            ].round(3),
+        )
     logger.info(
         "groups=%d wall=%.1fs cpu=%.1fs groups/s=%.3f (per CPU-s %.3f) routes/s=%.2f "
         "stops/s=%.1f "
         "mean saving vs NN=%.2f%% (min %.2f, max %.2f) stop reasons=%s chosen=%s",
-        len(out), wall, cpu, len(out) / wall, len(out) / cpu,
+        len(out),
+        wall,
+        cpu,
+        len(out) / wall,
+        len(out) / cpu,
         out["n_vehicles_used"].sum() / wall,
-        out["n_stops"].sum() / wall, out["saving_pct"].mean(), out["saving_pct"].min(),
-        out["saving_pct"].max(), out["stop_reason"].value_counts().to_dict(),
+        out["n_stops"].sum() / wall,
+        out["saving_pct"].mean(),
+        out["saving_pct"].min(),
+        out["saving_pct"].max(),
+        out["stop_reason"].value_counts().to_dict(),
         out["chosen"].value_counts().to_dict(),
     )
 

@@ -79,8 +79,17 @@ SIMULATION_SCHEMA = (
 
 #: Columns of the daily ledger returned by :func:`simulate_ledger`.
 LEDGER_COLUMNS: tuple[str, ...] = (
-    "day", "ds", "start_on_hand", "receipts", "demand", "served", "lost", "end_on_hand",
-    "order_placed", "on_order_end", "position_end",
+    "day",
+    "ds",
+    "start_on_hand",
+    "receipts",
+    "demand",
+    "served",
+    "lost",
+    "end_on_hand",
+    "order_placed",
+    "on_order_end",
+    "position_end",
 )
 
 Method = Literal["normal", "empirical"]
@@ -159,9 +168,7 @@ class PolicyConfig:
         if self.n_bootstrap < 100:
             raise ValueError(f"n_bootstrap must be >= 100, got {self.n_bootstrap}")
         if self.bootstrap_block_days < 1:
-            raise ValueError(
-                f"bootstrap_block_days must be >= 1, got {self.bootstrap_block_days}"
-            )
+            raise ValueError(f"bootstrap_block_days must be >= 1, got {self.bootstrap_block_days}")
         if self.min_error_days < 2:
             raise ValueError(f"min_error_days must be >= 2, got {self.min_error_days}")
         if self.history_days < 1:
@@ -354,8 +361,11 @@ def stack_policy_inputs(
         A new frame with a ``kind`` column; columns absent from a source are null.
     """
     parts = []
-    for kind, frame in ((KIND_FORECAST, forecast), (KIND_HISTORY, history),
-                        (KIND_INVENTORY, inventory)):
+    for kind, frame in (
+        (KIND_FORECAST, forecast),
+        (KIND_HISTORY, history),
+        (KIND_INVENTORY, inventory),
+    ):
         if frame is not None and len(frame):
             parts.append(frame.assign(kind=kind))
     if not parts:
@@ -385,10 +395,10 @@ def split_policy_input(pdf: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, p
 class _Group:
     sku: str | None
     warehouse_id: str | None
-    fc_mean: np.ndarray          # forecast yhat per future day, clipped at 0
-    fc_sigma: np.ndarray         # band sigma per future day (NaN if unknown)
-    hist_y: pd.Series            # daily actuals, contiguous dates, missing days = 0
-    hist_fit: pd.Series          # fitted values on history days (may be empty)
+    fc_mean: np.ndarray  # forecast yhat per future day, clipped at 0
+    fc_sigma: np.ndarray  # band sigma per future day (NaN if unknown)
+    hist_y: pd.Series  # daily actuals, contiguous dates, missing days = 0
+    hist_fit: pd.Series  # fitted values on history days (may be empty)
     on_hand: float | None
     on_order: float | None
     lead_time_days: int
@@ -434,13 +444,16 @@ def _prepare(
 
     # Latest snapshot; ties on the date are broken by the values so that row order (which
     # Spark does not guarantee) cannot change the answer.
-    inv = pd.DataFrame({
-        "ds": _dates(inventory["ds"]) if "ds" in inventory.columns else pd.NaT,
-        "on_hand": _num(inventory, "on_hand"),
-        "on_order": _num(inventory, "on_order"),
-    })
-    inv = inv.dropna(subset=["on_hand"]).sort_values(["ds", "on_hand", "on_order"],
-                                                     na_position="first", kind="mergesort")
+    inv = pd.DataFrame(
+        {
+            "ds": _dates(inventory["ds"]) if "ds" in inventory.columns else pd.NaT,
+            "on_hand": _num(inventory, "on_hand"),
+            "on_order": _num(inventory, "on_order"),
+        }
+    )
+    inv = inv.dropna(subset=["on_hand"]).sort_values(
+        ["ds", "on_hand", "on_order"], na_position="first", kind="mergesort"
+    )
     snapshot_date = None
     on_hand: float | None = None
     on_order: float | None = None
@@ -453,13 +466,19 @@ def _prepare(
         notes.append("no_snapshot")
     inv_rows = inventory.loc[inv.index[-1:]] if len(inv) else inventory.iloc[0:0]
 
-    fc = pd.DataFrame({
-        "ds": _dates(forecast["ds"]) if "ds" in forecast.columns else pd.NaT,
-        "step": _num(forecast, "step"),
-        "yhat": _num(forecast, "yhat"),
-        "sigma": daily_sigma_from_bands(_num(forecast, "lo80"), _num(forecast, "hi80"),
-                                        _num(forecast, "lo95"), _num(forecast, "hi95")),
-    })
+    fc = pd.DataFrame(
+        {
+            "ds": _dates(forecast["ds"]) if "ds" in forecast.columns else pd.NaT,
+            "step": _num(forecast, "step"),
+            "yhat": _num(forecast, "yhat"),
+            "sigma": daily_sigma_from_bands(
+                _num(forecast, "lo80"),
+                _num(forecast, "hi80"),
+                _num(forecast, "lo95"),
+                _num(forecast, "hi95"),
+            ),
+        }
+    )
     fc = fc.loc[np.isfinite(fc["yhat"])]
     if snapshot_date is not None and fc["ds"].notna().any():
         future = fc.loc[fc["ds"] > snapshot_date]
@@ -475,16 +494,17 @@ def _prepare(
     fc_mean = np.maximum(fc["yhat"].to_numpy(dtype=float), 0.0)
     fc_sigma = fc["sigma"].to_numpy(dtype=float)
 
-    hist = pd.DataFrame({
-        "ds": _dates(history["ds"]) if "ds" in history.columns else pd.NaT,
-        "y": _num(history, "y"),
-        "fit": _num(history, "yhat"),
-    }).dropna(subset=["ds"])
+    hist = pd.DataFrame(
+        {
+            "ds": _dates(history["ds"]) if "ds" in history.columns else pd.NaT,
+            "y": _num(history, "y"),
+            "fit": _num(history, "yhat"),
+        }
+    ).dropna(subset=["ds"])
     if len(hist):
         if (hist["y"] < 0).any():
             notes.append("negative_history_clipped")
-        by_day = hist.groupby("ds").agg(y=("y", "sum"), fit=("fit", "sum"),
-                                        fit_n=("fit", "count"))
+        by_day = hist.groupby("ds").agg(y=("y", "sum"), fit=("fit", "sum"), fit_n=("fit", "count"))
         days = pd.date_range(by_day.index.min(), by_day.index.max(), freq="D")
         hist_y = by_day["y"].clip(lower=0.0).reindex(days, fill_value=0.0).astype(float)
         hist_fit = by_day.loc[by_day["fit_n"] > 0, "fit"].astype(float)
@@ -507,8 +527,19 @@ def _prepare(
         else:
             notes.append("bad_row_unit_price_ignored")
 
-    return _Group(sku, wh, fc_mean, fc_sigma, hist_y, hist_fit, on_hand, on_order, lead_time,
-                  unit_price, tuple(notes))
+    return _Group(
+        sku,
+        wh,
+        fc_mean,
+        fc_sigma,
+        hist_y,
+        hist_fit,
+        on_hand,
+        on_order,
+        lead_time,
+        unit_price,
+        tuple(notes),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -530,9 +561,9 @@ def _errors(g: _Group, cfg: PolicyConfig) -> np.ndarray:
     return (y - y.mean()).to_numpy(dtype=float) if len(y) else np.zeros(0)
 
 
-def _daily_model(g: _Group, horizon: int, cfg: PolicyConfig) -> tuple[
-    np.ndarray, np.ndarray, float, list[str]
-]:
+def _daily_model(
+    g: _Group, horizon: int, cfg: PolicyConfig
+) -> tuple[np.ndarray, np.ndarray, float, list[str]]:
     """Expected demand and sigma for each of the next ``horizon`` days."""
     notes: list[str] = []
     if len(g.fc_mean):
@@ -564,8 +595,9 @@ def _daily_model(g: _Group, horizon: int, cfg: PolicyConfig) -> tuple[
     return np.zeros(horizon), np.zeros(horizon), 0.0, notes
 
 
-def _policy(g: _Group, cfg: PolicyConfig) -> tuple[PolicyParams, Callable[[float], float],
-                                                     list[str]]:
+def _policy(
+    g: _Group, cfg: PolicyConfig
+) -> tuple[PolicyParams, Callable[[float], float], list[str]]:
     """Policy parameters plus a function position -> P(lead-time demand > position)."""
     lt, rv, sl = g.lead_time_days, cfg.review_days, cfg.service_level
     mean, sigma, mean_daily, notes = _daily_model(g, lt + rv, cfg)
@@ -610,14 +642,26 @@ def _policy(g: _Group, cfg: PolicyConfig) -> tuple[PolicyParams, Callable[[float
             return float(np.mean(samples_l > position))
 
     s_level = max(s_level, rop)
-    h = (cfg.holding_cost_per_unit_year if cfg.holding_cost_per_unit_year is not None
-         else cfg.holding_rate * g.unit_price)
+    h = (
+        cfg.holding_cost_per_unit_year
+        if cfg.holding_cost_per_unit_year is not None
+        else cfg.holding_rate * g.unit_price
+    )
     eoq = economic_order_quantity(mean_daily * cfg.days_per_year, cfg.order_cost, h)
     params = PolicyParams(
-        lead_time_days=lt, review_days=rv, service_level=sl, mean_daily_demand=mean_daily,
-        lead_time_demand=mu_l, safety_stock=rop - mu_l, reorder_point=rop,
-        order_up_to=s_level, eoq=eoq, method=method, unit_price=g.unit_price,
-        holding_cost_unit_year=h, order_cost=cfg.order_cost,
+        lead_time_days=lt,
+        review_days=rv,
+        service_level=sl,
+        mean_daily_demand=mean_daily,
+        lead_time_demand=mu_l,
+        safety_stock=rop - mu_l,
+        reorder_point=rop,
+        order_up_to=s_level,
+        eoq=eoq,
+        method=method,
+        unit_price=g.unit_price,
+        holding_cost_unit_year=h,
+        order_cost=cfg.order_cost,
     )
     return params, risk, notes
 
@@ -678,15 +722,26 @@ def compute_policy(
     if notes:
         logger.debug("policy %s/%s notes: %s", g.sku, g.warehouse_id, notes)
     record = {
-        "sku": g.sku, "warehouse_id": g.warehouse_id,
-        "lead_time_days": params.lead_time_days, "review_days": params.review_days,
-        "service_level": params.service_level, "mean_daily_demand": params.mean_daily_demand,
-        "lead_time_demand": params.lead_time_demand, "safety_stock": params.safety_stock,
-        "reorder_point": params.reorder_point, "order_up_to": params.order_up_to,
-        "eoq": params.eoq, "on_hand": g.on_hand, "on_order": g.on_order,
-        "order_qty": order_qty, "days_of_cover": cover, "stockout_risk": p_out,
-        "method": params.method, "inventory_position": position,
-        "unit_price": params.unit_price, "holding_cost_unit_year": params.holding_cost_unit_year,
+        "sku": g.sku,
+        "warehouse_id": g.warehouse_id,
+        "lead_time_days": params.lead_time_days,
+        "review_days": params.review_days,
+        "service_level": params.service_level,
+        "mean_daily_demand": params.mean_daily_demand,
+        "lead_time_demand": params.lead_time_demand,
+        "safety_stock": params.safety_stock,
+        "reorder_point": params.reorder_point,
+        "order_up_to": params.order_up_to,
+        "eoq": params.eoq,
+        "on_hand": g.on_hand,
+        "on_order": g.on_order,
+        "order_qty": order_qty,
+        "days_of_cover": cover,
+        "stockout_risk": p_out,
+        "method": params.method,
+        "inventory_position": position,
+        "unit_price": params.unit_price,
+        "holding_cost_unit_year": params.holding_cost_unit_year,
         "notes": ";".join(notes) if notes else None,
     }
     return frame_from_records([record], POLICY_SCHEMA)
@@ -762,13 +817,16 @@ def simulate_ledger(
         raise ValueError(f"policy must be 'policy' or 'naive', got {policy!r}")
     sim = sim_cfg or SimulationConfig()
     dem = np.nan_to_num(np.asarray(demand, dtype=float), nan=0.0).clip(min=0.0)
-    dates = (list(demand.index) if isinstance(demand, pd.Series)
-             and isinstance(demand.index, pd.DatetimeIndex) else [None] * len(dem))
+    dates = (
+        list(demand.index)
+        if isinstance(demand, pd.Series) and isinstance(demand.index, pd.DatetimeIndex)
+        else [None] * len(dem)
+    )
     trail = list(np.nan_to_num(np.asarray(prior_demand, dtype=float), nan=0.0).clip(min=0.0))
     lt, rv = params.lead_time_days, params.review_days
 
     def naive_qty(t: int, position: float) -> float:
-        window = (trail + list(dem[: t + 1]))[-sim.naive_window_days:]
+        window = (trail + list(dem[: t + 1]))[-sim.naive_window_days :]
         m = float(np.mean(window)) if window else 0.0
         if position >= m * (lt + rv):
             return 0.0
@@ -788,14 +846,30 @@ def simulate_ledger(
         placed = 0.0
         if t % rv == 0:
             position = end + on_order
-            placed = (recommended_order(params, position, round_up=round_orders)
-                      if policy == "policy" else naive_qty(t, position))
+            placed = (
+                recommended_order(params, position, round_up=round_orders)
+                if policy == "policy"
+                else naive_qty(t, position)
+            )
             if placed > 0:
                 pipeline[t + lt] = pipeline.get(t + lt, 0.0) + placed
                 on_order += placed
         on_hand = end
-        rows.append((t, dates[t], start, receipts, d, served, d - served, end, placed,
-                     on_order, end + on_order))
+        rows.append(
+            (
+                t,
+                dates[t],
+                start,
+                receipts,
+                d,
+                served,
+                d - served,
+                end,
+                placed,
+                on_order,
+                end + on_order,
+            )
+        )
     return pd.DataFrame(rows, columns=list(LEDGER_COLUMNS))
 
 
@@ -808,12 +882,19 @@ def ledger_balances(ledger: pd.DataFrame) -> bool:
     flow = ledger["start_on_hand"] + ledger["receipts"] - ledger["served"] - ledger["end_on_hand"]
     carry = ledger["start_on_hand"].iloc[1:].to_numpy() - ledger["end_on_hand"].iloc[:-1].to_numpy()
     demand = ledger["served"] + ledger["lost"] - ledger["demand"]
-    return bool((flow.abs() <= tol).all() and (np.abs(carry) <= tol).all()
-                and (demand.abs() <= tol).all() and (ledger["end_on_hand"] >= -tol).all())
+    return bool(
+        (flow.abs() <= tol).all()
+        and (np.abs(carry) <= tol).all()
+        and (demand.abs() <= tol).all()
+        and (ledger["end_on_hand"] >= -tol).all()
+    )
 
 
 def summarize_ledger(
-    ledger: pd.DataFrame, params: PolicyParams, *, lost_sale_penalty: float = 0.0,
+    ledger: pd.DataFrame,
+    params: PolicyParams,
+    *,
+    lost_sale_penalty: float = 0.0,
     days_per_year: float = 365.0,
 ) -> dict[str, float | int | bool | None]:
     """KPIs and costs of one replay (the numeric part of a :data:`SIMULATION_SCHEMA` row)."""
@@ -833,8 +914,12 @@ def summarize_ledger(
         "total_cost": ordering + holding + penalty,
         "orders_placed": n_orders,
         "sim_days": n,
-        "total_demand": total, "units_served": served, "lost_units": lost,
-        "ordering_cost": ordering, "holding_cost": holding, "penalty_cost": penalty,
+        "total_demand": total,
+        "units_served": served,
+        "lost_units": lost,
+        "ordering_cost": ordering,
+        "holding_cost": holding,
+        "penalty_cost": penalty,
         "start_on_hand": float(ledger["start_on_hand"].iloc[0]) if n else None,
         "units_received": float(ledger["receipts"].sum()),
         "end_on_hand": float(ledger["end_on_hand"].iloc[-1]) if n else None,
@@ -876,24 +961,46 @@ def compute_simulation(
     params = _policy(g, policy_cfg)[0]
     n_days = sim_cfg.weeks * 7
     window = g.hist_y.iloc[-n_days:]
-    prior = g.hist_y.iloc[: len(g.hist_y) - len(window)].to_numpy()[-sim_cfg.naive_window_days:]
+    prior = g.hist_y.iloc[: len(g.hist_y) - len(window)].to_numpy()[-sim_cfg.naive_window_days :]
     if sim_cfg.initial_on_hand is not None:
         start = float(sim_cfg.initial_on_hand)
     else:
-        start = (float(math.ceil(params.order_up_to - 1e-9)) if policy_cfg.round_orders
-                 else params.order_up_to)
+        start = (
+            float(math.ceil(params.order_up_to - 1e-9))
+            if policy_cfg.round_orders
+            else params.order_up_to
+        )
     records = []
     for name in ("policy", "naive"):
-        ledger = simulate_ledger(window, params, policy=name, initial_on_hand=start,
-                                 prior_demand=prior, sim_cfg=sim_cfg,
-                                 round_orders=policy_cfg.round_orders)
-        kpis = summarize_ledger(ledger, params, lost_sale_penalty=sim_cfg.lost_sale_penalty,
-                                days_per_year=policy_cfg.days_per_year)
+        ledger = simulate_ledger(
+            window,
+            params,
+            policy=name,
+            initial_on_hand=start,
+            prior_demand=prior,
+            sim_cfg=sim_cfg,
+            round_orders=policy_cfg.round_orders,
+        )
+        kpis = summarize_ledger(
+            ledger,
+            params,
+            lost_sale_penalty=sim_cfg.lost_sale_penalty,
+            days_per_year=policy_cfg.days_per_year,
+        )
         if not kpis["balance_ok"]:
-            logger.error("simulation ledger of %s/%s (%s) does not balance",
-                         g.sku, g.warehouse_id, name)
-        records.append({"sku": g.sku, "warehouse_id": g.warehouse_id, "policy": name,
-                        "start_date": window.index[0], "end_date": window.index[-1], **kpis})
+            logger.error(
+                "simulation ledger of %s/%s (%s) does not balance", g.sku, g.warehouse_id, name
+            )
+        records.append(
+            {
+                "sku": g.sku,
+                "warehouse_id": g.warehouse_id,
+                "policy": name,
+                "start_date": window.index[0],
+                "end_date": window.index[-1],
+                **kpis,
+            }
+        )
     return frame_from_records(records, SIMULATION_SCHEMA)
 
 
@@ -917,10 +1024,28 @@ def make_simulation_fn(
 
 
 __all__ = [
-    "KIND_FORECAST", "KIND_HISTORY", "KIND_INVENTORY", "LEDGER_COLUMNS", "POLICY_INPUT_SCHEMA",
-    "POLICY_SCHEMA", "SIMULATION_SCHEMA", "PolicyConfig", "PolicyParams", "SimulationConfig",
-    "compute_policy", "compute_simulation", "daily_sigma_from_bands",
-    "economic_order_quantity", "lead_time_demand_samples", "ledger_balances",
-    "make_policy_fn", "make_simulation_fn", "policy_params", "recommended_order",
-    "simulate_ledger", "split_policy_input", "stack_policy_inputs", "summarize_ledger",
+    "KIND_FORECAST",
+    "KIND_HISTORY",
+    "KIND_INVENTORY",
+    "LEDGER_COLUMNS",
+    "POLICY_INPUT_SCHEMA",
+    "POLICY_SCHEMA",
+    "SIMULATION_SCHEMA",
+    "PolicyConfig",
+    "PolicyParams",
+    "SimulationConfig",
+    "compute_policy",
+    "compute_simulation",
+    "daily_sigma_from_bands",
+    "economic_order_quantity",
+    "lead_time_demand_samples",
+    "ledger_balances",
+    "make_policy_fn",
+    "make_simulation_fn",
+    "policy_params",
+    "recommended_order",
+    "simulate_ledger",
+    "split_policy_input",
+    "stack_policy_inputs",
+    "summarize_ledger",
 ]

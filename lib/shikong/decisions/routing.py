@@ -63,11 +63,11 @@ RECORD_UNROUTED = "unrouted"
 # Unrouted reason codes; an order gets the FIRST that applies, in this order.
 MISSING_ORDER_ID = "MISSING_ORDER_ID"
 DUPLICATE_ORDER_ID = "DUPLICATE_ORDER_ID"
-BAD_DEPOT = "BAD_DEPOT"                              # depot coordinates missing/invalid
-BAD_COORDINATE = "BAD_COORDINATE"                    # stop lat/lon missing or out of range
-BAD_DEMAND = "BAD_DEMAND"                            # demand missing, negative or infinite
+BAD_DEPOT = "BAD_DEPOT"  # depot coordinates missing/invalid
+BAD_COORDINATE = "BAD_COORDINATE"  # stop lat/lon missing or out of range
+BAD_DEMAND = "BAD_DEMAND"  # demand missing, negative or infinite
 EXCEEDS_VEHICLE_CAPACITY = "EXCEEDS_VEHICLE_CAPACITY"  # one order larger than a vehicle
-BAD_TIME_WINDOW = "BAD_TIME_WINDOW"                  # tw_start > tw_end
+BAD_TIME_WINDOW = "BAD_TIME_WINDOW"  # tw_start > tw_end
 TIME_WINDOW_UNREACHABLE = "TIME_WINDOW_UNREACHABLE"  # cannot be served even by a lone trip
 FLEET_CAPACITY_EXCEEDED = "FLEET_CAPACITY_EXCEEDED"  # valid, but the fleet ran out of room
 FLEET_CAPACITY_OR_TIME_WINDOWS = "FLEET_CAPACITY_OR_TIME_WINDOWS"  # same, windows in play
@@ -93,9 +93,7 @@ GROUP_SUMMARY_SCHEMA = (
     "saving_pct double, chosen string, solver_status string, stop_reason string, "
     "solve_seconds double"
 )
-UNROUTED_SCHEMA = (
-    "warehouse_id string, delivery_date date, order_id string, reason string"
-)
+UNROUTED_SCHEMA = "warehouse_id string, delivery_date date, order_id string, reason string"
 
 
 def _long_schema() -> str:
@@ -116,8 +114,16 @@ _SCHEMA_BY_RECORD: dict[str, str] = {
     RECORD_GROUP: GROUP_SUMMARY_SCHEMA,
     RECORD_UNROUTED: UNROUTED_SCHEMA,
 }
-_REQUIRED = ("warehouse_id", "delivery_date", "order_id", "lat", "lon", "demand",
-             "depot_lat", "depot_lon")
+_REQUIRED = (
+    "warehouse_id",
+    "delivery_date",
+    "order_id",
+    "lat",
+    "lon",
+    "demand",
+    "depot_lat",
+    "depot_lon",
+)
 
 
 @dataclass(frozen=True)
@@ -209,10 +215,16 @@ class RoutingResult:
 
     def to_long(self) -> pd.DataFrame:
         """Stack into the single :data:`ROUTING_OUTPUT_SCHEMA` frame."""
-        parts = [frame.assign(record_type=rt) for rt, frame in (
-            (RECORD_STOP, self.routes), (RECORD_ROUTE, self.route_summary),
-            (RECORD_GROUP, self.group_summary), (RECORD_UNROUTED, self.unrouted),
-        ) if len(frame)]
+        parts = [
+            frame.assign(record_type=rt)
+            for rt, frame in (
+                (RECORD_STOP, self.routes),
+                (RECORD_ROUTE, self.route_summary),
+                (RECORD_GROUP, self.group_summary),
+                (RECORD_UNROUTED, self.unrouted),
+            )
+            if len(frame)
+        ]
         stacked = pd.concat(parts, ignore_index=True, sort=False) if parts else pd.DataFrame()
         return conform(stacked, ROUTING_OUTPUT_SCHEMA)
 
@@ -233,8 +245,9 @@ def haversine_m(
     return 2.0 * radius_m * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
-def distance_matrix_m(lats: Sequence[float] | np.ndarray,
-                      lons: Sequence[float] | np.ndarray) -> np.ndarray:
+def distance_matrix_m(
+    lats: Sequence[float] | np.ndarray, lons: Sequence[float] | np.ndarray
+) -> np.ndarray:
     """Integer-metre haversine matrix between all points (index 0 is the depot by convention)."""
     la = np.asarray(lats, dtype=float)
     lo = np.asarray(lons, dtype=float)
@@ -250,9 +263,13 @@ def _load_road_matrix(path: str, mtime_ns: int, size: int) -> Mapping[tuple[str,
     if missing:
         raise ValueError(f"road matrix {path} lacks columns {sorted(missing)}")
     frame = frame.dropna(subset=["from_id", "to_id", "distance_m"])
-    return dict(zip(zip(frame["from_id"].astype(str), frame["to_id"].astype(str), strict=True),
-                    np.rint(frame["distance_m"].astype(float)).astype(np.int64).tolist(),
-                    strict=True))
+    return dict(
+        zip(
+            zip(frame["from_id"].astype(str), frame["to_id"].astype(str), strict=True),
+            np.rint(frame["distance_m"].astype(float)).astype(np.int64).tolist(),
+            strict=True,
+        )
+    )
 
 
 def load_road_matrix(path: str | None) -> Mapping[tuple[str, str], int] | None:
@@ -274,8 +291,12 @@ def load_road_matrix(path: str | None) -> Mapping[tuple[str, str], int] | None:
     return _load_road_matrix(path, st.st_mtime_ns, st.st_size)
 
 
-def _matrix(ids: Sequence[str], lats: np.ndarray, lons: np.ndarray,
-            road: Mapping[tuple[str, str], int] | None) -> np.ndarray:
+def _matrix(
+    ids: Sequence[str],
+    lats: np.ndarray,
+    lons: np.ndarray,
+    road: Mapping[tuple[str, str], int] | None,
+) -> np.ndarray:
     d = distance_matrix_m(lats, lons)
     if road:
         missing = 0
@@ -288,8 +309,11 @@ def _matrix(ids: Sequence[str], lats: np.ndarray, lons: np.ndarray,
                     else:
                         d[i, j] = max(int(v), 0)
         if missing:
-            logger.debug("road matrix lacks %d of %d pairs; haversine used for those",
-                         missing, len(ids) * (len(ids) - 1))
+            logger.debug(
+                "road matrix lacks %d of %d pairs; haversine used for those",
+                missing,
+                len(ids) * (len(ids) - 1),
+            )
     return d
 
 
@@ -354,8 +378,10 @@ def nearest_neighbor_routes(
                 break
             nxt = int(cand[np.argmin(matrix[cur, cand])])
             if timing is not None:
-                clock = int(max(clock + timing.travel_s[cur, nxt], timing.tw_start_s[nxt])
-                            + timing.service_s[nxt])
+                clock = int(
+                    max(clock + timing.travel_s[cur, nxt], timing.tw_start_s[nxt])
+                    + timing.service_s[nxt]
+                )
             route.append(nxt)
             load += int(dem[nxt])
             left[nxt] = False
@@ -410,7 +436,8 @@ def solve_ortools(
         dim = model.GetDimensionOrDie("time")
         for node in range(1, n + 1):
             dim.CumulVar(manager.NodeToIndex(node)).SetRange(
-                int(timing.tw_start_s[node]), int(timing.tw_end_s[node]))
+                int(timing.tw_start_s[node]), int(timing.tw_end_s[node])
+            )
     penalty = (n + vehicles + 1) * max(int(matrix.max()), 1) + 1
     for node in range(1, n + 1):
         model.AddDisjunction([manager.NodeToIndex(node)], penalty)
@@ -418,7 +445,8 @@ def solve_ortools(
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
     params.local_search_metaheuristic = (
-        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH)
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
     params.time_limit.FromMilliseconds(max(1, int(round(time_limit_s * 1000))))
     if solution_limit is not None:
         params.solution_limit = int(solution_limit)
@@ -462,8 +490,14 @@ def _schedule(route: Sequence[int], timing: Timing) -> list[int]:
     return starts
 
 
-def _feasible(sol: Solution, dem: np.ndarray, capacity: int, vehicles: int,
-              timing: Timing | None, time_windows: bool) -> bool:
+def _feasible(
+    sol: Solution,
+    dem: np.ndarray,
+    capacity: int,
+    vehicles: int,
+    timing: Timing | None,
+    time_windows: bool,
+) -> bool:
     if len(sol.routes) > vehicles:
         return False
     for r in sol.routes:
@@ -516,16 +550,23 @@ def solve_routing_group(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResul
     if missing:
         raise ValueError(f"routing input lacks columns {missing}")
 
-    df = pd.DataFrame({
-        "order_id": stops["order_id"].map(lambda v: None if pd.isna(v) else str(v)),
-        "lat": _num(stops, "lat"), "lon": _num(stops, "lon"), "demand": _num(stops, "demand"),
-        "depot_lat": _num(stops, "depot_lat"), "depot_lon": _num(stops, "depot_lon"),
-        "tw_start": _num(stops, "tw_start"), "tw_end": _num(stops, "tw_end"),
-    })
+    df = pd.DataFrame(
+        {
+            "order_id": stops["order_id"].map(lambda v: None if pd.isna(v) else str(v)),
+            "lat": _num(stops, "lat"),
+            "lon": _num(stops, "lon"),
+            "demand": _num(stops, "demand"),
+            "depot_lat": _num(stops, "depot_lat"),
+            "depot_lon": _num(stops, "depot_lon"),
+            "tw_start": _num(stops, "tw_start"),
+            "tw_end": _num(stops, "tw_end"),
+        }
+    )
     # Spark hands rows over in no particular order; sorting makes every tie-break (and so the
     # whole answer) independent of it.
-    df = df.sort_values(["order_id", "lat", "lon", "demand"], na_position="last",
-                        kind="mergesort").reset_index(drop=True)
+    df = df.sort_values(
+        ["order_id", "lat", "lon", "demand"], na_position="last", kind="mergesort"
+    ).reset_index(drop=True)
     warehouse_id = _first(stops["warehouse_id"])
     warehouse_id = None if warehouse_id is None else str(warehouse_id)
     delivery_date = _to_date(_first(stops["delivery_date"]))
@@ -541,11 +582,11 @@ def solve_routing_group(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResul
 
     scale = cfg.demand_scale
     cap_int = int(math.floor(cfg.capacity * scale + 1e-9))
-    dem_int = np.ceil(df["demand"].fillna(0.0).clip(lower=0.0).replace(np.inf, 0.0)
-                      .to_numpy() * scale - 1e-9).astype(np.int64)
+    dem_int = np.ceil(
+        df["demand"].fillna(0.0).clip(lower=0.0).replace(np.inf, 0.0).to_numpy() * scale - 1e-9
+    ).astype(np.int64)
 
-    use_tw = bool(cfg.use_time_windows
-                  and (df["tw_start"].notna() | df["tw_end"].notna()).any())
+    use_tw = bool(cfg.use_time_windows and (df["tw_start"].notna() | df["tw_end"].notna()).any())
     horizon_s = int(round(cfg.horizon_min * 60))
     # Without windows in play the schedule is just "leave at 0, drive, serve".
     tw_lo = df["tw_start"] if use_tw else pd.Series(np.nan, index=df.index)
@@ -597,8 +638,13 @@ def solve_routing_group(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResul
                 keep = np.concatenate([[0], 1 + np.flatnonzero(~late)])
                 cand = cand[~late]
                 matrix = matrix[np.ix_(keep, keep)]
-                timing = Timing(timing.travel_s[np.ix_(keep, keep)], timing.service_s[keep],
-                                timing.tw_start_s[keep], timing.tw_end_s[keep], horizon_s)
+                timing = Timing(
+                    timing.travel_s[np.ix_(keep, keep)],
+                    timing.service_s[keep],
+                    timing.tw_start_s[keep],
+                    timing.tw_end_s[keep],
+                    horizon_s,
+                )
 
     node_dem = np.concatenate([[0], dem_int[cand]]).astype(np.int64)
     solve_timing = timing if use_tw else None
@@ -613,13 +659,18 @@ def solve_routing_group(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResul
         base_routed = len(cand) - len(base.dropped)
         try:
             ort, status, stop, seconds = solve_ortools(
-                matrix, node_dem, cap_int, cfg.vehicles, time_limit_s=cfg.time_limit_s,
-                solution_limit=cfg.solution_limit, timing=solve_timing)
+                matrix,
+                node_dem,
+                cap_int,
+                cfg.vehicles,
+                time_limit_s=cfg.time_limit_s,
+                solution_limit=cfg.solution_limit,
+                timing=solve_timing,
+            )
         except Exception as exc:  # a solver crash must not take the Spark task down
             logger.exception("OR-Tools failed for group %s", keys)
             ort, status = None, f"ERROR:{type(exc).__name__}"
-        if ort is not None and not _feasible(ort, node_dem, cap_int, cfg.vehicles,
-                                             timing, use_tw):
+        if ort is not None and not _feasible(ort, node_dem, cap_int, cfg.vehicles, timing, use_tw):
             logger.error("OR-Tools returned an infeasible solution for group %s", keys)
             status, ort = status + ":INFEASIBLE_RESULT", None
         if ort is not None:
@@ -628,8 +679,12 @@ def solve_routing_group(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResul
             chosen, chosen_name = ort, "ortools"
         else:
             chosen, chosen_name = base, "baseline"
-            logger.info("group %s: baseline kept (OR-Tools %s, status %s)", keys,
-                        None if ort is None else ort.key, status)
+            logger.info(
+                "group %s: baseline kept (OR-Tools %s, status %s)",
+                keys,
+                None if ort is None else ort.key,
+                status,
+            )
 
     # Assemble outputs.
     stop_rows: list[dict[str, Any]] = []
@@ -644,38 +699,63 @@ def solve_routing_group(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResul
             for seq, (node, start) in enumerate(zip(route, starts, strict=True), start=1):
                 row = df.loc[cand[node - 1]]
                 cum += float(row["demand"])
-                stop_rows.append({
-                    **keys, "route_id": route_id, "vehicle": v, "stop_seq": seq,
-                    "order_id": row["order_id"], "lat": row["lat"], "lon": row["lon"],
-                    "demand": row["demand"], "cum_load": cum,
-                    "leg_km": int(matrix[prev, node]) / 1000.0,
-                    "service_start_min": None if start is None else start / 60.0,
-                })
+                stop_rows.append(
+                    {
+                        **keys,
+                        "route_id": route_id,
+                        "vehicle": v,
+                        "stop_seq": seq,
+                        "order_id": row["order_id"],
+                        "lat": row["lat"],
+                        "lon": row["lon"],
+                        "demand": row["demand"],
+                        "cum_load": cum,
+                        "leg_km": int(matrix[prev, node]) / 1000.0,
+                        "service_start_min": None if start is None else start / 60.0,
+                    }
+                )
                 coords.append((float(row["lon"]), float(row["lat"])))
                 prev = node
             coords.append((depot[1], depot[0]))
-            route_rows.append({
-                **keys, "route_id": route_id, "vehicle": v, "n_stops": len(route),
-                "distance_km": route_length_m(matrix, route) / 1000.0, "load": cum,
-                "route_wkt": shapely.to_wkt(shapely.LineString(coords), rounding_precision=7),
-            })
+            route_rows.append(
+                {
+                    **keys,
+                    "route_id": route_id,
+                    "vehicle": v,
+                    "n_stops": len(route),
+                    "distance_km": route_length_m(matrix, route) / 1000.0,
+                    "load": cum,
+                    "route_wkt": shapely.to_wkt(shapely.LineString(coords), rounding_precision=7),
+                }
+            )
 
     dropped_reason = FLEET_CAPACITY_OR_TIME_WINDOWS if use_tw else FLEET_CAPACITY_EXCEEDED
     if chosen is not None:
         for node in chosen.dropped:
             reason[cand[node - 1]] = dropped_reason
-    unrouted_rows = [{**keys, "order_id": df.at[i, "order_id"], "reason": reason[i]}
-                     for i in range(len(df)) if reason[i] is not None]
+    unrouted_rows = [
+        {**keys, "order_id": df.at[i, "order_id"], "reason": reason[i]}
+        for i in range(len(df))
+        if reason[i] is not None
+    ]
 
     distance_km = chosen.distance_m / 1000.0 if chosen is not None else 0.0
     saving = (100.0 * (base_km - distance_km) / base_km) if base_km else None
     group_row = {
-        **keys, "n_orders": len(df), "n_routed": len(stop_rows),
-        "n_unrouted": len(unrouted_rows), "n_vehicles_used": len(route_rows),
-        "ortools_km": ort_km, "baseline_km": base_km, "baseline_n_routed": base_routed,
+        **keys,
+        "n_orders": len(df),
+        "n_routed": len(stop_rows),
+        "n_unrouted": len(unrouted_rows),
+        "n_vehicles_used": len(route_rows),
+        "ortools_km": ort_km,
+        "baseline_km": base_km,
+        "baseline_n_routed": base_routed,
         "distance_km": distance_km,
-        "saving_pct": saving, "chosen": chosen_name, "solver_status": status,
-        "stop_reason": stop, "solve_seconds": seconds,
+        "saving_pct": saving,
+        "chosen": chosen_name,
+        "solver_status": status,
+        "stop_reason": stop,
+        "solve_seconds": seconds,
     }
     if len(stop_rows) + len(unrouted_rows) != len(df):
         raise AssertionError(f"group {keys}: orders lost between routes and unrouted")
@@ -706,20 +786,49 @@ def make_routing_fn(cfg: RoutingConfig) -> Callable[[pd.DataFrame], pd.DataFrame
 
 def split_routing_output(long: pd.DataFrame) -> RoutingResult:
     """Split the long frame (one group or many) back into the four schema-conforming frames."""
-    frames = {rt: conform(long.loc[long["record_type"] == rt], ddl)
-              for rt, ddl in _SCHEMA_BY_RECORD.items()}
-    return RoutingResult(frames[RECORD_STOP], frames[RECORD_ROUTE], frames[RECORD_GROUP],
-                         frames[RECORD_UNROUTED])
+    frames = {
+        rt: conform(long.loc[long["record_type"] == rt], ddl)
+        for rt, ddl in _SCHEMA_BY_RECORD.items()
+    }
+    return RoutingResult(
+        frames[RECORD_STOP], frames[RECORD_ROUTE], frames[RECORD_GROUP], frames[RECORD_UNROUTED]
+    )
 
 
 __all__ = [
-    "BAD_COORDINATE", "BAD_DEMAND", "BAD_DEPOT", "BAD_TIME_WINDOW", "DUPLICATE_ORDER_ID",
-    "EARTH_RADIUS_M", "EXCEEDS_VEHICLE_CAPACITY", "FLEET_CAPACITY_EXCEEDED",
-    "FLEET_CAPACITY_OR_TIME_WINDOWS", "GROUP_SUMMARY_SCHEMA", "MISSING_ORDER_ID",
-    "RECORD_GROUP", "RECORD_ROUTE", "RECORD_STOP", "RECORD_UNROUTED", "ROUTES_SCHEMA",
-    "ROUTE_SUMMARY_SCHEMA", "ROUTING_INPUT_SCHEMA", "ROUTING_OUTPUT_SCHEMA",
-    "TIME_WINDOW_UNREACHABLE", "UNROUTED_SCHEMA", "RoutingConfig", "RoutingResult",
-    "Solution", "Timing", "column_names", "distance_matrix_m", "haversine_m",
-    "load_road_matrix", "make_routing_fn", "nearest_neighbor_routes", "route_length_m",
-    "solve_ortools", "solve_routing_group", "split_routing_output",
+    "BAD_COORDINATE",
+    "BAD_DEMAND",
+    "BAD_DEPOT",
+    "BAD_TIME_WINDOW",
+    "DUPLICATE_ORDER_ID",
+    "EARTH_RADIUS_M",
+    "EXCEEDS_VEHICLE_CAPACITY",
+    "FLEET_CAPACITY_EXCEEDED",
+    "FLEET_CAPACITY_OR_TIME_WINDOWS",
+    "GROUP_SUMMARY_SCHEMA",
+    "MISSING_ORDER_ID",
+    "RECORD_GROUP",
+    "RECORD_ROUTE",
+    "RECORD_STOP",
+    "RECORD_UNROUTED",
+    "ROUTES_SCHEMA",
+    "ROUTE_SUMMARY_SCHEMA",
+    "ROUTING_INPUT_SCHEMA",
+    "ROUTING_OUTPUT_SCHEMA",
+    "TIME_WINDOW_UNREACHABLE",
+    "UNROUTED_SCHEMA",
+    "RoutingConfig",
+    "RoutingResult",
+    "Solution",
+    "Timing",
+    "column_names",
+    "distance_matrix_m",
+    "haversine_m",
+    "load_road_matrix",
+    "make_routing_fn",
+    "nearest_neighbor_routes",
+    "route_length_m",
+    "solve_ortools",
+    "solve_routing_group",
+    "split_routing_output",
 ]

@@ -133,8 +133,11 @@ def calendar_effects(start: date, days: int, categories: tuple[str, ...]) -> Cal
     for y in range(start.year, end.year + 1):
         for d, name in national_holidays(y).items():
             # People shop less on holidays; New Year and Christmas much less.
-            factor = 0.5 if name in ("Confraternizacao Universal", "Natal") else (
-                0.75 if name.startswith("Carnaval") else 0.85)
+            factor = (
+                0.5
+                if name in ("Confraternizacao Universal", "Natal")
+                else (0.75 if name.startswith("Carnaval") else 0.85)
+            )
             apply(d, d, factor)
         # Dia do Consumidor (15 March): the Brazilian "mini Black Friday".
         apply(date(y, 3, 14), date(y, 3, 16), 1.15)

@@ -58,14 +58,18 @@ class GeneratorScale:
             (1 <= self.categories <= 15, "categories must be in 1..15"),
             (0 <= self.hotspots <= 12, "hotspots must be in 0..12"),
             (0.0 <= self.dirty_share <= 0.2, "dirty_share must be in [0, 0.2]"),
-            (self.inventory_skus_per_warehouse is None or self.inventory_skus_per_warehouse >= 1,
-             "inventory_skus_per_warehouse must be >= 1 or None"),
+            (
+                self.inventory_skus_per_warehouse is None or self.inventory_skus_per_warehouse >= 1,
+                "inventory_skus_per_warehouse must be >= 1 or None",
+            ),
             (0.0 <= self.stockout_pair_share <= 0.5, "stockout_pair_share must be in [0, 0.5]"),
             (0.0 <= self.intermittent_share <= 0.9, "intermittent_share must be in [0, 0.9]"),
             (0.0 <= self.view_prob <= 1.0, "view_prob must be in [0, 1]"),
             (0.0 <= self.cart_prob <= 1.0, "cart_prob must be in [0, 1]"),
-            (0.0 <= self.browse_sessions_per_order <= 5.0,
-             "browse_sessions_per_order must be in [0, 5]"),
+            (
+                0.0 <= self.browse_sessions_per_order <= 5.0,
+                "browse_sessions_per_order must be in [0, 5]",
+            ),
         ]
         for ok, msg in checks:
             if not ok:
@@ -77,19 +81,33 @@ class GeneratorScale:
 
 
 #: Named presets. ``small`` is for tests (a few seconds), ``default`` for demos/benchmarks.
-SCALES: MappingProxyType[str, GeneratorScale] = MappingProxyType({
-    "small": GeneratorScale(
-        name="small", days=90, skus=200, order_lines=30_000, customers=5_000, hotspots=4,
-    ),
-    # A thinner browse funnel and the top 120 SKUs per warehouse in the inventory feed keep
-    # the landing at ~4M rows, so `make run` (generate + ingest + every job) fits in
-    # 10 minutes on two cores; the purchase events of every order line are all there.
-    "default": GeneratorScale(
-        name="default", days=730, skus=2_000, order_lines=1_000_000, customers=100_000,
-        hotspots=5, inventory_skus_per_warehouse=120, view_prob=0.15, cart_prob=0.3,
-        browse_sessions_per_order=0.05,
-    ),
-})
+SCALES: MappingProxyType[str, GeneratorScale] = MappingProxyType(
+    {
+        "small": GeneratorScale(
+            name="small",
+            days=90,
+            skus=200,
+            order_lines=30_000,
+            customers=5_000,
+            hotspots=4,
+        ),
+        # A thinner browse funnel and the top 120 SKUs per warehouse in the inventory feed keep
+        # the landing at ~4M rows, so `make run` (generate + ingest + every job) fits in
+        # 10 minutes on two cores; the purchase events of every order line are all there.
+        "default": GeneratorScale(
+            name="default",
+            days=730,
+            skus=2_000,
+            order_lines=1_000_000,
+            customers=100_000,
+            hotspots=5,
+            inventory_skus_per_warehouse=120,
+            view_prob=0.15,
+            cart_prob=0.3,
+            browse_sessions_per_order=0.05,
+        ),
+    }
+)
 
 
 def resolve_scale(scale: str | GeneratorScale, **overrides: Any) -> GeneratorScale:

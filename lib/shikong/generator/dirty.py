@@ -40,37 +40,87 @@ OUT_OF_RANGE_YEARS = ("1900", "2099")
 DEFECTS: dict[str, tuple[str, ...]] = {
     "products": (schemas.DUPLICATE, schemas.MISSING_KEY, schemas.BAD_PRICE),
     "warehouses": (schemas.DUPLICATE, schemas.MISSING_KEY, schemas.BAD_COORDINATE),
-    "customers": (schemas.DUPLICATE, schemas.MISSING_KEY, schemas.BAD_TIMESTAMP,
-                  schemas.TS_OUT_OF_RANGE, schemas.BAD_COORDINATE),
-    "orders": (schemas.DUPLICATE, schemas.MISSING_KEY, schemas.BAD_TIMESTAMP,
-               schemas.TS_OUT_OF_RANGE, schemas.BAD_COORDINATE, schemas.UNKNOWN_REFERENCE),
-    "order_lines": (schemas.DUPLICATE, schemas.MISSING_KEY, schemas.BAD_TIMESTAMP,
-                    schemas.TS_OUT_OF_RANGE, schemas.BAD_QUANTITY, schemas.BAD_PRICE,
-                    schemas.UNKNOWN_SKU),
-    "events": (schemas.DUPLICATE, schemas.MISSING_KEY, schemas.BAD_TIMESTAMP,
-               schemas.TS_OUT_OF_RANGE, schemas.BAD_COORDINATE, schemas.UNKNOWN_SKU),
-    "inventory": (schemas.DUPLICATE, schemas.MISSING_KEY, schemas.BAD_TIMESTAMP,
-                  schemas.TS_OUT_OF_RANGE, schemas.BAD_QUANTITY, schemas.UNKNOWN_SKU),
+    "customers": (
+        schemas.DUPLICATE,
+        schemas.MISSING_KEY,
+        schemas.BAD_TIMESTAMP,
+        schemas.TS_OUT_OF_RANGE,
+        schemas.BAD_COORDINATE,
+    ),
+    "orders": (
+        schemas.DUPLICATE,
+        schemas.MISSING_KEY,
+        schemas.BAD_TIMESTAMP,
+        schemas.TS_OUT_OF_RANGE,
+        schemas.BAD_COORDINATE,
+        schemas.UNKNOWN_REFERENCE,
+    ),
+    "order_lines": (
+        schemas.DUPLICATE,
+        schemas.MISSING_KEY,
+        schemas.BAD_TIMESTAMP,
+        schemas.TS_OUT_OF_RANGE,
+        schemas.BAD_QUANTITY,
+        schemas.BAD_PRICE,
+        schemas.UNKNOWN_SKU,
+    ),
+    "events": (
+        schemas.DUPLICATE,
+        schemas.MISSING_KEY,
+        schemas.BAD_TIMESTAMP,
+        schemas.TS_OUT_OF_RANGE,
+        schemas.BAD_COORDINATE,
+        schemas.UNKNOWN_SKU,
+    ),
+    "inventory": (
+        schemas.DUPLICATE,
+        schemas.MISSING_KEY,
+        schemas.BAD_TIMESTAMP,
+        schemas.TS_OUT_OF_RANGE,
+        schemas.BAD_QUANTITY,
+        schemas.UNKNOWN_SKU,
+    ),
 }
 
 # Columns that may be emptied for MISSING_KEY (keys minus the partition date).
 _MISSING_COLS = {
-    "products": ("sku",), "warehouses": ("warehouse_id",), "customers": ("customer_id",),
-    "orders": ("order_id",), "order_lines": ("order_id", "line_no"), "events": ("event_id",),
+    "products": ("sku",),
+    "warehouses": ("warehouse_id",),
+    "customers": ("customer_id",),
+    "orders": ("order_id",),
+    "order_lines": ("order_id", "line_no"),
+    "events": ("event_id",),
     "inventory": ("sku", "warehouse_id"),
 }
-_TS_COL = {"customers": "signup_date", "orders": "order_ts", "order_lines": "order_ts",
-           "events": "event_ts", "inventory": "snapshot_date"}
+_TS_COL = {
+    "customers": "signup_date",
+    "orders": "order_ts",
+    "order_lines": "order_ts",
+    "events": "event_ts",
+    "inventory": "snapshot_date",
+}
 _DATE_ONLY = {"signup_date", "snapshot_date"}
 _PRICE_COL = {"products": "unit_price", "order_lines": "unit_price"}
-_QTY = {"order_lines": (("quantity",), ("-3", "0")),
-        "inventory": (("on_hand", "on_order"), ("-3",))}
+_QTY = {
+    "order_lines": (("quantity",), ("-3", "0")),
+    "inventory": (("on_hand", "on_order"), ("-3",)),
+}
 
 # First integer of the reserved fresh-key ranges (clean ids stay below them).
-FRESH_KEY_BASE = {"products": 90_001, "warehouses": 901, "customers": 9_000_001,
-                  "orders": 90_000_001, "events": 900_000_001}
-_FRESH_KEY_FMT = {"products": ("SKU-", 5), "warehouses": ("WH", 3), "customers": ("C", 7),
-                  "orders": ("O", 8), "events": ("E", 9)}
+FRESH_KEY_BASE = {
+    "products": 90_001,
+    "warehouses": 901,
+    "customers": 9_000_001,
+    "orders": 90_000_001,
+    "events": 900_000_001,
+}
+_FRESH_KEY_FMT = {
+    "products": ("SKU-", 5),
+    "warehouses": ("WH", 3),
+    "customers": ("C", 7),
+    "orders": ("O", 8),
+    "events": ("E", 9),
+}
 
 
 @dataclass
@@ -126,8 +176,9 @@ def _fresh_keys(source: str, t: Table, rng: np.random.Generator, ctx: DirtyConte
 def _replace_year(v: np.ndarray, year: str) -> np.ndarray:
     out = np.strings.add(year, np.strings.slice(v, 4, None))
     leap = np.strings.slice(out, 5, 10) == "02-29"
-    fixed = np.strings.add(np.strings.add(np.strings.slice(out, 0, 8), "28"),
-                           np.strings.slice(out, 10, None))
+    fixed = np.strings.add(
+        np.strings.add(np.strings.slice(out, 0, 8), "28"), np.strings.slice(out, 10, None)
+    )
     return np.where(leap, fixed, out)
 
 
@@ -145,8 +196,11 @@ def _apply_defect(source: str, reason: str, t: Table, rng: np.random.Generator) 
             bad = BAD_DATE_VALUES if c in _DATE_ONLY else BAD_TS_VALUES
             t[c] = np.asarray(bad)[pick2]
         else:
-            t[c] = np.where(pick2 == 0, _replace_year(t[c], OUT_OF_RANGE_YEARS[0]),
-                            _replace_year(t[c], OUT_OF_RANGE_YEARS[1]))
+            t[c] = np.where(
+                pick2 == 0,
+                _replace_year(t[c], OUT_OF_RANGE_YEARS[0]),
+                _replace_year(t[c], OUT_OF_RANGE_YEARS[1]),
+            )
     elif reason == schemas.BAD_COORDINATE:
         t["lat"] = np.where(pick2 == 0, "123.4", t["lat"])
         t["lon"] = np.where(pick2 == 1, "-200", t["lon"])
@@ -167,8 +221,9 @@ def _apply_defect(source: str, reason: str, t: Table, rng: np.random.Generator) 
         raise ValueError(f"no defect rule for {reason}")
 
 
-def inject_dirty(source: str, clean: Table, rng: np.random.Generator,
-                 ctx: DirtyContext) -> tuple[Table, dict[str, int]]:
+def inject_dirty(
+    source: str, clean: Table, rng: np.random.Generator, ctx: DirtyContext
+) -> tuple[Table, dict[str, int]]:
     """Add dirty copies to a clean table, interleaved at random positions.
 
     Args:
@@ -201,8 +256,9 @@ def inject_dirty(source: str, clean: Table, rng: np.random.Generator,
         counts[reason] = len(rows)
     dirty = {c: np.concatenate([p[c] for p in parts]) for c in clean}
     # Interleave: each dirty row lands after a random clean row.
-    pos = np.concatenate([np.arange(n_clean, dtype=np.float64),
-                          rng.integers(0, n_clean, size=n) + 0.5])
+    pos = np.concatenate(
+        [np.arange(n_clean, dtype=np.float64), rng.integers(0, n_clean, size=n) + 0.5]
+    )
     order = np.argsort(pos, kind="stable")
     out = {c: np.concatenate([clean[c], dirty[c]])[order] for c in clean}
     return out, counts

@@ -36,21 +36,24 @@ def fmt_fixed(x: np.ndarray, decimals: int) -> np.ndarray:
     a = np.abs(v)
     s = (a // scale).astype(str)
     if decimals:
-        s = np.strings.add(np.strings.add(s, "."), np.strings.zfill((a % scale).astype(str),
-                                                                     decimals))
+        s = np.strings.add(
+            np.strings.add(s, "."), np.strings.zfill((a % scale).astype(str), decimals)
+        )
     return np.where(v < 0, np.strings.add("-", s), s)
 
 
 def fmt_ts(epoch_s: np.ndarray) -> np.ndarray:
     """Epoch seconds as ISO-8601 local timestamps without zone, ``2024-03-01T14:05:09``."""
-    return np.datetime_as_string(np.asarray(epoch_s, dtype=np.int64).astype("datetime64[s]"),
-                                 unit="s")
+    return np.datetime_as_string(
+        np.asarray(epoch_s, dtype=np.int64).astype("datetime64[s]"), unit="s"
+    )
 
 
 def fmt_date(epoch_days: np.ndarray) -> np.ndarray:
     """Days since 1970-01-01 as ``YYYY-MM-DD``."""
-    return np.datetime_as_string(np.asarray(epoch_days, dtype=np.int64).astype("datetime64[D]"),
-                                 unit="D")
+    return np.datetime_as_string(
+        np.asarray(epoch_days, dtype=np.int64).astype("datetime64[D]"), unit="D"
+    )
 
 
 def table_len(table: Mapping[str, np.ndarray]) -> int:
@@ -59,8 +62,11 @@ def table_len(table: Mapping[str, np.ndarray]) -> int:
 
 
 def _csv_field(v: np.ndarray) -> np.ndarray:
-    needs = ((np.strings.find(v, ",") >= 0) | (np.strings.find(v, '"') >= 0)
-             | (np.strings.find(v, "\n") >= 0))
+    needs = (
+        (np.strings.find(v, ",") >= 0)
+        | (np.strings.find(v, '"') >= 0)
+        | (np.strings.find(v, "\n") >= 0)
+    )
     if not needs.any():
         return v
     quoted = np.strings.add(np.strings.add('"', np.strings.replace(v, '"', '""')), '"')
@@ -103,8 +109,12 @@ def write_csv(path: Path, columns: Sequence[str], table: Mapping[str, np.ndarray
     return n
 
 
-def write_jsonl(path: Path, columns: Sequence[str], table: Mapping[str, np.ndarray],
-                numeric: frozenset[str] = frozenset()) -> int:
+def write_jsonl(
+    path: Path,
+    columns: Sequence[str],
+    table: Mapping[str, np.ndarray],
+    numeric: frozenset[str] = frozenset(),
+) -> int:
     """Write JSON lines, one compact object per row, keys in column order.
 
     Args:

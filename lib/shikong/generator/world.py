@@ -49,10 +49,26 @@ _EPOCH = date(1970, 1, 1)
 _EARTH_RADIUS_KM = 6371.0088
 _KM_PER_DEG = 111.32
 
-_STREAMS = {name: i for i, name in enumerate((
-    "products", "warehouses", "customers", "hotspots", "calendar", "promotions", "affinity",
-    "stockouts", "month", "inventory", "signup", "dirty",
-), start=1)}
+_STREAMS = {
+    name: i
+    for i, name in enumerate(
+        (
+            "products",
+            "warehouses",
+            "customers",
+            "hotspots",
+            "calendar",
+            "promotions",
+            "affinity",
+            "stockouts",
+            "month",
+            "inventory",
+            "signup",
+            "dirty",
+        ),
+        start=1,
+    )
+}
 _SOURCE_IDS = {s.name: i for i, s in enumerate(schemas.SOURCES)}
 _SOURCE = {s.name: s for s in schemas.SOURCES}
 _JSON_NUMERIC = frozenset({"lat", "lon"})
@@ -60,25 +76,25 @@ _JSON_NUMERIC = frozenset({"lat", "lon"})
 
 class _Category(NamedTuple):
     name: str
-    price: float        # median unit price, BRL
+    price: float  # median unit price, BRL
     price_sigma: float  # lognormal sigma of the price
-    weight: float       # median weight, kg
+    weight: float  # median weight, kg
     weight_sigma: float
-    share: float        # share of the catalogue
-    amp: float          # yearly seasonality amplitude
-    peak_doy: int       # day of year of the seasonal peak (southern hemisphere)
+    share: float  # share of the catalogue
+    amp: float  # yearly seasonality amplitude
+    peak_doy: int  # day of year of the seasonal peak (southern hemisphere)
 
 
 _CATEGORIES: tuple[_Category, ...] = (
     _Category("bed_bath_table", 80, 0.6, 1.5, 0.7, 0.10, 0.15, 180),  # blankets in winter
     _Category("health_beauty", 60, 0.7, 0.4, 0.6, 0.10, 0.05, 120),
-    _Category("sports_leisure", 90, 0.8, 1.0, 0.9, 0.08, 0.20, 15),   # summer
+    _Category("sports_leisure", 90, 0.8, 1.0, 0.9, 0.08, 0.20, 15),  # summer
     _Category("furniture_decor", 120, 0.8, 3.0, 0.9, 0.08, 0.10, 330),
     _Category("computers_accessories", 110, 0.9, 0.6, 0.8, 0.08, 0.12, 40),  # back to school
     _Category("housewares", 70, 0.7, 1.2, 0.8, 0.08, 0.05, 300),
     _Category("watches_gifts", 150, 0.8, 0.3, 0.5, 0.06, 0.05, 350),
     _Category("telephony", 70, 1.0, 0.3, 0.6, 0.05, 0.05, 320),
-    _Category("garden_tools", 100, 0.8, 2.0, 0.9, 0.05, 0.25, 280),   # spring
+    _Category("garden_tools", 100, 0.8, 2.0, 0.9, 0.05, 0.25, 280),  # spring
     _Category("auto", 90, 0.9, 1.5, 1.0, 0.05, 0.05, 10),
     _Category("toys", 70, 0.8, 0.8, 0.8, 0.06, 0.05, 350),
     _Category("cool_stuff", 130, 0.8, 1.5, 0.9, 0.05, 0.10, 350),
@@ -89,28 +105,104 @@ _CATEGORIES: tuple[_Category, ...] = (
 
 # Warehouse state capitals in opening order, with a service radius in km.
 _WAREHOUSE_UFS: tuple[tuple[str, int], ...] = (
-    ("SP", 450), ("RJ", 400), ("MG", 450), ("PR", 400), ("RS", 450), ("PE", 450),
-    ("BA", 550), ("CE", 500), ("DF", 600), ("GO", 500), ("AM", 1200), ("PA", 900),
-    ("SC", 350), ("ES", 350), ("MT", 800), ("MS", 600), ("MA", 600), ("PI", 500),
-    ("RN", 350), ("PB", 300), ("AL", 250), ("SE", 250), ("TO", 600), ("RO", 700),
-    ("AC", 600), ("AP", 500), ("RR", 600),
+    ("SP", 450),
+    ("RJ", 400),
+    ("MG", 450),
+    ("PR", 400),
+    ("RS", 450),
+    ("PE", 450),
+    ("BA", 550),
+    ("CE", 500),
+    ("DF", 600),
+    ("GO", 500),
+    ("AM", 1200),
+    ("PA", 900),
+    ("SC", 350),
+    ("ES", 350),
+    ("MT", 800),
+    ("MS", 600),
+    ("MA", 600),
+    ("PI", 500),
+    ("RN", 350),
+    ("PB", 300),
+    ("AL", 250),
+    ("SE", 250),
+    ("TO", 600),
+    ("RO", 700),
+    ("AC", 600),
+    ("AP", 500),
+    ("RR", 600),
 )
 
 # 2022 census population, millions: municipalities carry no population, so customers are
 # spread over states by these and within a state by a capital share + skewed random weight.
 _STATE_POP_M = {
-    "SP": 44.41, "MG": 20.54, "RJ": 16.05, "BA": 14.14, "PR": 11.44, "RS": 10.88,
-    "PE": 9.06, "CE": 8.79, "PA": 8.12, "SC": 7.61, "GO": 7.06, "MA": 6.78, "PB": 3.97,
-    "AM": 3.94, "ES": 3.83, "MT": 3.66, "RN": 3.30, "PI": 3.27, "AL": 3.13, "DF": 2.82,
-    "MS": 2.76, "SE": 2.21, "RO": 1.58, "TO": 1.51, "AC": 0.83, "AP": 0.73, "RR": 0.64,
+    "SP": 44.41,
+    "MG": 20.54,
+    "RJ": 16.05,
+    "BA": 14.14,
+    "PR": 11.44,
+    "RS": 10.88,
+    "PE": 9.06,
+    "CE": 8.79,
+    "PA": 8.12,
+    "SC": 7.61,
+    "GO": 7.06,
+    "MA": 6.78,
+    "PB": 3.97,
+    "AM": 3.94,
+    "ES": 3.83,
+    "MT": 3.66,
+    "RN": 3.30,
+    "PI": 3.27,
+    "AL": 3.13,
+    "DF": 2.82,
+    "MS": 2.76,
+    "SE": 2.21,
+    "RO": 1.58,
+    "TO": 1.51,
+    "AC": 0.83,
+    "AP": 0.73,
+    "RR": 0.64,
 }
 # Online-shopping propensity per region (relative).
-_REGION_PENETRATION = {"Sudeste": 1.15, "Sul": 1.1, "Centro-Oeste": 1.0, "Nordeste": 0.8,
-                       "Norte": 0.7}
+_REGION_PENETRATION = {
+    "Sudeste": 1.15,
+    "Sul": 1.1,
+    "Centro-Oeste": 1.0,
+    "Nordeste": 0.8,
+    "Norte": 0.7,
+}
 
 _LINES_PER_ORDER_P = np.array([0.60, 0.22, 0.11, 0.07])  # 1..4 lines per order
-_HOURLY_WEIGHT = np.array([0.9, 0.5, 0.3, 0.2, 0.15, 0.2, 0.4, 0.8, 1.3, 1.8, 2.1, 2.2,
-                           2.1, 2.1, 2.2, 2.2, 2.2, 2.2, 2.2, 2.3, 2.5, 2.6, 2.3, 1.6])
+_HOURLY_WEIGHT = np.array(
+    [
+        0.9,
+        0.5,
+        0.3,
+        0.2,
+        0.15,
+        0.2,
+        0.4,
+        0.8,
+        1.3,
+        1.8,
+        2.1,
+        2.2,
+        2.1,
+        2.1,
+        2.2,
+        2.2,
+        2.2,
+        2.2,
+        2.2,
+        2.3,
+        2.5,
+        2.6,
+        2.3,
+        1.6,
+    ]
+)
 _WEEKLY = np.array([1.06, 1.08, 1.05, 1.0, 0.95, 0.84, 0.90])  # Monday .. Sunday
 _INTERMITTENT_ACTIVE_P = 0.2  # share of days an intermittent SKU can sell at all
 _CANCEL_P = 0.03
@@ -154,8 +246,9 @@ def _rng(seed: int, stream: str, *extra: int) -> np.random.Generator:
     return np.random.default_rng([seed, _STREAMS[stream], *extra])
 
 
-def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray,
-                 lon2: np.ndarray) -> np.ndarray:
+def haversine_km(
+    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
+) -> np.ndarray:
     """Great-circle distance in km (numpy broadcasting).
 
     Args:
@@ -173,8 +266,9 @@ def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray,
     return 2 * _EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
-def _offset_km(rng: np.random.Generator, lat: np.ndarray, lon: np.ndarray,
-               dist_km: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _offset_km(
+    rng: np.random.Generator, lat: np.ndarray, lon: np.ndarray, dist_km: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Move points by ``dist_km`` in uniformly random directions."""
     ang = rng.uniform(0, 2 * np.pi, size=np.shape(lat))
     dlat = dist_km * np.cos(ang) / _KM_PER_DEG
@@ -182,8 +276,9 @@ def _offset_km(rng: np.random.Generator, lat: np.ndarray, lon: np.ndarray,
     return lat + dlat, lon + dlon
 
 
-def _draw_weighted(rng: np.random.Generator, cum: np.ndarray, row_start: np.ndarray,
-                   row_end: np.ndarray) -> np.ndarray:
+def _draw_weighted(
+    rng: np.random.Generator, cum: np.ndarray, row_start: np.ndarray, row_end: np.ndarray
+) -> np.ndarray:
     """Inverse-CDF draws from many discrete distributions laid out in one cumulative array.
 
     ``cum`` is a global running sum of non-negative weights; draw ``i`` is taken from the
@@ -198,8 +293,7 @@ def _draw_weighted(rng: np.random.Generator, cum: np.ndarray, row_start: np.ndar
 def _draw_time_of_day(rng: np.random.Generator, n: int) -> np.ndarray:
     """Seconds after midnight from a diurnal profile, never before 00:15 (see events)."""
     hour = rng.choice(24, size=n, p=_HOURLY_WEIGHT / _HOURLY_WEIGHT.sum())
-    within = np.where(hour == 0, 900 + rng.integers(0, 2700, size=n),
-                      rng.integers(0, 3600, size=n))
+    within = np.where(hour == 0, 900 + rng.integers(0, 2700, size=n), rng.integers(0, 3600, size=n))
     return hour * 3600 + within
 
 
@@ -213,11 +307,11 @@ def _group_cumcount(sorted_groups: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Products:
-    ids: np.ndarray        # "SKU-00001"
-    cat: np.ndarray        # category index
+    ids: np.ndarray  # "SKU-00001"
+    cat: np.ndarray  # category index
     price: np.ndarray
     weight: np.ndarray
-    pop: np.ndarray        # relative popularity
+    pop: np.ndarray  # relative popularity
     intermittent: np.ndarray  # bool
 
 
@@ -226,12 +320,17 @@ def _make_products(cfg: GeneratorScale, rng: np.random.Generator) -> _Products:
     n = cfg.skus
     share = np.array([c.share for c in cats])
     cat = rng.choice(len(cats), size=n, p=share / share.sum())
-    field = {f: np.array([getattr(c, f) for c in cats])[cat]
-             for f in ("price", "price_sigma", "weight", "weight_sigma")}
-    price = np.round(np.maximum(field["price"] * np.exp(
-        field["price_sigma"] * rng.standard_normal(n)), 4.9), 2)
-    weight = np.round(np.maximum(field["weight"] * np.exp(
-        field["weight_sigma"] * rng.standard_normal(n)), 0.05), 3)
+    field = {
+        f: np.array([getattr(c, f) for c in cats])[cat]
+        for f in ("price", "price_sigma", "weight", "weight_sigma")
+    }
+    price = np.round(
+        np.maximum(field["price"] * np.exp(field["price_sigma"] * rng.standard_normal(n)), 4.9), 2
+    )
+    weight = np.round(
+        np.maximum(field["weight"] * np.exp(field["weight_sigma"] * rng.standard_normal(n)), 0.05),
+        3,
+    )
     # Shifted Zipf: a flat-ish head and a long, thin tail.
     rank = rng.permutation(n)
     pop = (rank + 1 + 0.02 * n) ** -1.1 * np.exp(0.2 * rng.standard_normal(n))
@@ -240,8 +339,7 @@ def _make_products(cfg: GeneratorScale, rng: np.random.Generator) -> _Products:
     intermittent[np.argsort(pop, kind="stable")[:n_int]] = True
     # Intermittent items are niche: thinner still than the Zipf tail.
     pop = np.where(intermittent, pop * 0.5, pop)
-    return _Products(fmt_id("SKU-", np.arange(1, n + 1), 5), cat, price, weight, pop,
-                     intermittent)
+    return _Products(fmt_id("SKU-", np.arange(1, n + 1), 5), cat, price, weight, pop, intermittent)
 
 
 @dataclass(frozen=True)
@@ -254,34 +352,39 @@ class _Warehouses:
     radius_km: np.ndarray
 
 
-def _make_warehouses(cfg: GeneratorScale, muni: pd.DataFrame,
-                     rng: np.random.Generator) -> _Warehouses:
+def _make_warehouses(
+    cfg: GeneratorScale, muni: pd.DataFrame, rng: np.random.Generator
+) -> _Warehouses:
     capitals = muni[muni["capital"]].set_index("uf")
     ufs = [uf for uf, _ in _WAREHOUSE_UFS[: cfg.warehouses]]
     cap = capitals.loc[ufs]
     # Distribution centres sit in the outskirts, a few km from the municipality point.
-    lat, lon = _offset_km(rng, cap["lat"].to_numpy(), cap["lon"].to_numpy(),
-                          rng.uniform(3, 12, size=len(ufs)))
+    lat, lon = _offset_km(
+        rng, cap["lat"].to_numpy(), cap["lon"].to_numpy(), rng.uniform(3, 12, size=len(ufs))
+    )
     return _Warehouses(
         ids=fmt_id("WH", np.arange(1, len(ufs) + 1), 2),
-        city=cap["name"].to_numpy().astype(str), uf=np.array(ufs),
-        lat=np.round(lat, 5), lon=np.round(lon, 5),
+        city=cap["name"].to_numpy().astype(str),
+        uf=np.array(ufs),
+        lat=np.round(lat, 5),
+        lon=np.round(lon, 5),
         radius_km=np.array([r for _, r in _WAREHOUSE_UFS[: cfg.warehouses]]),
     )
 
 
 @dataclass(frozen=True)
 class _Customers:
-    muni: np.ndarray      # municipality row index
+    muni: np.ndarray  # municipality row index
     lat: np.ndarray
     lon: np.ndarray
     activity: np.ndarray  # relative ordering propensity
-    near1: np.ndarray     # nearest warehouse index
-    near2: np.ndarray     # second-nearest warehouse index
+    near1: np.ndarray  # nearest warehouse index
+    near2: np.ndarray  # second-nearest warehouse index
 
 
-def _municipality_weights(muni: pd.DataFrame, states: pd.DataFrame,
-                          rng: np.random.Generator) -> np.ndarray:
+def _municipality_weights(
+    muni: pd.DataFrame, states: pd.DataFrame, rng: np.random.Generator
+) -> np.ndarray:
     uf_codes = sorted(_STATE_POP_M)
     uf_idx = np.searchsorted(uf_codes, muni["uf"].to_numpy())
     is_cap = muni["capital"].to_numpy()
@@ -299,8 +402,13 @@ def _municipality_weights(muni: pd.DataFrame, states: pd.DataFrame,
     return w * state_mass[uf_idx]
 
 
-def _make_customers(cfg: GeneratorScale, muni: pd.DataFrame, states: pd.DataFrame, wh: _Warehouses,
-                    rng: np.random.Generator) -> _Customers:
+def _make_customers(
+    cfg: GeneratorScale,
+    muni: pd.DataFrame,
+    states: pd.DataFrame,
+    wh: _Warehouses,
+    rng: np.random.Generator,
+) -> _Customers:
     w = _municipality_weights(muni, states, rng)
     cm = rng.choice(len(muni), size=cfg.customers, p=w / w.sum())
     is_cap = muni["capital"].to_numpy()[cm]
@@ -324,14 +432,15 @@ class _Hotspots:
     lat: np.ndarray
     lon: np.ndarray
     radius_km: np.ndarray
-    start: np.ndarray   # day index, inclusive
-    end: np.ndarray     # day index, inclusive
+    start: np.ndarray  # day index, inclusive
+    end: np.ndarray  # day index, inclusive
     uplift: np.ndarray
     member: np.ndarray  # (customers, hotspots) bool
 
 
-def _make_hotspots(cfg: GeneratorScale, muni: pd.DataFrame, cust: _Customers,
-                   rng: np.random.Generator) -> _Hotspots:
+def _make_hotspots(
+    cfg: GeneratorScale, muni: pd.DataFrame, cust: _Customers, rng: np.random.Generator
+) -> _Hotspots:
     h = cfg.hotspots
     counts = np.bincount(cust.muni, minlength=len(muni))
     mlat, mlon = muni["lat"].to_numpy(), muni["lon"].to_numpy()
@@ -359,8 +468,10 @@ def _make_hotspots(cfg: GeneratorScale, muni: pd.DataFrame, cust: _Customers,
     end = np.minimum(start + length - 1, cfg.days - 1)
     uplift = np.round(rng.uniform(2.0, 4.0, size=len(ch)), 2)
     lat, lon = np.round(lat, 5), np.round(lon, 5)
-    member = (haversine_km(cust.lat[:, None], cust.lon[:, None], lat[None, :], lon[None, :])
-              <= radius[None, :])
+    member = (
+        haversine_km(cust.lat[:, None], cust.lon[:, None], lat[None, :], lon[None, :])
+        <= radius[None, :]
+    )
     return _Hotspots(lat, lon, radius, start, end, uplift, member)
 
 
@@ -379,21 +490,28 @@ class _Promotions:
 @dataclass(frozen=True)
 class _Demand:
     expected_orders: np.ndarray  # (days,)
-    cat_mult: np.ndarray         # (days, categories): seasonality x events x promotions
-    discount: np.ndarray         # (days, categories)
-    combo: np.ndarray            # (days,) index into combo_weight
-    combo_cum: np.ndarray        # (combos, customers) running sums of customer weights
-    aff: np.ndarray              # (warehouses, skus) regional taste
+    cat_mult: np.ndarray  # (days, categories): seasonality x events x promotions
+    discount: np.ndarray  # (days, categories)
+    combo: np.ndarray  # (days,) index into combo_weight
+    combo_cum: np.ndarray  # (combos, customers) running sums of customer weights
+    aff: np.ndarray  # (warehouses, skus) regional taste
     promotions: _Promotions
 
 
-def _make_demand(cfg: GeneratorScale, start: date, prod: _Products, cust: _Customers,
-                 hs: _Hotspots, n_wh: int, seed: int) -> _Demand:
+def _make_demand(
+    cfg: GeneratorScale,
+    start: date,
+    prod: _Products,
+    cust: _Customers,
+    hs: _Hotspots,
+    n_wh: int,
+    seed: int,
+) -> _Demand:
     days, cats = cfg.days, _CATEGORIES[: cfg.categories]
     rng = _rng(seed, "calendar")
     t = np.arange(days)
     epoch_day = (start - _EPOCH).days + t
-    dates = (epoch_day.astype("datetime64[D]"))
+    dates = epoch_day.astype("datetime64[D]")
     doy = (dates - dates.astype("datetime64[Y]")).astype(int) + 1
     cal = calendar_effects(start, days, tuple(c.name for c in cats))
     weekly = _WEEKLY[(epoch_day + 3) % 7]  # 1970-01-01 was a Thursday
@@ -418,11 +536,10 @@ def _make_demand(cfg: GeneratorScale, start: date, prod: _Products, cust: _Custo
     discount = np.zeros((days, len(cats)))
     for c, a, b, dsc, up in zip(p_cat, p_start, p_end, p_disc, p_uplift, strict=True):
         # Overlapping promotions of a category: the stronger one wins.
-        promo_mult[a: b + 1, c] = np.maximum(promo_mult[a: b + 1, c], up)
-        discount[a: b + 1, c] = np.maximum(discount[a: b + 1, c], dsc)
+        promo_mult[a : b + 1, c] = np.maximum(promo_mult[a : b + 1, c], up)
+        discount[a : b + 1, c] = np.maximum(discount[a : b + 1, c], dsc)
     order = np.lexsort((p_start, p_cat))
-    promos = _Promotions(p_cat[order], p_start[order], p_end[order], p_disc[order],
-                         p_uplift[order])
+    promos = _Promotions(p_cat[order], p_start[order], p_end[order], p_disc[order], p_uplift[order])
     cat_mult = season * cal.category * promo_mult
 
     # Promotions and events add demand (not just shift it between SKUs).
@@ -446,30 +563,34 @@ def _make_demand(cfg: GeneratorScale, start: date, prod: _Products, cust: _Custo
     arng = _rng(seed, "affinity")
     aff_cat = np.exp(0.25 * arng.standard_normal((n_wh, len(cats))))
     aff = aff_cat[:, prod.cat] * np.exp(0.3 * arng.standard_normal((n_wh, cfg.skus)))
-    return _Demand(expected_orders, cat_mult, discount, combo, np.cumsum(weights, axis=1),
-                   aff, promos)
+    return _Demand(
+        expected_orders, cat_mult, discount, combo, np.cumsum(weights, axis=1), aff, promos
+    )
 
 
 @dataclass(frozen=True)
 class _Stock:
-    pair_of: np.ndarray     # (warehouses, skus) -> tracked pair index or -1
-    pair_w: np.ndarray      # tracked pairs, sorted by (sku, warehouse)
+    pair_of: np.ndarray  # (warehouses, skus) -> tracked pair index or -1
+    pair_w: np.ndarray  # tracked pairs, sorted by (sku, warehouse)
     pair_s: np.ndarray
     pair_daily: np.ndarray  # expected units per day
-    so_w: np.ndarray        # stock-out windows
+    so_w: np.ndarray  # stock-out windows
     so_s: np.ndarray
     so_start: np.ndarray
     so_end: np.ndarray
 
 
-def _make_stock(cfg: GeneratorScale, prod: _Products, cust: _Customers, dem: _Demand,
-                n_wh: int, seed: int) -> _Stock:
+def _make_stock(
+    cfg: GeneratorScale, prod: _Products, cust: _Customers, dem: _Demand, n_wh: int, seed: int
+) -> _Stock:
     rng = _rng(seed, "stockouts")
     a = cust.activity
     p1, p2 = _WAREHOUSE_MISMATCH
-    share = (p1 * np.bincount(cust.near1, weights=a, minlength=n_wh)
-             + (p2 - p1) * np.bincount(cust.near2, weights=a, minlength=n_wh)
-             + (1 - p2) * a.sum() / n_wh) / a.sum()
+    share = (
+        p1 * np.bincount(cust.near1, weights=a, minlength=n_wh)
+        + (p2 - p1) * np.bincount(cust.near2, weights=a, minlength=n_wh)
+        + (1 - p2) * a.sum() / n_wh
+    ) / a.sum()
     taste = prod.pop[None, :] * dem.aff
     expected = cfg.order_lines * share[:, None] * taste / taste.sum(axis=1, keepdims=True)
     tracked = expected >= 2.0  # expected to sell at least twice over the horizon
@@ -488,8 +609,16 @@ def _make_stock(cfg: GeneratorScale, prod: _Products, cust: _Customers, dem: _De
     pick = np.sort(rng.choice(cand, size=n_so, replace=False)) if n_so else cand[:0]
     length = rng.integers(3, max(4, min(22, cfg.days // 4 + 1)), size=n_so)
     so_start = rng.integers(0, cfg.days - length + 1)
-    return _Stock(pair_of, pair_w, pair_s, e * 1.3 / cfg.days,  # ~1.3 units per line
-                  pair_w[pick], pair_s[pick], so_start, so_start + length - 1)
+    return _Stock(
+        pair_of,
+        pair_w,
+        pair_s,
+        e * 1.3 / cfg.days,  # ~1.3 units per line
+        pair_w[pick],
+        pair_s[pick],
+        so_start,
+        so_start + length - 1,
+    )
 
 
 # ------------------------------------------------------------------------------ months
@@ -527,8 +656,7 @@ class _Generator:
         self.wh = _make_warehouses(cfg, muni, _rng(seed, "warehouses"))
         self.cust = _make_customers(cfg, muni, states, self.wh, _rng(seed, "customers"))
         self.hs = _make_hotspots(cfg, muni, self.cust, _rng(seed, "hotspots"))
-        self.dem = _make_demand(cfg, start, self.prod, self.cust, self.hs, len(self.wh.ids),
-                                seed)
+        self.dem = _make_demand(cfg, start, self.prod, self.cust, self.hs, len(self.wh.ids), seed)
         self.stock = _make_stock(cfg, self.prod, self.cust, self.dem, len(self.wh.ids), seed)
         self.sales = np.zeros((cfg.days, len(self.stock.pair_s)), dtype=np.int64)
         self.first_day = np.full(cfg.customers, np.iinfo(np.int64).max, dtype=np.int64)
@@ -565,8 +693,7 @@ class _Generator:
             raise RuntimeError("a (day, warehouse) has no sellable SKU")
         return cum
 
-    def _draw_skus(self, cum: np.ndarray, row: np.ndarray,
-                   rng: np.random.Generator) -> np.ndarray:
+    def _draw_skus(self, cum: np.ndarray, row: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         ns = self.cfg.skus
         prev = np.where(row > 0, cum[np.maximum(row * ns - 1, 0)], 0.0)
         idx = _draw_weighted(rng, cum, prev, cum[row * ns + ns - 1])
@@ -574,15 +701,15 @@ class _Generator:
 
     # -- customers ----------------------------------------------------------------------
 
-    def _draw_customers(self, day_local: np.ndarray, d0: int,
-                        rng: np.random.Generator) -> np.ndarray:
+    def _draw_customers(
+        self, day_local: np.ndarray, d0: int, rng: np.random.Generator
+    ) -> np.ndarray:
         combo = self.dem.combo[d0 + day_local]
         out = np.empty(len(day_local), dtype=np.int64)
         for k in np.unique(combo):  # a few hot-spot combinations per month
             sel = np.flatnonzero(combo == k)
             cum = self.dem.combo_cum[k]
-            out[sel] = _draw_weighted(rng, cum, np.zeros(len(sel)),
-                                      np.full(len(sel), cum[-1]))
+            out[sel] = _draw_weighted(rng, cum, np.zeros(len(sel)), np.full(len(sel), cum[-1]))
         return out
 
     # -- one month ----------------------------------------------------------------------
@@ -609,8 +736,11 @@ class _Generator:
         n = len(o_day)
         u = rng.random(n)
         p1, p2 = _WAREHOUSE_MISMATCH
-        o_wh = np.where(u < p1, self.cust.near1[o_cust],
-                        np.where(u < p2, self.cust.near2[o_cust], rng.integers(0, nw, size=n)))
+        o_wh = np.where(
+            u < p1,
+            self.cust.near1[o_cust],
+            np.where(u < p2, self.cust.near2[o_cust], rng.integers(0, nw, size=n)),
+        )
         age = cfg.days - 1 - (d0 + o_day)
         canceled = rng.random(n) < _CANCEL_P
         shipped = rng.random(n) < np.exp(-age / 4.0)
@@ -647,22 +777,26 @@ class _Generator:
         lc = rng.random(nl) < cfg.cart_prob
         t_view = s_start[l_ord] + np.floor(rng.random(nl) * 0.45 * dur[l_ord]).astype(np.int64)
         t_cart = s_start[l_ord] + np.floor((0.5 + 0.35 * rng.random(nl)) * dur[l_ord]).astype(
-            np.int64)
+            np.int64
+        )
         t_buy = o_ts[l_ord] - rng.integers(1, 10, size=nl)
 
         # Browsing sessions: 1-6 views, some carts, no purchase.
         b_day, b_cust = day[~is_order], who[~is_order]
         nb = len(b_day)
         b_start = (self.start_day + d0 + b_day) * 86400 + np.minimum(
-            _draw_time_of_day(rng, nb), 86400 - 900)
+            _draw_time_of_day(rng, nb), 86400 - 900
+        )
         nv = np.minimum(rng.geometric(0.5, size=nb), 6)
         v_sess = np.repeat(np.arange(nb), nv)
         step = rng.integers(20, 121, size=len(v_sess))
         csum = np.cumsum(step)
-        v_t = b_start[v_sess] + csum - np.repeat(csum[np.cumsum(nv) - nv] - step[np.cumsum(nv)
-                                                                                  - nv], nv)
-        v_sku = self._draw_skus(sku_cum, b_day[v_sess] * nw + self.cust.near1[b_cust][v_sess],
-                                rng)
+        v_t = (
+            b_start[v_sess]
+            + csum
+            - np.repeat(csum[np.cumsum(nv) - nv] - step[np.cumsum(nv) - nv], nv)
+        )
+        v_sku = self._draw_skus(sku_cum, b_day[v_sess] * nw + self.cust.near1[b_cust][v_sess], rng)
         vc = rng.random(len(v_sess)) < 0.2
         c_t = v_t[vc] + rng.integers(5, 61, size=int(vc.sum()))
 
@@ -673,13 +807,23 @@ class _Generator:
         s_num = np.empty(len(s_order), dtype=np.int64)
         s_num[s_order] = self.next_session + np.arange(len(s_order))
         self.next_session += len(s_order)
-        jlat, jlon = _offset_km(rng, self.cust.lat[sess_cust], self.cust.lon[sess_cust],
-                                np.abs(rng.standard_normal(len(sess_cust))) * 0.15)
+        jlat, jlon = _offset_km(
+            rng,
+            self.cust.lat[sess_cust],
+            self.cust.lon[sess_cust],
+            np.abs(rng.standard_normal(len(sess_cust))) * 0.15,
+        )
         e_sess = np.concatenate([l_ord[lv], l_ord[lc], l_ord, n + v_sess, n + v_sess[vc]])
         e_t = np.concatenate([t_view[lv], t_cart[lc], t_buy, v_t, c_t])
-        e_type = np.concatenate([np.zeros(int(lv.sum()), np.int8), np.ones(int(lc.sum()), np.int8),
-                                 np.full(nl, 2, np.int8), np.zeros(len(v_t), np.int8),
-                                 np.ones(len(c_t), np.int8)])
+        e_type = np.concatenate(
+            [
+                np.zeros(int(lv.sum()), np.int8),
+                np.ones(int(lc.sum()), np.int8),
+                np.full(nl, 2, np.int8),
+                np.zeros(len(v_t), np.int8),
+                np.ones(len(c_t), np.int8),
+            ]
+        )
         e_sku = np.concatenate([l_sku[lv], l_sku[lc], l_sku, v_sku, v_sku[vc]])
         e_ord = np.lexsort((e_type, s_num[e_sess], e_t))
         e_sess, e_t, e_type, e_sku = e_sess[e_ord], e_t[e_ord], e_type[e_ord], e_sku[e_ord]
@@ -689,25 +833,36 @@ class _Generator:
         if self.next_event >= FRESH_KEY_BASE["events"]:
             raise ValueError("too many events for the event id range")
 
-        np.minimum.at(self.first_day, sess_cust, self.start_day + d0
-                      + np.concatenate([o_day, b_day]))
+        np.minimum.at(
+            self.first_day, sess_cust, self.start_day + d0 + np.concatenate([o_day, b_day])
+        )
 
         orders = {
-            "order_id": o_ids, "customer_id": self.cust_ids[o_cust], "order_ts": o_ts_s,
-            "warehouse_id": self.wh.ids[o_wh], "lat": self.cust_lat5[o_cust],
-            "lon": self.cust_lon5[o_cust], "status": status,
+            "order_id": o_ids,
+            "customer_id": self.cust_ids[o_cust],
+            "order_ts": o_ts_s,
+            "warehouse_id": self.wh.ids[o_wh],
+            "lat": self.cust_lat5[o_cust],
+            "lon": self.cust_lon5[o_cust],
+            "status": status,
         }
         lines = {
-            "order_id": o_ids[l_ord], "line_no": fmt_int(line_no), "order_ts": o_ts_s[l_ord],
-            "sku": self.prod.ids[l_sku], "quantity": fmt_int(qty),
+            "order_id": o_ids[l_ord],
+            "line_no": fmt_int(line_no),
+            "order_ts": o_ts_s[l_ord],
+            "sku": self.prod.ids[l_sku],
+            "quantity": fmt_int(qty),
             "unit_price": fmt_fixed(unit_price, 2),
         }
         events = {
-            "event_id": fmt_id("E", e_num, 9), "session_id": fmt_id("S", s_num[e_sess], 9),
-            "customer_id": self.cust_ids[sess_cust[e_sess]], "event_ts": fmt_ts(e_t),
+            "event_id": fmt_id("E", e_num, 9),
+            "session_id": fmt_id("S", s_num[e_sess], 9),
+            "customer_id": self.cust_ids[sess_cust[e_sess]],
+            "event_ts": fmt_ts(e_t),
             "event_type": np.asarray(schemas.EVENT_TYPES)[e_type],
             "sku": self.prod.ids[e_sku],
-            "lat": fmt_fixed(jlat[e_sess], 4), "lon": fmt_fixed(jlon[e_sess], 4),
+            "lat": fmt_fixed(jlat[e_sess], 4),
+            "lon": fmt_fixed(jlon[e_sess], 4),
         }
         return _MonthResult(orders, lines, events)
 
@@ -725,15 +880,17 @@ class _Generator:
         review = rng.integers(5, 15, size=n_p)
         phase = rng.integers(0, review)
         lead = rng.integers(1, 4, size=n_p)
-        safety = np.ceil(st.pair_daily * rng.uniform(1, 3, size=n_p)).astype(np.int64) + \
-            rng.integers(1, 6, size=n_p)
+        safety = np.ceil(st.pair_daily * rng.uniform(1, 3, size=n_p)).astype(
+            np.int64
+        ) + rng.integers(1, 6, size=n_p)
         reorder = np.ceil(st.pair_daily * review).astype(np.int64) + safety
         d = np.arange(days)[:, None]
         c_start = d - (d + phase[None, :]) % review[None, :]
         c_end = np.minimum(c_start + review[None, :] - 1, days - 1)
         cs = np.vstack([np.zeros((1, n_p), dtype=np.int64), np.cumsum(self.sales, axis=0)])
-        remaining = (np.take_along_axis(cs, c_end + 1, axis=0)
-                     - np.take_along_axis(cs, np.broadcast_to(d + 1, c_end.shape), axis=0))
+        remaining = np.take_along_axis(cs, c_end + 1, axis=0) - np.take_along_axis(
+            cs, np.broadcast_to(d + 1, c_end.shape), axis=0
+        )
         on_hand = safety[None, :] + remaining
         on_order = np.where(c_end - d < lead[None, :], reorder[None, :], 0)
         out = np.zeros((days + 1, n_p), dtype=np.int16)
@@ -782,16 +939,18 @@ class _Writer:
 
 def _remove_previous(landing: Path) -> None:
     """Delete files a previous generation left (only names this generator writes)."""
-    patterns = [f"{s.folder}/{s.folder}*.{'jsonl' if s.fmt == 'json' else 'csv'}"
-                for s in schemas.SOURCES] + [f"{GROUND_TRUTH_DIR}/*"]
+    patterns = [
+        f"{s.folder}/{s.folder}*.{'jsonl' if s.fmt == 'json' else 'csv'}" for s in schemas.SOURCES
+    ] + [f"{GROUND_TRUTH_DIR}/*"]
     for pat in patterns:
         for p in sorted(landing.glob(pat)):
             if p.is_file():
                 p.unlink()
 
 
-def generate_world(out_dir: Path, *, seed: int, scale: str | GeneratorScale,
-                   start_date: date = date(2023, 1, 1)) -> GenerationSummary:
+def generate_world(
+    out_dir: Path, *, seed: int, scale: str | GeneratorScale, start_date: date = date(2023, 1, 1)
+) -> GenerationSummary:
     """Generate a seeded demo world as landing files under ``out_dir/landing``.
 
     Files this generator wrote before into the same landing folder are replaced; other
@@ -819,26 +978,45 @@ def generate_world(out_dir: Path, *, seed: int, scale: str | GeneratorScale,
     landing.mkdir(parents=True, exist_ok=True)
     _remove_previous(landing)
     end_date = start_date + timedelta(days=cfg.days - 1)
-    logger.info("generating %s world (seed %d) %s..%s into %s", cfg.name, seed, start_date,
-                end_date, landing)
+    logger.info(
+        "generating %s world (seed %d) %s..%s into %s",
+        cfg.name,
+        seed,
+        start_date,
+        end_date,
+        landing,
+    )
 
     g = _Generator(cfg, seed, start_date)
     st = g.stock
     spare_w, spare_s = np.nonzero(g.stock.pair_of < 0)
-    ctx = DirtyContext(share=cfg.dirty_share,
-                       spare_inventory_pairs=(g.prod.ids[spare_s], g.wh.ids[spare_w]),
-                       fallback_day=g.start_day - 1)
+    ctx = DirtyContext(
+        share=cfg.dirty_share,
+        spare_inventory_pairs=(g.prod.ids[spare_s], g.wh.ids[spare_w]),
+        fallback_day=g.start_day - 1,
+    )
     w = _Writer(landing, seed, ctx)
 
-    w.write("products", {
-        "sku": g.prod.ids, "category": np.array([c.name for c in _CATEGORIES])[g.prod.cat],
-        "unit_price": fmt_fixed(g.prod.price, 2), "weight_kg": fmt_fixed(g.prod.weight, 3),
-    })
-    w.write("warehouses", {
-        "warehouse_id": g.wh.ids, "city": g.wh.city, "state": g.wh.uf,
-        "lat": fmt_fixed(g.wh.lat, 5), "lon": fmt_fixed(g.wh.lon, 5),
-        "service_radius_km": fmt_int(g.wh.radius_km),
-    })
+    w.write(
+        "products",
+        {
+            "sku": g.prod.ids,
+            "category": np.array([c.name for c in _CATEGORIES])[g.prod.cat],
+            "unit_price": fmt_fixed(g.prod.price, 2),
+            "weight_kg": fmt_fixed(g.prod.weight, 3),
+        },
+    )
+    w.write(
+        "warehouses",
+        {
+            "warehouse_id": g.wh.ids,
+            "city": g.wh.city,
+            "state": g.wh.uf,
+            "lat": fmt_fixed(g.wh.lat, 5),
+            "lon": fmt_fixed(g.wh.lon, 5),
+            "service_radius_km": fmt_int(g.wh.radius_km),
+        },
+    )
 
     spans = _month_spans(start_date, cfg.days)
     for m, (d0, d1, ym) in enumerate(spans):
@@ -846,92 +1024,151 @@ def generate_world(out_dir: Path, *, seed: int, scale: str | GeneratorScale,
         w.write("orders", res.orders, ym, m)
         w.write("order_lines", res.lines, ym, m)
         w.write("events", res.events, ym, m)
-        logger.info("month %s: %d orders, %d lines, %d events", ym, table_len(res.orders),
-                    table_len(res.lines), table_len(res.events))
+        logger.info(
+            "month %s: %d orders, %d lines, %d events",
+            ym,
+            table_len(res.orders),
+            table_len(res.lines),
+            table_len(res.events),
+        )
 
     on_hand, on_order = g.inventory()
     n_p = len(st.pair_s)
     for m, (d0, d1, ym) in enumerate(spans):
         nd = d1 - d0
-        w.write("inventory", {
-            "snapshot_date": np.repeat(fmt_date(g.start_day + np.arange(d0, d1)), n_p),
-            "sku": np.tile(g.prod.ids[st.pair_s], nd),
-            "warehouse_id": np.tile(g.wh.ids[st.pair_w], nd),
-            "on_hand": fmt_int(on_hand[d0:d1].reshape(-1)),
-            "on_order": fmt_int(on_order[d0:d1].reshape(-1)),
-        }, ym, m)
+        w.write(
+            "inventory",
+            {
+                "snapshot_date": np.repeat(fmt_date(g.start_day + np.arange(d0, d1)), n_p),
+                "sku": np.tile(g.prod.ids[st.pair_s], nd),
+                "warehouse_id": np.tile(g.wh.ids[st.pair_w], nd),
+                "on_hand": fmt_int(on_hand[d0:d1].reshape(-1)),
+                "on_order": fmt_int(on_order[d0:d1].reshape(-1)),
+            },
+            ym,
+            m,
+        )
 
     # Signed up some time before the world starts, or at the latest on the first visit.
     srng = _rng(seed, "signup")
-    signup = np.minimum(srng.integers(g.start_day - 1095, g.start_day + cfg.days,
-                                      size=cfg.customers), g.first_day)
+    signup = np.minimum(
+        srng.integers(g.start_day - 1095, g.start_day + cfg.days, size=cfg.customers), g.first_day
+    )
     muni_name = g.muni["name"].to_numpy().astype(str)
     muni_uf = g.muni["uf"].to_numpy().astype(str)
-    w.write("customers", {
-        "customer_id": g.cust_ids, "city": muni_name[g.cust.muni],
-        "state": muni_uf[g.cust.muni], "lat": g.cust_lat5, "lon": g.cust_lon5,
-        "signup_date": fmt_date(signup),
-    })
+    w.write(
+        "customers",
+        {
+            "customer_id": g.cust_ids,
+            "city": muni_name[g.cust.muni],
+            "state": muni_uf[g.cust.muni],
+            "lat": g.cust_lat5,
+            "lon": g.cust_lon5,
+            "signup_date": fmt_date(signup),
+        },
+    )
 
     _write_ground_truth(landing, g, w, seed, cfg, start_date, end_date)
     seconds = time.perf_counter() - t0
     total_rows = sum(w.rows.values())
     total_bytes = sum((landing / rel).stat().st_size for rel in w.rows)
-    logger.info("wrote %d rows, %.1f MB in %.1f s (%.0f rows/s)", total_rows,
-                total_bytes / 1e6, seconds, total_rows / seconds)
+    logger.info(
+        "wrote %d rows, %.1f MB in %.1f s (%.0f rows/s)",
+        total_rows,
+        total_bytes / 1e6,
+        seconds,
+        total_rows / seconds,
+    )
     return GenerationSummary(
-        landing_dir=landing, seed=seed, scale=cfg, start_date=start_date, end_date=end_date,
+        landing_dir=landing,
+        seed=seed,
+        scale=cfg,
+        start_date=start_date,
+        end_date=end_date,
         rows_per_file=MappingProxyType(dict(w.rows)),
-        clean_rows=MappingProxyType(dict(w.clean)), dirty_rows=MappingProxyType(dict(w.dirty)),
-        total_rows=total_rows, total_bytes=total_bytes, seconds=seconds,
+        clean_rows=MappingProxyType(dict(w.clean)),
+        dirty_rows=MappingProxyType(dict(w.dirty)),
+        total_rows=total_rows,
+        total_bytes=total_bytes,
+        seconds=seconds,
         rows_per_second=total_rows / seconds if seconds > 0 else float("inf"),
     )
 
 
-def _write_ground_truth(landing: Path, g: _Generator, w: _Writer, seed: int,
-                        cfg: GeneratorScale, start_date: date, end_date: date) -> None:
+def _write_ground_truth(
+    landing: Path,
+    g: _Generator,
+    w: _Writer,
+    seed: int,
+    cfg: GeneratorScale,
+    start_date: date,
+    end_date: date,
+) -> None:
     gt = landing / GROUND_TRUTH_DIR
     rank = {r: i for i, r in enumerate(schemas.REASON_ORDER)}
     truth = sorted(w.truth, key=lambda r: (r[0], rank[r[2]]))
-    write_csv(gt / "dirty_rows.csv", ("file", "source", "reason", "count"), {
-        "file": np.array([r[0] for r in truth], dtype=str),
-        "source": np.array([r[1] for r in truth], dtype=str),
-        "reason": np.array([r[2] for r in truth], dtype=str),
-        "count": np.array([str(r[3]) for r in truth], dtype=str),
-    })
+    write_csv(
+        gt / "dirty_rows.csv",
+        ("file", "source", "reason", "count"),
+        {
+            "file": np.array([r[0] for r in truth], dtype=str),
+            "source": np.array([r[1] for r in truth], dtype=str),
+            "reason": np.array([r[2] for r in truth], dtype=str),
+            "count": np.array([str(r[3]) for r in truth], dtype=str),
+        },
+    )
     hs = g.hs
-    write_csv(gt / "hotspots.csv",
-              ("id", "lat", "lon", "radius_km", "start_date", "end_date", "uplift"), {
-                  "id": fmt_id("HS", np.arange(1, len(hs.lat) + 1), 2),
-                  "lat": fmt_fixed(hs.lat, 5), "lon": fmt_fixed(hs.lon, 5),
-                  "radius_km": fmt_fixed(hs.radius_km, 1),
-                  "start_date": fmt_date(g.start_day + hs.start),
-                  "end_date": fmt_date(g.start_day + hs.end),
-                  "uplift": fmt_fixed(hs.uplift, 2),
-              })
+    write_csv(
+        gt / "hotspots.csv",
+        ("id", "lat", "lon", "radius_km", "start_date", "end_date", "uplift"),
+        {
+            "id": fmt_id("HS", np.arange(1, len(hs.lat) + 1), 2),
+            "lat": fmt_fixed(hs.lat, 5),
+            "lon": fmt_fixed(hs.lon, 5),
+            "radius_km": fmt_fixed(hs.radius_km, 1),
+            "start_date": fmt_date(g.start_day + hs.start),
+            "end_date": fmt_date(g.start_day + hs.end),
+            "uplift": fmt_fixed(hs.uplift, 2),
+        },
+    )
     st = g.stock
     so = np.lexsort((st.so_start, st.so_w, st.so_s))
-    write_csv(gt / "stockouts.csv", ("sku", "warehouse_id", "start_date", "end_date"), {
-        "sku": g.prod.ids[st.so_s[so]], "warehouse_id": g.wh.ids[st.so_w[so]],
-        "start_date": fmt_date(g.start_day + st.so_start[so]),
-        "end_date": fmt_date(g.start_day + st.so_end[so]),
-    })
+    write_csv(
+        gt / "stockouts.csv",
+        ("sku", "warehouse_id", "start_date", "end_date"),
+        {
+            "sku": g.prod.ids[st.so_s[so]],
+            "warehouse_id": g.wh.ids[st.so_w[so]],
+            "start_date": fmt_date(g.start_day + st.so_start[so]),
+            "end_date": fmt_date(g.start_day + st.so_end[so]),
+        },
+    )
     pr = g.dem.promotions
     cat_names = np.array([c.name for c in _CATEGORIES])
-    write_csv(gt / "promotions.csv",
-              ("category", "start_date", "end_date", "discount", "uplift"), {
-                  "category": cat_names[pr.cat], "start_date": fmt_date(g.start_day + pr.start),
-                  "end_date": fmt_date(g.start_day + pr.end),
-                  "discount": fmt_fixed(pr.discount, 2), "uplift": fmt_fixed(pr.uplift, 2),
-              })
+    write_csv(
+        gt / "promotions.csv",
+        ("category", "start_date", "end_date", "discount", "uplift"),
+        {
+            "category": cat_names[pr.cat],
+            "start_date": fmt_date(g.start_day + pr.start),
+            "end_date": fmt_date(g.start_day + pr.end),
+            "discount": fmt_fixed(pr.discount, 2),
+            "uplift": fmt_fixed(pr.uplift, 2),
+        },
+    )
     world = {
         "seed": seed,
         "scale": cfg.to_dict(),
         "start_date": start_date.isoformat(),
         "end_date": end_date.isoformat(),
-        "counts": {s.name: {"clean": w.clean[s.name], "dirty": w.dirty[s.name],
-                            "total": w.clean[s.name] + w.dirty[s.name]}
-                   for s in schemas.SOURCES},
+        "counts": {
+            s.name: {
+                "clean": w.clean[s.name],
+                "dirty": w.dirty[s.name],
+                "total": w.clean[s.name] + w.dirty[s.name],
+            }
+            for s in schemas.SOURCES
+        },
         "files": dict(sorted(w.rows.items())),
         "intermittent_skus": g.prod.ids[g.prod.intermittent].tolist(),
         "categories": [c.name for c in _CATEGORIES[: cfg.categories]],

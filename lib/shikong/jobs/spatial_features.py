@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from sedona.spark.sql import st_constructors as stc
 from sedona.spark.sql import st_functions as stf
@@ -303,9 +303,8 @@ def hotspot_input(grid_daily: DataFrame, s: SpatialSettings) -> DataFrame:
     total over periods in proportion to the whole platform's volume in each period, and the
     measure is the Freeman-Tukey residual ``sqrt(o) + sqrt(o + 1) - sqrt(4e + 1)``: roughly
     N(0, 1) for Poisson counts and, unlike ``(o - e) / sqrt(e)``, not inflated in sparse
-    cells (a rural cell going from 1 to 5 orders is not a hot spot). Cell centroids are
-    projected to the metric CRS and shifted 10,000 km apart per period, so one distance-band
-    pass keeps every neighbourhood inside its own period.
+    cells (a rural cell going from 1 to 5 orders is not a hot spot). Neighbourhoods are H3
+    rings within the same period.
     """
     if s.hotspot_period == "week":
         period = F.date_format(F.date_trunc("week", F.col("order_date")), "yyyy-MM-dd")
@@ -324,17 +323,7 @@ def hotspot_input(grid_daily: DataFrame, s: SpatialSettings) -> DataFrame:
         .withColumn("expected", F.col("cell_total") * F.col("period_total") / F.col("grand"))
         .withColumn("excess", F.sqrt(o) + F.sqrt(o + 1.0) - F.sqrt(4.0 * e + 1.0))
     )
-    idx = F.dense_rank().over(Window.orderBy("period")) - 1
-    centroid = stf.ST_Transform(
-        stf.ST_Centroid(stf.ST_H3ToGeom(F.array(F.conv(F.col("cell"), 16, 10).cast("long")))[0]),
-        F.lit("EPSG:4326"),
-        F.lit(s.metric_crs),
-    )
-    return (
-        obs.withColumn("_idx", idx)
-        .withColumn("geom_m", stf.ST_Translate(centroid, F.col("_idx") * 1.0e7, F.lit(0.0)))
-        .drop("_idx")
-    )
+    return obs
 
 
 def region_profiles_frame(og: DataFrame, lines: DataFrame, s: SpatialSettings) -> pd.DataFrame:

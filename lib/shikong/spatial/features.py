@@ -127,6 +127,18 @@ def assign_region(
     return apply
 
 
+def _rank_nearest(pairs: DataFrame, id_cols: Sequence[str], k: int) -> DataFrame:
+    """Per point, the k nearest (km, id) structs, nearest first, from candidate pairs."""
+    return (
+        pairs.withColumn("_km", stf.ST_DistanceSpheroid(F.col("_pt"), F.col("_cand_geom")) / 1000.0)
+        .groupBy(*id_cols)
+        .agg(
+            F.first(stf.ST_Y(F.col("_pt"))).alias("_lat"),
+            F.slice(F.array_sort(F.collect_list(F.struct("_km", "_cand_id"))), 1, k).alias("_nn"),
+        )
+    )
+
+
 def nearest(
     candidates: DataFrame,
     *,
@@ -136,12 +148,20 @@ def nearest(
     id_cols: Sequence[str],
     k: int = 3,
     out_prefix: str = "nearest",
+    search_radius_deg: float = 0.5,
+    cross_join_max: int = 256,
 ) -> Transform:
-    """k nearest candidates per point (``ST_KNN`` join) with spheroidal distance in km.
+    """k nearest candidates per point with spheroidal distance in km (exact).
 
-    Output: one row per input row with ``<prefix>_ids`` (array, nearest first),
-    ``<prefix>_km`` (array of distances) and ``<prefix>_id`` / ``<prefix>_km1`` for the
-    first. Both sides must be WGS84 points.
+    Few candidates (warehouses) are simply cross-joined from a broadcast. Many candidates
+    (municipalities) are first matched within ``search_radius_deg`` through Sedona's
+    broadcast index join; a point keeps that answer only when its k-th distance is inside
+    the ground radius the degree window is guaranteed to cover at that latitude, and every
+    other point (sparse areas, offshore) goes to Sedona's exact ``ST_KNN`` join.
+
+    Output: the input rows plus ``<prefix>_ids`` (array, nearest first), ``<prefix>_km``
+    (array of distances) and ``<prefix>_id`` / ``<prefix>_km1`` for the first. Both sides
+    must be WGS84 points.
     """
 
     def apply(df: DataFrame) -> DataFrame:
@@ -149,15 +169,27 @@ def nearest(
             F.col(candidate_id_col).alias("_cand_id"), F.col(candidate_geom_col).alias("_cand_geom")
         )
         pts = df.where(F.col(point_col).isNotNull()).select(*id_cols, F.col(point_col).alias("_pt"))
-        pairs = pts.alias("p").join(
-            F.broadcast(cands).alias("c"), F.expr(f"ST_KNN(p._pt, c._cand_geom, {int(k)}, true)")
-        )
-        pairs = pairs.withColumn(
-            "_km", stf.ST_DistanceSpheroid(F.col("_pt"), F.col("_cand_geom")) / 1000.0
-        )
-        ranked = pairs.groupBy(*id_cols).agg(
-            F.array_sort(F.collect_list(F.struct(F.col("_km"), F.col("_cand_id")))).alias("_nn")
-        )
+        if cands.count() <= cross_join_max:
+            ranked = _rank_nearest(pts.crossJoin(F.broadcast(cands)), id_cols, k)
+        else:
+            window = stp.ST_DWithin(F.col("_cand_geom"), F.col("_pt"), F.lit(search_radius_deg))
+            near = _rank_nearest(pts.join(F.broadcast(cands), window), id_cols, k)
+            # Smallest ground distance the degree window spans (1 deg of longitude shrinks
+            # with cos(latitude)); 1% margin for spheroid vs sphere.
+            safe_km = (
+                0.99
+                * search_radius_deg
+                * 110.57
+                * F.cos(F.radians(F.least(F.abs("_lat") + search_radius_deg, F.lit(89.0))))
+            )
+            certain = (F.size("_nn") >= k) & (F.col("_nn")[k - 1]["_km"] <= safe_km)
+            near = near.where(certain)
+            rest = pts.join(near.select(*id_cols), list(id_cols), "left_anti")
+            knn = rest.alias("p").join(
+                F.broadcast(cands).alias("c"),
+                F.expr(f"ST_KNN(p._pt, c._cand_geom, {int(k)}, true)"),
+            )
+            ranked = near.unionByName(_rank_nearest(knn, id_cols, k))
         ranked = ranked.select(
             *id_cols,
             F.col("_nn._cand_id").alias(f"{out_prefix}_ids"),

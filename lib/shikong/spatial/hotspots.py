@@ -264,8 +264,41 @@ def _gi_star_section(
     label: str = "all rows",
 ) -> DataFrame:
     """Gi* of one cross-section; see :func:`getis_ord_gi_star`."""
-    from sedona.spark.stats import add_binary_distance_band_column, g_local
+    from sedona.spark.stats import add_binary_distance_band_column
 
+    surrogate = _standardised(df, value_col, f"{label}, {distance_band_m:.0f} m band")
+    input_cols = df.columns
+    weighted = add_binary_distance_band_column(
+        df.withColumn(_X, surrogate),
+        float(distance_band_m),
+        include_zero_distance_neighbors=True,
+        include_self=True,
+        geometry=geometry_col,
+        saved_attributes=[_X],
+        result_name=_WEIGHTS,
+    )
+    return _gi_from_weights(weighted, input_cols)
+
+
+def _gi_from_weights(weighted: DataFrame, input_cols: Sequence[str]) -> DataFrame:
+    """Sedona's ``g_local`` (star) on a prepared weights column, then p, FDR and class."""
+    from sedona.spark.stats import g_local
+
+    with _ansi_off(weighted.sparkSession):
+        gi = g_local(weighted, _X, weights=_WEIGHTS, star=True)
+        z_ok = F.col("Z").isNotNull() & ~F.isnan("Z")
+        gi = gi.select(
+            *[F.col(c) for c in input_cols],
+            F.size(_WEIGHTS).alias("gi_n_neighbors"),
+            F.when(z_ok, F.col("Z")).alias("gi_z"),
+            F.when(z_ok, F.least(F.col("P") * 2.0, F.lit(1.0))).alias("gi_p"),
+        )
+    gi = add_bh_fdr(gi, p_col="gi_p", out_col="gi_p_fdr")
+    return gi.withColumn("hotspot_class", _hotspot_class(F.col("gi_z"), F.col("gi_p_fdr")))
+
+
+def _standardised(df: DataFrame, value_col: str, label: str) -> Column:
+    """``(x - mean) / sd + 1`` (see :func:`getis_ord_gi_star`); constant 1 when undefined."""
     stats = df.agg(
         F.count(F.lit(1)).alias("n"),
         F.count(value_col).alias("n_values"),
@@ -278,42 +311,70 @@ def _gi_star_section(
             f"{value_col} has {stats['n'] - stats['n_values']} null value(s) in {label}"
         )
     n, mean, sd = int(stats["n"]), stats["mean"], stats["sd"]
-    logger.info(
-        "Gi* %s: n=%d, %s mean=%s sd=%s, %.0f m binary band (self included)",
-        label,
-        n,
-        value_col,
-        mean,
-        sd,
-        distance_band_m,
-    )
+    logger.info("Gi* %s: n=%d, %s mean=%s sd=%s", label, n, value_col, mean, sd)
     if n < 3 or not sd or not math.isfinite(sd):
         logger.warning("Gi* %s: n=%d, sd=%s: the statistic is undefined (null)", label, n, sd)
-        surrogate = F.lit(1.0)  # constant -> zero variance -> null z
-    else:
-        surrogate = (F.col(value_col).cast("double") - F.lit(mean)) / F.lit(sd) + F.lit(1.0)
+        return F.lit(1.0)
+    return (F.col(value_col).cast("double") - F.lit(mean)) / F.lit(sd) + F.lit(1.0)
 
+
+def getis_ord_gi_star_h3(
+    df: DataFrame,
+    *,
+    cell_col: str,
+    value_col: str,
+    k_ring: int,
+    period_cols: Sequence[str] = (),
+) -> DataFrame:
+    """Local Getis-Ord Gi* with H3 ring neighbourhoods (binary weights, self included).
+
+    The neighbours of a cell are the cells of the same period within ``k_ring`` H3 rings
+    (Sedona's ``ST_H3KRing``) that have a row; the weights column is built with one
+    equi-join on (period, cell), so the cost grows linearly with the rows, where a
+    distance-band self-join over many periods does not. The statistic itself is Sedona's
+    ``g_local(star=True)`` on the standardised values, exactly as in
+    :func:`getis_ord_gi_star`; mean, standard deviation, ``n`` and the FDR family are those
+    of all rows (every period together).
+
+    Args:
+        df: One row per (period, cell); ``cell_col`` holds H3 ids as hex strings.
+        cell_col: H3 cell column.
+        value_col: Numeric, non-null value.
+        k_ring: Rings of neighbours (1 = the 6 adjacent cells).
+        period_cols: Columns that separate cross-sections (neighbours never cross them).
+
+    Returns:
+        The input columns plus ``gi_n_neighbors``, ``gi_z``, ``gi_p``, ``gi_p_fdr`` and
+        ``hotspot_class``.
+    """
+    from sedona.spark.sql import st_functions as stf
+
+    if k_ring < 1:
+        raise ValueError(f"k_ring must be >= 1, got {k_ring}")
+    _check_columns(df, (cell_col, value_col, *period_cols), GI_OUTPUT_COLUMNS + (_WEIGHTS, _X))
     input_cols = df.columns
-    weighted = add_binary_distance_band_column(
-        df.withColumn(_X, surrogate),
-        float(distance_band_m),
-        include_zero_distance_neighbors=True,
-        include_self=True,
-        geometry=geometry_col,
-        saved_attributes=[_X],
-        result_name=_WEIGHTS,
-    )
-    with _ansi_off(df.sparkSession):
-        gi = g_local(weighted, _X, weights=_WEIGHTS, star=True)
-        z_ok = F.col("Z").isNotNull() & ~F.isnan("Z")
-        gi = gi.select(
-            *[F.col(c) for c in input_cols],
-            F.size(_WEIGHTS).alias("gi_n_neighbors"),
-            F.when(z_ok, F.col("Z")).alias("gi_z"),
-            F.when(z_ok, F.least(F.col("P") * 2.0, F.lit(1.0))).alias("gi_p"),
+    keyed = df.withColumn(_X, _standardised(df, value_col, f"{k_ring}-ring H3"))
+    cell_long = F.conv(F.col(cell_col), 16, 10).cast("long")
+    pairs = keyed.select(
+        *period_cols,
+        F.col(cell_col).alias("__cell"),
+        F.explode(stf.ST_H3KRing(cell_long, F.lit(k_ring), F.lit(False))).alias("__nb"),
+    ).withColumn("__nb", F.lower(F.hex("__nb")))
+    values = keyed.select(*period_cols, F.col(cell_col).alias("__nb"), F.col(_X).alias("__x"))
+    weights = (
+        pairs.join(values, [*period_cols, "__nb"])
+        .groupBy(*period_cols, "__cell")
+        .agg(
+            F.collect_list(
+                F.struct(
+                    F.struct(F.col("__x").alias(_X)).alias("neighbor"), F.lit(1.0).alias("value")
+                )
+            ).alias(_WEIGHTS)
         )
-    gi = add_bh_fdr(gi, p_col="gi_p", out_col="gi_p_fdr")
-    return gi.withColumn("hotspot_class", _hotspot_class(F.col("gi_z"), F.col("gi_p_fdr")))
+        .withColumnRenamed("__cell", cell_col)
+    )
+    weighted = keyed.join(weights, [*period_cols, cell_col])
+    return _gi_from_weights(weighted, input_cols)
 
 
 def morans_i(

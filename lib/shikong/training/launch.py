@@ -1,0 +1,223 @@
+"""One launcher for the training loop: in-process / local processes, Spark's
+``TorchDistributor``, or Horovod — the same :class:`~shikong.training.loop.TrainResult` back.
+
+* ``local``: ``num_processes == 1`` runs :func:`~shikong.training.loop.train` in this
+  process; more start that many processes with ``torch.multiprocessing`` (gloo on CPU) on
+  a free localhost port and return rank 0's result.
+* ``torch_distributor``: ``pyspark.ml.torch.distributor.TorchDistributor`` (needs an active
+  SparkSession). The train function is passed BY REFERENCE (:func:`distributor_entry`,
+  a module-level function of the installed ``shikong`` package): cloudpickle then stores
+  only its module and name, and the torchrun children import ``shikong`` themselves. With
+  ``local_mode=True`` the children are ``sys.executable`` processes on the driver started
+  with the driver's environment; :func:`launch` adds the folder holding ``shikong`` to
+  their ``PYTHONPATH`` so a non-installed checkout works too. With ``local_mode=False`` the
+  processes run inside Spark barrier tasks on the executors, whose Python must have
+  ``shikong`` installed (ship the wheel) and whose shard folders must be on shared storage.
+  Every local torchrun rank writes TorchDistributor's single output file, so in local mode
+  rank 0 also writes its result to a private file that the launcher reads.
+* ``horovod``: raises :class:`HorovodUnavailableError` when ``horovod.torch`` cannot be
+  imported. The Horovod training path itself is NOT implemented (the loop is written for
+  ``torch.distributed``); with Horovod importable it raises ``NotImplementedError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pickle
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from shikong.models import ModelConfig
+from shikong.training.data import DataPaths
+from shikong.training.loop import TrainConfig, TrainResult, train
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("local", "torch_distributor", "horovod")
+
+
+class HorovodUnavailableError(RuntimeError):
+    """``backend="horovod"`` was asked for but Horovod is not importable."""
+
+
+def free_port() -> int:
+    """A free TCP port on localhost (for ``MASTER_PORT``)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _write_result(result: TrainResult, path: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        pickle.dump(result, f)
+    os.replace(tmp, path)
+
+
+def _read_result(path: str) -> TrainResult:
+    if not Path(path).exists():
+        raise RuntimeError(f"training finished without a rank-0 result at {path}")
+    with open(path, "rb") as f:
+        return pickle.load(f)  # noqa: S301 - our own file, written by rank 0 just now
+
+
+def local_worker(
+    rank: int,
+    world_size: int,
+    port: int,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    data_paths: DataPaths,
+    result_dir: str,
+) -> None:
+    """One process of the ``local`` backend (``torch.multiprocessing.spawn`` target)."""
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    os.environ["RANK"] = str(rank)
+    os.environ["LOCAL_RANK"] = str(rank)
+    os.environ["WORLD_SIZE"] = str(world_size)
+    result = train(model_cfg, train_cfg, data_paths, rank=rank, world_size=world_size)
+    _write_result(result, os.path.join(result_dir, f"rank-{rank}.pkl"))
+
+
+def distributor_entry(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    data_paths: DataPaths,
+    result_path: str | None = None,
+) -> TrainResult | None:
+    """The function TorchDistributor runs in every torchrun process.
+
+    Reads ``RANK``/``WORLD_SIZE`` set by torchrun, trains, and on rank 0 writes the result to
+    ``result_path`` (local mode) and returns it; other ranks return ``None``.
+    """
+    rank = int(os.environ.get("RANK", "0"))
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    result = train(model_cfg, train_cfg, data_paths, rank=rank, world_size=world_size)
+    if rank != 0:
+        return None
+    if result_path:
+        _write_result(result, result_path)
+    return result
+
+
+def _package_root() -> str:
+    import shikong
+
+    return str(Path(shikong.__file__).resolve().parents[1])
+
+
+def _run_local(
+    model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: DataPaths, num_processes: int
+) -> TrainResult:
+    if num_processes == 1:
+        return train(model_cfg, train_cfg, data_paths, rank=0, world_size=1)
+    import torch.multiprocessing as mp
+
+    with tempfile.TemporaryDirectory(prefix="shikong-train-") as tmp:
+        mp.spawn(
+            local_worker,
+            args=(num_processes, free_port(), model_cfg, train_cfg, data_paths, tmp),
+            nprocs=num_processes,
+            join=True,
+        )
+        return _read_result(os.path.join(tmp, "rank-0.pkl"))
+
+
+def _run_torch_distributor(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    data_paths: DataPaths,
+    num_processes: int,
+    local_mode: bool,
+) -> TrainResult:
+    from pyspark.ml.torch.distributor import TorchDistributor
+    from pyspark.sql import SparkSession
+
+    if SparkSession.getActiveSession() is None:
+        raise RuntimeError(
+            "backend='torch_distributor' needs an active SparkSession (build_session)"
+        )
+    distributor = TorchDistributor(
+        num_processes=num_processes, local_mode=local_mode, use_gpu=train_cfg.use_gpu
+    )
+    if not local_mode:
+        result = distributor.run(distributor_entry, model_cfg, train_cfg, data_paths, None)
+        if not isinstance(result, TrainResult):
+            raise RuntimeError(f"TorchDistributor returned {type(result).__name__}, not a result")
+        return result
+
+    old_path = os.environ.get("PYTHONPATH")
+    root = _package_root()
+    os.environ["PYTHONPATH"] = os.pathsep.join([root, *([old_path] if old_path else [])])
+    try:
+        with tempfile.TemporaryDirectory(prefix="shikong-td-") as tmp:
+            path = os.path.join(tmp, "result.pkl")
+            distributor.run(distributor_entry, model_cfg, train_cfg, data_paths, path)
+            return _read_result(path)
+    finally:
+        if old_path is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old_path
+
+
+def _run_horovod(*_: Any) -> TrainResult:
+    try:
+        import horovod.torch  # noqa: F401
+    except ImportError as exc:
+        raise HorovodUnavailableError(
+            "backend='horovod' needs Horovod with PyTorch support (e.g. "
+            "HOROVOD_WITH_PYTORCH=1 HOROVOD_WITH_GLOO=1 pip install 'horovod[spark,pytorch]'), "
+            f"which is not importable here ({exc}). Use backend='torch_distributor' or "
+            "'local': they return the same TrainResult."
+        ) from exc
+    raise NotImplementedError(
+        "Horovod is importable but shikong's Horovod path is not implemented: the training "
+        "loop uses torch.distributed (DDP). Use backend='torch_distributor'."
+    )
+
+
+def launch(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    data_paths: DataPaths,
+    *,
+    backend: str = "local",
+    num_processes: int = 1,
+    local_mode: bool = True,
+) -> TrainResult:
+    """Train with the chosen backend; every backend returns rank 0's :class:`TrainResult`.
+
+    Args:
+        model_cfg: Model config.
+        train_cfg: Training config (``batch_size`` is global, so results are comparable
+            across ``num_processes``).
+        data_paths: Shard folders (write at least ``num_processes`` shards per split).
+        backend: ``local``, ``torch_distributor`` or ``horovod``.
+        num_processes: Training processes.
+        local_mode: TorchDistributor only: processes on the driver (``True``) or in Spark
+            barrier tasks on the executors (``False``).
+
+    Returns:
+        The result, ``backend`` set to the backend used.
+
+    Raises:
+        ValueError: Unknown backend or ``num_processes < 1``.
+        HorovodUnavailableError: ``horovod`` without Horovod installed.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: one of {BACKENDS}, got {backend!r}")
+    if num_processes < 1:
+        raise ValueError("num_processes must be >= 1")
+    if backend == "local":
+        result = _run_local(model_cfg, train_cfg, data_paths, num_processes)
+    elif backend == "torch_distributor":
+        result = _run_torch_distributor(model_cfg, train_cfg, data_paths, num_processes, local_mode)
+    else:
+        result = _run_horovod(model_cfg, train_cfg, data_paths, num_processes)
+    return dataclasses.replace(result, backend=backend)
