@@ -33,6 +33,7 @@ from shikong.decisions.routing import (
     RoutingConfig,
     Solution,
     distance_matrix_m,
+    geodesic_m,
     haversine_m,
     make_routing_fn,
     nearest_neighbor_routes,
@@ -171,6 +172,20 @@ def test_haversine(a: tuple[float, float], b: tuple[float, float], expected_m: f
     )
 
 
+@pytest.mark.parametrize(
+    ("a", "b", "expected_m"),
+    [
+        # WGS84 reference lengths: one degree of latitude at the equator / of longitude on it.
+        pytest.param((0.0, 0.0), (1.0, 0.0), 110_574.389, id="1-deg-lat-equator"),
+        pytest.param((0.0, 0.0), (0.0, 1.0), 111_319.491, id="1-deg-lon-equator"),
+    ],
+)
+def test_geodesic_uses_the_spheroid(
+    a: tuple[float, float], b: tuple[float, float], expected_m: float
+) -> None:
+    assert float(geodesic_m(a[0], a[1], b[0], b[1])) == pytest.approx(expected_m, abs=0.01)
+
+
 def test_matrix_is_integer_symmetric_zero_diagonal() -> None:
     s = _stops(6, 1)
     m = distance_matrix_m(s["lat"], s["lon"])
@@ -257,7 +272,7 @@ def test_route_geometry_and_legs() -> None:
         assert inner[:, 1] == pytest.approx(legs["lat"].to_numpy(), abs=1e-7)
         assert inner[:, 0] == pytest.approx(legs["lon"].to_numpy(), abs=1e-7)
         last = legs.iloc[-1]
-        back = round(float(haversine_m(last["lat"], last["lon"], *DEPOT))) / 1000.0
+        back = round(float(geodesic_m(last["lat"], last["lon"], *DEPOT))) / 1000.0
         assert r.distance_km == pytest.approx(legs["leg_km"].sum() + back, abs=1e-9)
         assert (legs["service_start_min"].diff().dropna() > 0).all()
 

@@ -169,3 +169,11 @@ def test_geometry_is_stored_as_wkb(spark, small_pipeline, table):
     geoms = shapely.from_wkb(df["geom_wkb"].map(bytes).to_numpy())
     np.testing.assert_allclose(shapely.get_x(geoms), df["lon"], atol=1e-9)
     np.testing.assert_allclose(shapely.get_y(geoms), df["lat"], atol=1e-9)
+
+
+def test_global_moran_is_reported(spark, small_pipeline):
+    m = _read(spark, small_pipeline.cfg, "gold", "spatial_autocorrelation")
+    assert len(m) == 1
+    row = m.iloc[0]
+    assert row["n"] > 10 and np.isfinite(row["moran_i"]) and 0.0 <= row["p"] <= 1.0
+    assert row["expected_i"] == pytest.approx(-1.0 / (row["n"] - 1))

@@ -122,6 +122,7 @@ class SpatialSettings:
         study_area_states: State codes of the study area; empty means all of Brazil.
         hotspot_k_ring: H3 rings around a cell that form its Gi* neighbourhood (2 rings
             at resolution 6 reach about 13 km).
+        moran_band_km: Distance band of the global Moran's I (latest period).
         hotspot_period: ``week`` (Gi* per cell x ISO week), ``month`` or ``all``.
         dbscan_eps_m: DBSCAN radius in metres.
         dbscan_min_pts: DBSCAN minimum points.
@@ -140,6 +141,7 @@ class SpatialSettings:
     nearest_k: int = 3
     study_area_states: tuple[str, ...] = ()
     hotspot_k_ring: int = 2
+    moran_band_km: float = 15.0
     hotspot_period: str = "week"
     dbscan_eps_m: float = 3000.0
     dbscan_min_pts: int = 20

@@ -22,7 +22,7 @@ Split it with ``filter(record_type == ...)`` + ``select(*column_names(SCHEMA))``
 :func:`split_routing_output` in pandas). Every input row ends up in exactly one ``stop`` or
 ``unrouted`` row.
 
-Distances: haversine on the mean Earth radius (6 371 008.8 m), rounded to integer metres
+Distances: geodesics on the WGS84 spheroid (pyproj ``Geod``), rounded to integer metres
 (OR-Tools works in integers), or a road-distance file when configured. Travel time is
 distance / ``speed_kmh``.
 """
@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from pyproj import Geod
 
 from shikong.decisions._frames import (
     _to_date,
@@ -245,13 +246,25 @@ def haversine_m(
     return 2.0 * radius_m * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
+_WGS84 = Geod(ellps="WGS84")
+
+
+def geodesic_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:
+    """Geodesic distance on the WGS84 spheroid in metres (vectorised, broadcasting)."""
+    a, b, c, d = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (lon1, lat1, lon2, lat2))
+    )
+    _, _, dist = _WGS84.inv(a.ravel(), b.ravel(), c.ravel(), d.ravel())
+    return np.asarray(dist, dtype=float).reshape(a.shape)
+
+
 def distance_matrix_m(
     lats: Sequence[float] | np.ndarray, lons: Sequence[float] | np.ndarray
 ) -> np.ndarray:
-    """Integer-metre haversine matrix between all points (index 0 is the depot by convention)."""
+    """Integer-metre spheroidal matrix between all points (index 0 is the depot by convention)."""
     la = np.asarray(lats, dtype=float)
     lo = np.asarray(lons, dtype=float)
-    d = haversine_m(la[:, None], lo[:, None], la[None, :], lo[None, :])
+    d = geodesic_m(la[:, None], lo[:, None], la[None, :], lo[None, :])
     return np.rint(d).astype(np.int64)
 
 
@@ -310,7 +323,7 @@ def _matrix(
                         d[i, j] = max(int(v), 0)
         if missing:
             logger.debug(
-                "road matrix lacks %d of %d pairs; haversine used for those",
+                "road matrix lacks %d of %d pairs; spheroidal distances used for those",
                 missing,
                 len(ids) * (len(ids) - 1),
             )
@@ -823,6 +836,7 @@ __all__ = [
     "Timing",
     "column_names",
     "distance_matrix_m",
+    "geodesic_m",
     "haversine_m",
     "load_road_matrix",
     "make_routing_fn",

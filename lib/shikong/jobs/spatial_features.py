@@ -326,6 +326,55 @@ def hotspot_input(grid_daily: DataFrame, s: SpatialSettings) -> DataFrame:
     return obs
 
 
+def global_moran(obs: DataFrame, s: SpatialSettings) -> pd.DataFrame:
+    """Global Moran's I of the hot-spot measure in the latest period (distance band)."""
+    from shikong.spatial import hotspots
+
+    latest = obs.agg(F.max("period")).first()[0]
+    cells = obs.where(F.col("period") == F.lit(latest)).select(
+        "cell",
+        "excess",
+        stf.ST_Transform(
+            stf.ST_Centroid(
+                stf.ST_H3ToGeom(F.array(F.conv(F.col("cell"), 16, 10).cast("long")))[0]
+            ),
+            F.lit("EPSG:4326"),
+            F.lit(s.metric_crs),
+        ).alias("geom_m"),
+    )
+    m = hotspots.morans_i(
+        cells,
+        geometry_col="geom_m",
+        value_col="excess",
+        distance_band_m=s.moran_band_km * 1000.0,
+        id_col="cell",
+    )
+    log.info(
+        "Moran's I (%s, %s): I=%.4f E[I]=%.4f z=%.2f p=%.3g n=%d",
+        latest,
+        "excess orders",
+        m.i,
+        m.expected_i,
+        m.z,
+        m.p,
+        m.n,
+    )
+    return pd.DataFrame(
+        [
+            {
+                "period": latest,
+                "measure": "excess_orders",
+                "band_km": s.moran_band_km,
+                "moran_i": m.i,
+                "expected_i": m.expected_i,
+                "z": m.z,
+                "p": m.p,
+                "n": m.n,
+            }
+        ]
+    )
+
+
 def region_profiles_frame(og: DataFrame, lines: DataFrame, s: SpatialSettings) -> pd.DataFrame:
     """Weekday share of units per state (27 x 7): small enough to collect."""
     units = lines.select("order_id", "quantity").join(
@@ -431,6 +480,11 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
         replace_partitions(spark, out, cfg.paths.table("gold", "hotspots"), partition_by=["period"])
         hs = spark.read.format("delta").load(cfg.paths.table("gold", "hotspots"))
         counts["gold.hotspots"] = hs.count()
+        overwrite(
+            spark,
+            spark.createDataFrame(global_moran(obs, s)),
+            cfg.paths.table("gold", "spatial_autocorrelation"),
+        )
         done(counts["gold.hotspots"])
 
     with stage("spatial: clusters") as done:
