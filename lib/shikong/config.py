@@ -125,7 +125,8 @@ class SpatialSettings:
         moran_band_km: Distance band of the global Moran's I (latest period).
         hotspot_period: ``week`` (Gi* per cell x ISO week), ``month`` or ``all``.
         dbscan_eps_m: DBSCAN radius in metres.
-        dbscan_min_pts: DBSCAN minimum points.
+        dbscan_min_pts: DBSCAN minimum points (counting the point itself).
+        dbscan_sample: Customers (seeded hash sample) clustered by DBSCAN; 0 = all.
         kmeans_k_min: Smallest k tried for K-means.
         kmeans_k_max: Largest k tried for K-means.
         kmeans_sample: Customers sampled for K-means model selection.
@@ -145,9 +146,10 @@ class SpatialSettings:
     hotspot_period: str = "week"
     dbscan_eps_m: float = 3000.0
     dbscan_min_pts: int = 20
+    dbscan_sample: int = 20_000
     kmeans_k_min: int = 2
-    kmeans_k_max: int = 8
-    kmeans_sample: int = 20_000
+    kmeans_k_max: int = 6
+    kmeans_sample: int = 10_000
     region_clusters: int = 4
 
     def __post_init__(self) -> None:

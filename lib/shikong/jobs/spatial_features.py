@@ -458,12 +458,13 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
         done(counts["gold.grid_daily"])
 
     with stage("spatial: hotspots") as done:
-        obs = hotspot_input(grid, s)
-        gi = hotspots.getis_ord_gi_star(
+        obs = hotspot_input(grid, s).cache()
+        gi = hotspots.getis_ord_gi_star_h3(
             obs,
-            geometry_col="geom_m",
+            cell_col="cell",
             value_col="excess",
-            distance_band_m=s.hotspot_band_km * 1000.0,
+            k_ring=s.hotspot_k_ring,
+            period_cols=["period"],
         )
         out = gi.select(
             "period",
@@ -485,6 +486,7 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
             spark.createDataFrame(global_moran(obs, s)),
             cfg.paths.table("gold", "spatial_autocorrelation"),
         )
+        obs.unpersist()
         done(counts["gold.hotspots"])
 
     with stage("spatial: clusters") as done:
@@ -499,15 +501,26 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
                 stf.ST_Y(F.col("geom_m")).alias("y_m"),
             )
         )
+        # DBSCAN's neighbour pairs grow with the square of local density (a city centre
+        # holds thousands of customers within eps), so it runs on a seeded hash sample;
+        # customers outside the sample keep a null cluster and dbscan_sampled = false.
+        sampled = (
+            pts.orderBy(F.xxhash64("customer_id")).limit(s.dbscan_sample)
+            if s.dbscan_sample
+            else pts
+        )
         db = clusters.dbscan_clusters(
-            pts,
+            sampled,
             geometry_col="geom_m",
             eps_m=s.dbscan_eps_m,
             min_pts=s.dbscan_min_pts,
             cluster_col="dbscan_cluster",
+        ).select("customer_id", "dbscan_cluster", "is_core", F.lit(True).alias("dbscan_sampled"))
+        with_db = (
+            pts.drop("geom_m").join(db, "customer_id", "left").fillna({"dbscan_sampled": False})
         )
         out, k, sil = clusters.kmeans_by_silhouette(
-            db.drop("geom_m"),
+            with_db,
             x_col="x_m",
             y_col="y_m",
             k_range=(s.kmeans_k_min, s.kmeans_k_max),
