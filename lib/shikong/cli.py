@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from shikong.io.delta import TableInfo
 from shikong.jobs.common import add_common_arguments, load_config_or_exit, stage
 from shikong.logs import configure_logging
 
@@ -44,7 +45,7 @@ def _cmd_tables(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_tables(tables: Sequence[object]) -> None:
+def _print_tables(tables: Sequence[TableInfo]) -> None:
     if not tables:
         _out("no Delta tables yet")
         return

@@ -52,6 +52,7 @@ def landing_sources(
 ) -> list[LandingSource]:
     """The sources whose landing folder exists (Hadoop FS, so any scheme works)."""
     jvm = spark.sparkContext._jvm
+    assert jvm is not None, "needs a classic (JVM) SparkSession"
     hconf = spark.sparkContext._jsc.hadoopConfiguration()
     present = []
     for source in sources:

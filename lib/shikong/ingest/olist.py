@@ -10,15 +10,20 @@ quarantined too, with their own reason.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from shikong.config import AppConfig
 from shikong.geo_resources import load_municipalities, normalise_name
 from shikong.ingest.validate import SOURCE_FILE, UNPLACED
 from shikong.jobs.common import new_run_id
+
+if TYPE_CHECKING:  # the job module imports this one at run time
+    from shikong.jobs.ingest import SourceReport
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +54,8 @@ def _read_csv(spark: SparkSession, folder: str, name: str) -> DataFrame:
     )
 
 
-def _normalise_udf() -> object:
-    @F.pandas_udf("string")
+def _normalise_udf() -> Callable[[Column], Column]:
+    @F.pandas_udf("string")  # type: ignore[call-overload]
     def normalise(names: pd.Series) -> pd.Series:
         return names.map(lambda s: None if s is None or pd.isna(s) else normalise_name(str(s)))
 
@@ -174,7 +179,7 @@ def olist_frames(spark: SparkSession, folder: str) -> dict[str, DataFrame]:
     return frames
 
 
-def run_olist_ingest(spark: SparkSession, cfg: AppConfig, folder: str) -> list[object]:
+def run_olist_ingest(spark: SparkSession, cfg: AppConfig, folder: str) -> list[SourceReport]:
     """Ingest the Olist files in ``folder`` into the ``bronze_olist`` layer."""
     from shikong.jobs.ingest import ingest_frames
 

@@ -143,6 +143,7 @@ def list_tables(spark: SparkSession, lakehouse: str) -> list[TableInfo]:
     ``abfss://``.
     """
     jvm = spark.sparkContext._jvm
+    assert jvm is not None, "needs a classic (JVM) SparkSession"
     hconf = spark.sparkContext._jsc.hadoopConfiguration()
     root = jvm.org.apache.hadoop.fs.Path(lakehouse)
     fs = root.getFileSystem(hconf)

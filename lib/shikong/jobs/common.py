@@ -11,8 +11,10 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import cast
 
-from pyspark.sql import SparkSession
+import pandas as pd
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import types as T
 
 from shikong.config import AppConfig, ConfigError, load_config
@@ -130,3 +132,16 @@ def job_main(
         spark = build_session(cfg)
     run(spark, cfg, args)  # type: ignore[arg-type]
     return 0
+
+
+def first_row(df: DataFrame) -> Row:
+    """The first row of a DataFrame that must have one (aggregates always do)."""
+    row = df.first()
+    if row is None:
+        raise ValueError("expected at least one row")
+    return row
+
+
+def to_pandas(df: DataFrame) -> pd.DataFrame:
+    """Collect a small DataFrame (summaries, per-group tables) to pandas."""
+    return cast(pd.DataFrame, df.toPandas())

@@ -31,7 +31,7 @@ from shikong.decisions import (
     make_routing_fn,
 )
 from shikong.io.delta import replace_partitions
-from shikong.jobs.common import job_main, stage
+from shikong.jobs.common import first_row, job_main, stage, to_pandas
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def routing_input(
         "order_id", "warehouse_id", F.col("order_date").alias("delivery_date"), "lat", "lon"
     )
     if days:
-        last = stops.agg(F.max("delivery_date")).first()[0]
+        last = first_row(stops.agg(F.max("delivery_date")))[0]
         stops = stops.where(F.col("delivery_date") > F.date_sub(F.lit(last), days))
     depot = F.broadcast(
         warehouses.select(
@@ -119,7 +119,7 @@ def run_delivery_routes(spark: SparkSession, cfg: AppConfig) -> pd.DataFrame:
             )
     finally:
         long.unpersist()
-    summary = read("gold", "route_groups").toPandas()
+    summary = to_pandas(read("gold", "route_groups"))
     if len(summary):
         log.info(
             "routes: %d warehouse-days, OR-Tools %.0f km vs nearest-neighbour %.0f km "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import logging
 from collections.abc import Sequence
 
@@ -19,7 +20,7 @@ from pyspark.sql import functions as F
 
 from shikong.config import AppConfig, TimeSeriesSettings
 from shikong.io.delta import overwrite, table_exists
-from shikong.jobs.common import job_main, stage
+from shikong.jobs.common import first_row, job_main, stage
 from shikong.timeseries import CleanConfig, SmoothConfig, clean_schema, make_clean_fn
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ LEVEL_KEYS = {
 
 
 def clean_config(
-    ts: TimeSeriesSettings, *, start: object = None, end: object = None
+    ts: TimeSeriesSettings, *, start: dt.date | None = None, end: dt.date | None = None
 ) -> CleanConfig:
     """The cleaning configuration for the given settings and common calendar."""
     smooth = SmoothConfig(
@@ -82,8 +83,8 @@ def series_frame(
     *,
     level: str,
     max_series: int,
-    start: object,
-    end: object,
+    start: dt.date,
+    end: dt.date,
 ) -> DataFrame:
     """Dense series rows (``series_id``, keys, ``ds``, ``y``, ``available``) of the top series.
 
@@ -123,7 +124,7 @@ def run_demand_series(spark: SparkSession, cfg: AppConfig) -> int:
 
     sales = daily_sales(lines, orders_geo, level=ts.level)
     avail = availability(inventory, level=ts.level) if inventory is not None else None
-    bounds = lines.agg(F.min("order_date").alias("lo"), F.max("order_date").alias("hi")).first()
+    bounds = first_row(lines.agg(F.min("order_date").alias("lo"), F.max("order_date").alias("hi")))
     series = series_frame(
         sales, avail, level=ts.level, max_series=ts.max_series, start=bounds["lo"], end=bounds["hi"]
     )

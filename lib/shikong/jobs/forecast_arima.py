@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from shikong.config import AppConfig, TimeSeriesSettings
 from shikong.io.delta import merge_into
-from shikong.jobs.common import job_main, new_run_id, stage
+from shikong.jobs.common import first_row, job_main, new_run_id, stage, to_pandas
 from shikong.timeseries import (
     BACKTEST_SCHEMA,
     FORECAST_SCHEMA,
@@ -97,7 +97,7 @@ def run_forecast(spark: SparkSession, cfg: AppConfig, *, run_id: str | None = No
     n_series = series.select("series_id").distinct().count()
     parts = max(2, min(n_series, 4 * spark.sparkContext.defaultParallelism))
     series = series.repartition(parts, "series_id")
-    run_date = series.agg(F.max("ds")).first()[0] + dt.timedelta(days=1)
+    run_date = first_row(series.agg(F.max("ds")))[0] + dt.timedelta(days=1)
     stamp = [F.lit(run_date).alias("run_date"), F.lit(run_id).alias("run_id")]
 
     with stage("forecast_arima: forecasts") as done:
@@ -120,11 +120,8 @@ def run_forecast(spark: SparkSession, cfg: AppConfig, *, run_id: str | None = No
             keys=("series_id", "run_date", "fold", "model"),
             partition_by=("run_date",),
         )
-        metrics = (
-            spark.read.format("delta")
-            .load(path)
-            .where(F.col("run_date") == F.lit(run_date))
-            .toPandas()
+        metrics = to_pandas(
+            spark.read.format("delta").load(path).where(F.col("run_date") == F.lit(run_date))
         )
         done(len(metrics))
     table = overall_metrics(metrics)

@@ -28,7 +28,7 @@ from shikong.decisions import (
     make_simulation_fn,
 )
 from shikong.io.delta import merge_into
-from shikong.jobs.common import job_main, stage
+from shikong.jobs.common import first_row, job_main, stage, to_pandas
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def policy_config(d: DecisionSettings) -> PolicyConfig:
         service_level=d.service_level,
         order_cost=d.order_cost,
         holding_rate=d.holding_rate,
-        method=d.method,
+        method="empirical" if d.method == "empirical" else "normal",
     )
 
 
@@ -117,7 +117,7 @@ def run_inventory_policy(spark: SparkSession, cfg: AppConfig) -> pd.DataFrame:
             "inventory_policy needs SKU x warehouse series (timeseries.level: sku_warehouse)"
         )
     forecasts = read("gold", "forecasts")
-    run_date = forecasts.agg(F.max("run_date")).first()[0]
+    run_date = first_row(forecasts.agg(F.max("run_date")))[0]
     forecasts = forecasts.where(F.col("run_date") == F.lit(run_date))
     stacked = policy_inputs(
         forecasts, series, read("bronze", "inventory"), read("bronze", "products")
@@ -154,8 +154,8 @@ def run_inventory_policy(spark: SparkSession, cfg: AppConfig) -> pd.DataFrame:
         partition_by=("run_date",),
     )
     stacked.unpersist()
-    sim_pdf = (
-        read("gold", "policy_simulation").where(F.col("run_date") == F.lit(run_date)).toPandas()
+    sim_pdf = to_pandas(
+        read("gold", "policy_simulation").where(F.col("run_date") == F.lit(run_date))
     )
     summary = simulation_summary(sim_pdf)
     for row in summary.itertuples():

@@ -34,7 +34,7 @@ from sedona.spark.sql import st_functions as stf
 from shikong.config import AppConfig, SpatialSettings
 from shikong.geo_resources import load_municipalities, load_states
 from shikong.io.delta import overwrite, replace_partitions
-from shikong.jobs.common import job_main, stage
+from shikong.jobs.common import first_row, job_main, stage, to_pandas
 from shikong.spatial import features as sf
 
 log = logging.getLogger(__name__)
@@ -330,7 +330,7 @@ def global_moran(obs: DataFrame, s: SpatialSettings) -> pd.DataFrame:
     """Global Moran's I of the hot-spot measure in the latest period (distance band)."""
     from shikong.spatial import hotspots
 
-    latest = obs.agg(F.max("period")).first()[0]
+    latest = first_row(obs.agg(F.max("period")))[0]
     cells = obs.where(F.col("period") == F.lit(latest)).select(
         "cell",
         "excess",
@@ -380,11 +380,10 @@ def region_profiles_frame(og: DataFrame, lines: DataFrame, s: SpatialSettings) -
     units = lines.select("order_id", "quantity").join(
         og.select("order_id", "uf", "order_date"), "order_id"
     )
-    prof = (
+    prof = to_pandas(
         units.where(F.col("uf").isNotNull())
         .groupBy("uf", F.dayofweek("order_date").alias("dow"))
         .agg(F.sum("quantity").alias("units"))
-        .toPandas()
     )
     wide = prof.pivot(index="uf", columns="dow", values="units").fillna(0.0)
     wide = wide.div(wide.sum(axis=1), axis=0)
@@ -418,12 +417,14 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
             partition_by=["order_month"],
         )
         og = spark.read.format("delta").load(og_path)
-        stats = og.agg(
-            F.count(F.lit(1)).alias("n"),
-            F.count(F.when(F.col("uf").isNull(), 1)).alias("no_region"),
-            F.count(F.when(~F.col("in_service_area"), 1)).alias("outside_service"),
-            F.count(F.when(F.col("warehouse_mismatch"), 1)).alias("mismatch"),
-        ).first()
+        stats = first_row(
+            og.agg(
+                F.count(F.lit(1)).alias("n"),
+                F.count(F.when(F.col("uf").isNull(), 1)).alias("no_region"),
+                F.count(F.when(~F.col("in_service_area"), 1)).alias("outside_service"),
+                F.count(F.when(F.col("warehouse_mismatch"), 1)).alias("mismatch"),
+            )
+        )
         counts["silver.orders_geo"] = int(stats["n"])
         log.info(
             "orders_geo: %d orders, %d in no state, %d outside every service area, "
