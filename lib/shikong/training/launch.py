@@ -77,6 +77,8 @@ def local_worker(
     """One process of the ``local`` backend (``torch.multiprocessing.spawn`` target)."""
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
+    # One host: keep gloo on loopback instead of whatever interface the hostname maps to.
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     os.environ["RANK"] = str(rank)
     os.environ["LOCAL_RANK"] = str(rank)
     os.environ["WORLD_SIZE"] = str(world_size)
