@@ -99,6 +99,19 @@ def warehouse_points(warehouses: DataFrame, s: SpatialSettings) -> DataFrame:
     )
 
 
+def state_of(states: DataFrame, s: SpatialSettings, *, id_col: str) -> sf.Transform:
+    """Attach ``uf`` and ``region`` of the state containing the WGS84 point ``geom``."""
+    return sf.assign_region(
+        states,
+        point_col="geom",
+        region_geom_col="geom",
+        region_cols=["uf", "region"],
+        id_cols=[id_col],
+        broadcast_max_rows=s.broadcast_max_pieces,
+        max_vertices=s.subdivide_max_vertices,
+    )
+
+
 def customers_geo(
     customers: DataFrame, inputs: SpatialInputs, whs: DataFrame, s: SpatialSettings
 ) -> DataFrame:
@@ -106,17 +119,7 @@ def customers_geo(
     return (
         customers.select("customer_id", "lat", "lon")
         .transform(sf.with_point())
-        .transform(
-            sf.assign_region(
-                inputs.states,
-                point_col="geom",
-                region_geom_col="geom",
-                region_cols=["uf", "region"],
-                id_cols=["customer_id"],
-                broadcast_max_rows=s.broadcast_max_pieces,
-                max_vertices=s.subdivide_max_vertices,
-            )
-        )
+        .transform(state_of(inputs.states, s, id_col="customer_id"))
         .transform(
             sf.nearest(
                 inputs.municipalities,
@@ -186,17 +189,7 @@ def orders_geo(
         )
         .transform(sf.with_point())
         .transform(sf.to_crs(geom_col="geom", out_col="geom_m", target_crs=s.metric_crs))
-        .transform(
-            sf.assign_region(
-                inputs.states,
-                point_col="geom",
-                region_geom_col="geom",
-                region_cols=["uf", "region"],
-                id_cols=["order_id"],
-                broadcast_max_rows=s.broadcast_max_pieces,
-                max_vertices=s.subdivide_max_vertices,
-            )
-        )
+        .transform(state_of(inputs.states, s, id_col="order_id"))
         .transform(
             sf.in_any(
                 whs,
