@@ -25,5 +25,7 @@ else
 fi
 PYTHON="$root/.venv/bin/python" scripts/fetch_jars.sh
 if [ -x scripts/install_horovod.sh ] && [ "${SHIKONG_SKIP_HOROVOD:-0}" != "1" ]; then
-  scripts/install_horovod.sh || echo "setup: Horovod build failed; Horovod tests will be skipped" >&2
+  scripts/install_horovod.sh \
+    || echo "setup: Horovod build failed (see above); the Horovod tests will be skipped" \
+      "and backend=horovod is unavailable; retry with scripts/install_horovod.sh" >&2
 fi

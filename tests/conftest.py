@@ -106,3 +106,17 @@ def small_pipeline(spark, small_world: SmallWorld) -> SmallWorld:
         "routes": run_delivery_routes(spark, cfg),
     }
     return SmallWorld(cfg, {**small_world.reports, "pipeline": results})
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say up front whether the Horovod tests run (they skip without a Horovod build)."""
+    try:
+        import horovod
+        import horovod.torch  # noqa: F401 - the extension must load against this torch
+    except Exception as exc:  # noqa: BLE001 - any failure means the tests will skip
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return (
+            f"horovod: NOT installed ({reason}) — Horovod tests skipped "
+            "(run scripts/install_horovod.sh)"
+        )
+    return f"horovod: installed {horovod.__version__} — Horovod tests run"

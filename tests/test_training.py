@@ -1,11 +1,12 @@
 """Training data (time split, shards), the loop (reproducible, checkpoints, early stopping,
-resume) and the launchers (2-process DDP, TorchDistributor, Horovod error)."""
+resume) and the launchers (2-process DDP, TorchDistributor, Horovod error; Horovod training
+is in test_training_horovod.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -173,8 +174,8 @@ def test_shard_reader_partitions_rows_exactly_across_ranks(tmp_path: Path) -> No
     assert got["row"].tolist() == [1, 2] and list(got["vec"][1]) == [3.0, 4.0]
 
 
-@pytest.fixture(scope="module")
-def demand_paths(tmp_path_factory: pytest.TempPathFactory) -> DataPaths:
+def build_demand_paths(out: Path) -> DataPaths:
+    """Seeded weekly Poisson series -> demand train/val shards (shared with the Horovod tests)."""
     rng = np.random.default_rng(0)
     ds = pd.date_range(START, periods=150, freq="D")
     frames = []
@@ -185,8 +186,12 @@ def demand_paths(tmp_path_factory: pytest.TempPathFactory) -> DataPaths:
     series = pd.concat(frames, ignore_index=True)
     cfg = DemandExampleConfig(window=14, horizon=7, stride=2)
     split = TimeSplit.last_days(int(day_number(ds).max()), val_days=21, test_days=0)
-    out = tmp_path_factory.mktemp("demand")
     return prepare_demand_data(series, cfg, split, out, num_shards=4)
+
+
+@pytest.fixture(scope="module")
+def demand_paths(tmp_path_factory: pytest.TempPathFactory) -> DataPaths:
+    return build_demand_paths(tmp_path_factory.mktemp("demand"))
 
 
 TINY = DemandModelConfig(window=14, horizon=7, n_spatial=0, d_model=8, emb_dim=4, n_layers=1)
@@ -255,10 +260,15 @@ def test_torch_distributor_two_processes_local_mode(spark, demand_paths: DataPat
     assert result.state is not None and result.load_model() is not None
 
 
-@pytest.mark.skipif(importlib.util.find_spec("horovod") is not None, reason="Horovod installed")
-def test_horovod_backend_raises_clear_error(demand_paths: DataPaths) -> None:
-    with pytest.raises(HorovodUnavailableError, match="Horovod"):
+def test_horovod_backend_raises_clear_error(
+    demand_paths: DataPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Runs whether or not Horovod is installed: None in sys.modules makes the import fail.
+    monkeypatch.setitem(sys.modules, "horovod.torch", None)
+    with pytest.raises(HorovodUnavailableError, match="needs Horovod") as info:
         launch(TINY, TrainConfig(), demand_paths, backend="horovod", num_processes=2)
+    message = str(info.value)
+    assert "\n" not in message and "scripts/install_horovod.sh" in message
 
 
 def test_launch_rejects_bad_arguments(demand_paths: DataPaths) -> None:

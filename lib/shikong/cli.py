@@ -24,7 +24,13 @@ PIPELINE_JOBS: tuple[tuple[str, str], ...] = (
     ("forecast", "forecast_arima"),
     ("policy", "inventory_policy"),
     ("routes", "delivery_routes"),
+    ("training_data", "prepare_training_data"),
+    ("train", "train_models"),
+    ("infer", "batch_inference"),
+    ("evaluate", "evaluate_models"),
 )
+#: Pipeline stages skipped when ``models.enabled`` is false.
+MODEL_STAGES = frozenset({"training_data", "train", "infer", "evaluate"})
 
 
 def _out(line: str = "") -> None:
@@ -94,8 +100,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         log.info("landing files exist in %s; not regenerating (use --regenerate)", landing)
     with stage("spark session"):
         spark = build_session(cfg)
+    evaluation = None
     for name, module in PIPELINE_JOBS:
         if args.only and name not in args.only:
+            continue
+        if name in MODEL_STAGES and not cfg.models.enabled:
+            log.info("models.enabled is false: skipping stage %s", name)
             continue
         job = _job(module)
         # Inside the pipeline every job runs with its own defaults.
@@ -103,7 +113,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         job.add_arguments(defaults)
         job_args = defaults.parse_args([])
         with stage(name):
-            job.run(spark, cfg, job_args)
+            out = job.run(spark, cfg, job_args)
+        if name == "evaluate":
+            evaluation = out
     tables = list_tables(spark, cfg.paths.lakehouse)
     _out("")
     _out(f"shikong pipeline finished in {time.perf_counter() - t0:.0f} s")
@@ -112,6 +124,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if report.is_file():
         _out(f"report:    {report.resolve()}")
     _out("")
+    if evaluation is not None:
+        _out("deep models vs baselines (time-split test data, gold.model_evaluation):")
+        _out(evaluation.round(4).to_string())
+        _out("")
     _print_tables(tables)
     return 0
 

@@ -269,6 +269,158 @@ class DecisionSettings:
 
 
 @dataclass(frozen=True)
+class DemandTrainSettings:
+    """Data, model and optimisation settings of the demand fusion model.
+
+    Attributes:
+        max_series: Busiest SKU x region (state) series modelled.
+        window: History days per example.
+        horizon: Days forecast per example.
+        stride: Days between training origins of one series.
+        encoder: Temporal encoder (``cnn``, ``lstm``, ``cnn_lstm``, ``transformer``).
+        d_model: Width of the encoders.
+        emb_dim: Width of each id embedding.
+        n_layers: Temporal encoder layers.
+        dropout: Dropout rate.
+        epochs: Maximum epochs.
+        batch_size: Global batch size.
+        lr: Peak learning rate.
+        patience: Early-stopping patience (epochs).
+        eval_origins: Test origins (one per ``horizon`` days) scored against seasonal naive
+            and ARIMA.
+    """
+
+    max_series: int = 150
+    window: int = 28
+    horizon: int = 7
+    stride: int = 7
+    encoder: str = "cnn"
+    d_model: int = 32
+    emb_dim: int = 8
+    n_layers: int = 2
+    dropout: float = 0.1
+    epochs: int = 6
+    batch_size: int = 128
+    lr: float = 3e-3
+    patience: int = 2
+    eval_origins: int = 4
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ("cnn", "lstm", "cnn_lstm", "transformer"):
+            raise ConfigError(
+                "models.demand.encoder: one of cnn, lstm, cnn_lstm, transformer, "
+                f"got {self.encoder!r}"
+            )
+        for name in ("max_series", "window", "horizon", "stride", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"models.demand.{name}: must be >= 1, got {getattr(self, name)}")
+        if self.eval_origins < 1 or self.patience < 1:
+            raise ConfigError("models.demand.eval_origins: eval_origins and patience must be >= 1")
+        if not 0.0 <= self.dropout < 1.0 or self.lr <= 0:
+            raise ConfigError("models.demand.lr: lr > 0 and 0 <= dropout < 1 are required")
+
+
+@dataclass(frozen=True)
+class RecoTrainSettings:
+    """Data, model and optimisation settings of the location-aware recommender.
+
+    Attributes:
+        history_days: Most recent days of ``bronze.events`` turned into examples.
+        max_len: Events in a user's history.
+        encoder: ``gru`` or ``transformer``.
+        d_model: Width of item vectors and the encoder.
+        dropout: Dropout rate.
+        epochs: Maximum epochs.
+        batch_size: Global batch size (in-batch negatives).
+        lr: Peak learning rate.
+        weight_decay: AdamW weight decay.
+        patience: Early-stopping patience (epochs).
+        top_k: Recommendations written per user.
+    """
+
+    history_days: int = 90
+    max_len: int = 20
+    encoder: str = "gru"
+    d_model: int = 32
+    dropout: float = 0.2
+    epochs: int = 4
+    batch_size: int = 256
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    patience: int = 2
+    top_k: int = 10
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ("gru", "transformer"):
+            raise ConfigError(
+                f"models.recommender.encoder: one of gru, transformer, got {self.encoder!r}"
+            )
+        for name in ("history_days", "max_len", "epochs", "batch_size", "patience", "top_k"):
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"models.recommender.{name}: must be >= 1, got {getattr(self, name)}"
+                )
+        if not 0.0 <= self.dropout < 1.0 or self.lr <= 0 or self.weight_decay < 0:
+            raise ConfigError(
+                "models.recommender.lr: lr > 0, weight_decay >= 0 and 0 <= dropout < 1 required"
+            )
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Settings of ``prepare_training_data``, ``train_models`` and ``batch_inference``.
+
+    Attributes:
+        enabled: Run the deep-model stages in the pipeline.
+        backend: ``local``, ``torch_distributor`` or ``horovod``.
+        num_processes: Training processes (data-parallel ranks).
+        local_mode: TorchDistributor: processes on the driver (``true``) or in barrier tasks.
+        use_gpu: Train on CUDA with NCCL where GPUs exist.
+        num_threads: Torch threads per training process.
+        num_shards: Parquet shards per split (a multiple of ``num_processes``).
+        val_days: Days of validation targets before the test period.
+        test_days: Days of test targets at the end of the data.
+        seed: Seed of model init, dropout and shuffling.
+        mlflow_tracking_uri: MLflow tracking URI; empty = ``file:`` store under the lakehouse;
+            ``none`` disables MLflow.
+        experiment: MLflow experiment name.
+        demand: Demand fusion model settings.
+        recommender: Recommender settings.
+    """
+
+    enabled: bool = True
+    backend: str = "torch_distributor"
+    num_processes: int = 2
+    local_mode: bool = True
+    use_gpu: bool = False
+    num_threads: int = 1
+    num_shards: int = 4
+    val_days: int = 28
+    test_days: int = 28
+    seed: int = 7
+    mlflow_tracking_uri: str = ""
+    experiment: str = "shikong"
+    demand: DemandTrainSettings = field(default_factory=DemandTrainSettings)
+    recommender: RecoTrainSettings = field(default_factory=RecoTrainSettings)
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("local", "torch_distributor", "horovod"):
+            raise ConfigError(
+                "models.backend: one of local, torch_distributor, horovod, "
+                f"got {self.backend!r}"
+            )
+        if self.num_processes < 1 or self.num_threads < 1:
+            raise ConfigError("models.num_processes: num_processes and num_threads must be >= 1")
+        if self.num_shards < self.num_processes or self.num_shards % self.num_processes:
+            raise ConfigError(
+                f"models.num_shards: must be a multiple of num_processes ({self.num_processes}), "
+                f"got {self.num_shards}"
+            )
+        if self.val_days < 1 or self.test_days < 1:
+            raise ConfigError("models.val_days: val_days and test_days must be >= 1")
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """The whole configuration of a shikong run."""
 
@@ -279,6 +431,7 @@ class AppConfig:
     spatial: SpatialSettings = field(default_factory=SpatialSettings)
     timeseries: TimeSeriesSettings = field(default_factory=TimeSeriesSettings)
     decisions: DecisionSettings = field(default_factory=DecisionSettings)
+    models: ModelSettings = field(default_factory=ModelSettings)
 
 
 def _type_name(tp: Any) -> str:

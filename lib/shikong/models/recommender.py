@@ -72,6 +72,9 @@ class RecommenderConfig:
         retrieval: ``in_batch`` negatives or ``full`` catalogue softmax during training.
         temperature: Logits are divided by it.
         aux_weight: Weight of the buyer BCE in the combined loss.
+        history_boost: Add a learned bonus to the score of items already in the history
+            (by event type and time gap): a repeat/"copy" path, since a shopper often buys
+            what was just viewed or carted, which a single user vector ranks poorly.
     """
 
     n_items: int
@@ -89,6 +92,7 @@ class RecommenderConfig:
     retrieval: str = "in_batch"
     temperature: float = 1.0
     aux_weight: float = 0.3
+    history_boost: bool = True
 
     def __post_init__(self) -> None:
         if self.n_items < 3:
@@ -152,6 +156,23 @@ class LocationAwareRecommender(nn.Module):
         self.item_out = nn.Embedding(cfg.n_items, d)
         self.item_bias = nn.Parameter(torch.zeros(cfg.n_items))
         self.buyer_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
+        self.evt_boost: nn.Embedding | None = None
+        self.gap_boost: nn.Embedding | None = None
+        if cfg.history_boost:
+            self.evt_boost = nn.Embedding(len(EVENT_CODES) + 1, 1, padding_idx=0)
+            self.gap_boost = nn.Embedding(cfg.n_gap_buckets, 1, padding_idx=0)
+            nn.init.zeros_(self.evt_boost.weight)
+            nn.init.zeros_(self.gap_boost.weight)
+
+    def history_bonus(self, batch: dict[str, Tensor]) -> Tensor | None:
+        """Per history slot bonus (B, K), 0 on padding; ``None`` without ``history_boost``."""
+        if self.evt_boost is None or self.gap_boost is None:
+            return None
+        c = self.cfg
+        evt = batch["hist_events"].long().clamp(0, len(EVENT_CODES))
+        gap = batch["hist_gaps"].long().clamp(0, c.n_gap_buckets - 1)
+        bonus = self.evt_boost(evt).squeeze(-1) + self.gap_boost(gap).squeeze(-1)
+        return bonus * (batch["hist_items"].long() != PAD).to(bonus.dtype)
 
     def encode(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """User vectors (B, d) and buyer logits (B,)."""
@@ -197,9 +218,16 @@ class LocationAwareRecommender(nn.Module):
         user = self.user(torch.cat([pooled.squeeze(1), ctx, last], dim=-1))
         return user, self.buyer_head(user).squeeze(-1)
 
-    def catalogue_scores(self, user: Tensor) -> Tensor:
-        """Scores over the whole catalogue (B, n_items); pad and OOV are -inf."""
+    def catalogue_scores(self, user: Tensor, batch: dict[str, Tensor] | None = None) -> Tensor:
+        """Scores over the whole catalogue (B, n_items); pad and OOV are -inf.
+
+        With ``batch`` (and ``history_boost``), items of the history get their bonus.
+        """
         scores = (user @ self.item_out.weight.T + self.item_bias) / self.cfg.temperature
+        bonus = self.history_bonus(batch) if batch is not None else None
+        if bonus is not None:
+            items = batch["hist_items"].long().clamp(0, self.cfg.n_items - 1)  # type: ignore[index]
+            scores = scores.scatter_add(1, items, bonus.to(scores.dtype))
         blocked = torch.zeros(scores.shape[1], dtype=torch.bool, device=scores.device)
         blocked[[PAD, OOV]] = True
         return scores.masked_fill(blocked, float("-inf"))
@@ -215,9 +243,14 @@ class LocationAwareRecommender(nn.Module):
             dup = (t.unsqueeze(0) == t.unsqueeze(1)) & ~torch.eye(
                 len(t), dtype=torch.bool, device=t.device
             )
+            bonus = self.history_bonus(batch)
+            if bonus is not None:
+                hist = batch["hist_items"].long()[rows]
+                same = (hist.unsqueeze(-1) == t.view(1, 1, -1)).to(logits.dtype)  # (B', K, B')
+                logits = logits + (bonus[rows].unsqueeze(-1) * same).sum(dim=1)
             out["inbatch_logits"] = logits.masked_fill(dup, float("-inf"))
         else:
-            out["scores"] = self.catalogue_scores(user)
+            out["scores"] = self.catalogue_scores(user, batch)
         return out
 
     def loss_parts(
@@ -238,6 +271,9 @@ class LocationAwareRecommender(nn.Module):
             # No buyer row in this batch: a zero that still touches every parameter, so DDP
             # sees a gradient for each one.
             ce = (out["user"].sum() + self.item_out.weight.sum() + self.item_bias.sum()) * 0.0
+            for emb in (self.evt_boost, self.gap_boost):
+                if emb is not None:
+                    ce = ce + emb.weight.sum() * 0.0
         bce = F.binary_cross_entropy_with_logits(
             out["buyer_logit"], batch["buyer"].float(), reduction="sum"
         )
@@ -260,7 +296,7 @@ class LocationAwareRecommender(nn.Module):
         """Recall@10 over buyer rows and buyer-head accuracy (threshold 0.5); eval outputs."""
         target = batch["target_item"].long()
         rows = target > OOV
-        scores = out["scores"] if "scores" in out else self.catalogue_scores(out["user"])
+        scores = out["scores"] if "scores" in out else self.catalogue_scores(out["user"], batch)
         k = min(10, scores.shape[1])
         hits = (torch.topk(scores[rows], k, dim=1).indices == target[rows, None]).any(dim=1)
         correct = ((out["buyer_logit"] > 0).float() == batch["buyer"].float()).float()

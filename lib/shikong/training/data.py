@@ -300,11 +300,76 @@ def demand_examples(
         for sid, g in series.groupby("series_id", sort=True)
         if (r := _series_examples(sid, g, cfg))
     ]
+    return _with_context(_stack_parts(parts, cfg), cfg, context, dynamic)
+
+
+def _stack_parts(
+    parts: Sequence[Mapping[str, list[Any]]], cfg: DemandExampleConfig
+) -> pd.DataFrame:
     cols = ["series_id", "sku_key", "day0", "y_hist", "y_fut"]
     ex = pd.DataFrame({c: [v for p in parts for v in p[c]] for c in cols})
     ex["day0"] = ex["day0"].astype(np.int64)
     ex["target_end"] = ex["day0"] + cfg.horizon - 1
+    return ex
 
+
+def _series_score_example(
+    sid: Any, g: pd.DataFrame, cfg: DemandExampleConfig, day0: int | None
+) -> dict[str, list[Any]] | None:
+    days = day_number(g["ds"])
+    last = int(days.max())
+    origin = last + 1 if day0 is None else int(day0)
+    lo = origin - cfg.window
+    hist = np.full(cfg.window, np.nan)
+    inside = (days >= lo) & (days < origin)
+    hist[days[inside] - lo] = g[cfg.value_col].to_numpy(dtype=np.float64)[inside]
+    if np.isfinite(hist).sum() < cfg.min_history_obs:
+        return None
+    sku = g["sku"].iloc[0] if "sku" in g.columns else sid
+    return {
+        "series_id": [sid],
+        "sku_key": [sku],
+        "day0": [origin],
+        "y_hist": [hist.astype(np.float32)],
+        "y_fut": [np.full(cfg.horizon, np.nan, dtype=np.float32)],
+    }
+
+
+def demand_score_examples(
+    series: pd.DataFrame,
+    cfg: DemandExampleConfig,
+    *,
+    context: pd.DataFrame | None = None,
+    dynamic: pd.DataFrame | None = None,
+    day0: int | None = None,
+) -> pd.DataFrame:
+    """One example per series for forecasting: history ``[day0 - L, day0)``, unknown target.
+
+    Args:
+        series: As for :func:`demand_examples`.
+        cfg: As for :func:`demand_examples`.
+        context: As for :func:`demand_examples`.
+        dynamic: As for :func:`demand_examples` (joined as of ``day0``).
+        day0: First forecast day (days since epoch); ``None`` = the day after each
+            series' last day.
+
+    Returns:
+        The columns of :func:`demand_examples` with ``y_fut`` all NaN.
+    """
+    parts = [
+        r
+        for sid, g in series.groupby("series_id", sort=True)
+        if (r := _series_score_example(sid, g, cfg, day0))
+    ]
+    return _with_context(_stack_parts(parts, cfg), cfg, context, dynamic)
+
+
+def _with_context(
+    ex: pd.DataFrame,
+    cfg: DemandExampleConfig,
+    context: pd.DataFrame | None,
+    dynamic: pd.DataFrame | None,
+) -> pd.DataFrame:
     ctx = context.drop_duplicates("series_id") if context is not None else None
     if ctx is not None:
         keep = ["series_id", *[c for c in ctx.columns if c != "series_id"]]
@@ -392,6 +457,24 @@ def make_demand_examples_fn(
     return fn
 
 
+def make_demand_score_fn(
+    cfg: DemandExampleConfig,
+    *,
+    context: pd.DataFrame | None = None,
+    dynamic: pd.DataFrame | None = None,
+    day0: int | None = None,
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """``fn(pdf)`` for ``groupBy("series_id").applyInPandas(fn, DEMAND_EXAMPLE_SCHEMA)``
+    returning :func:`demand_score_examples` (the forecasting window of each series)."""
+
+    def fn(pdf: pd.DataFrame) -> pd.DataFrame:
+        ex = demand_score_examples(pdf, cfg, context=context, dynamic=dynamic, day0=day0)
+        ex["series_id"] = ex["series_id"].astype(str)
+        return ex
+
+    return fn
+
+
 def seasonal_naive_quantiles(
     y_hist: np.ndarray, horizon: int, n_quantiles: int, season: int = 7
 ) -> np.ndarray:
@@ -416,12 +499,15 @@ class RecoExampleConfig:
         n_gap_buckets: Gap buckets (model's ``n_gap_buckets``).
         cell_deg: Grid size (degrees) of the location cell when it comes from the event
             lat/lon rather than a user-context frame.
+        max_targets: Distinct SKUs of a buying session kept in ``target_items`` (ranking
+            metrics with several relevant items).
     """
 
     max_len: int = 20
     n_wh: int = 3
     n_gap_buckets: int = 24
     cell_deg: float = 0.25
+    max_targets: int = 5
 
 
 @dataclass(frozen=True)
@@ -490,7 +576,29 @@ RECO_COLUMNS = (
     "dow",
     "target_item",
     "buyer",
+    "target_items",
 )
+
+
+def _context_map(
+    user_context: pd.DataFrame | None,
+) -> dict[Any, tuple[Any, Any, np.ndarray | None]]:
+    """``customer_id -> (region, cell, wh_km or None)``; a dict, since a ``.loc`` per
+    customer dominates the builders' run time on large inputs."""
+    if user_context is None:
+        return {}
+    ctx = user_context.drop_duplicates("customer_id")
+    n = len(ctx)
+    region = ctx["region"].tolist() if "region" in ctx.columns else [None] * n
+    cell = ctx["cell"].tolist() if "cell" in ctx.columns else [None] * n
+    kms = ctx["wh_km"].tolist() if "wh_km" in ctx.columns else [None] * n
+    out = {}
+    for cid, r, c, k in zip(ctx["customer_id"].tolist(), region, cell, kms, strict=True):
+        r = None if r is None or (isinstance(r, float) and math.isnan(r)) else r
+        c = None if c is None or (isinstance(c, float) and math.isnan(c)) else c
+        km = None if k is None or (isinstance(k, float) and math.isnan(k)) else np.asarray(k, float)
+        out[cid] = (r, c, km)
+    return out
 
 
 def recommender_examples(
@@ -525,7 +633,8 @@ def recommender_examples(
 
     Returns:
         Columns :data:`RECO_COLUMNS` (``cut_s``/``hist_last_s``: epoch seconds;
-        ``hist_last_s = -1`` for an empty history).
+        ``hist_last_s = -1`` for an empty history; ``target_items``: the session's distinct
+        purchased items in purchase order, 0-padded to ``max_targets``).
     """
     k_len, n_wh = cfg.max_len, cfg.n_wh
     ev = events.copy()
@@ -536,9 +645,7 @@ def recommender_examples(
     ev["_evt"] = ev["event_type"].map(EVENT_CODES).fillna(0).astype(np.int64)
     ev = ev.sort_values(["customer_id", "_ts", "event_id"], kind="stable")
 
-    ctx = None
-    if user_context is not None:
-        ctx = user_context.drop_duplicates("customer_id").set_index("customer_id")
+    ctx = _context_map(user_context)
     wh = None
     if warehouses is not None and len(warehouses):
         wh = (warehouses["lat"].to_numpy(float), warehouses["lon"].to_numpy(float))
@@ -555,16 +662,14 @@ def recommender_examples(
         cust = cust_names[cust_codes[a]]
         ts, items, cats, evts = all_ts[a:b], all_items[a:b], all_cats[a:b], all_evts[a:b]
         lat_c, lon_c, sess = all_lat[a:b], all_lon[a:b], sess_codes[a:b]
-        region, ctx_cell, ctx_km = None, None, None
-        if ctx is not None and cust in ctx.index:
-            c = ctx.loc[cust]
-            region, ctx_cell = c.get("region"), c.get("cell")
-            if "wh_km" in ctx.columns and c["wh_km"] is not None:
-                ctx_km = np.asarray(c["wh_km"], dtype=np.float64)
-        for code in pd.unique(sess):
+        region, ctx_cell, ctx_km = ctx.get(cust, (None, None, None))
+        for code in dict.fromkeys(sess.tolist()):  # first-seen order, cheaper than pd.unique
             pos = np.flatnonzero(sess == code)
             bought = pos[evts[pos] == purchase]
+            targets = np.zeros(cfg.max_targets, dtype=np.int64)
             if len(bought):
+                distinct = list(dict.fromkeys(items[bought].tolist()))[: cfg.max_targets]
+                targets[: len(distinct)] = distinct
                 first = bought[0]
                 browse = pos[(pos < first) & (evts[pos] != purchase)]
                 # Just after the last browsing event, but never at or after the purchase.
@@ -612,6 +717,7 @@ def recommender_examples(
             rows["dow"].append(cut_ts.dayofweek)
             rows["target_item"].append(target)
             rows["buyer"].append(1.0 if len(bought) else 0.0)
+            rows["target_items"].append(targets)
 
     out = pd.DataFrame(rows)
     out["region"] = stable_hash(out["region"])
@@ -627,8 +733,99 @@ RECO_EXAMPLE_SCHEMA = (
     "customer_id string, session_id string, cut_s bigint, hist_last_s bigint, "
     "hist_items array<bigint>, hist_cats array<bigint>, hist_events array<bigint>, "
     "hist_gaps array<bigint>, region bigint, cell bigint, wh_km array<float>, hour bigint, "
-    "dow bigint, target_item bigint, buyer float"
+    "dow bigint, target_item bigint, buyer float, target_items array<bigint>"
 )
+
+
+def recommender_score_examples(
+    events: pd.DataFrame,
+    vocab: Vocab,
+    cfg: RecoExampleConfig,
+    *,
+    cut_s: int,
+    user_context: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One example per customer at a common cut time, for serving recommendations.
+
+    The history is the customer's last ``max_len`` events strictly before ``cut_s`` (as in
+    :func:`recommender_examples`); the location is the user context's (``region``,
+    ``cell``, ``wh_km``) or, without one, the grid cell of the customer's latest located
+    event. Targets are unknown (``target_item = 0``, ``buyer = 0``).
+
+    Args:
+        events: ``bronze.events`` rows.
+        vocab: Item / category vocabularies.
+        cfg: Sizes.
+        cut_s: Prediction time (epoch seconds).
+        user_context: Optional per-customer ``region``, ``cell``, ``wh_km``.
+
+    Returns:
+        Columns :data:`RECO_COLUMNS`, one row per customer with at least one event before
+        the cut.
+    """
+    ev = events.loc[epoch_seconds(events["event_ts"]) < cut_s].copy()
+    ev["_ts"] = epoch_seconds(ev["event_ts"])
+    ev["_item"] = vocab.item_index(ev["sku"])
+    item_cat = np.asarray(vocab.item_category, dtype=np.int64)
+    ev["_cat"] = item_cat[ev["_item"].to_numpy()] if len(item_cat) else 0
+    ev["_evt"] = ev["event_type"].map(EVENT_CODES).fillna(0).astype(np.int64)
+    ev = ev.sort_values(["customer_id", "_ts", "event_id"], kind="stable")
+    ctx = _context_map(user_context)
+    k_len, deg = cfg.max_len, cfg.cell_deg
+    cut_ts = EPOCH + pd.Timedelta(seconds=int(cut_s))
+    rows: dict[str, list[Any]] = {c: [] for c in RECO_COLUMNS}
+    codes, names = pd.factorize(ev["customer_id"], sort=False)
+    bounds = np.flatnonzero(np.diff(codes)) + 1
+    all_ts, all_items = ev["_ts"].to_numpy(), ev["_item"].to_numpy(np.int64)
+    all_cats = np.asarray(ev["_cat"].to_numpy(), dtype=np.int64)
+    all_evts = ev["_evt"].to_numpy(np.int64)
+    all_lat, all_lon = ev["lat"].to_numpy(float), ev["lon"].to_numpy(float)
+    zeros = np.zeros(k_len, np.int64)
+    for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(ev)], strict=True):
+        if b <= a:
+            continue
+        cust = names[codes[a]]
+        i0 = max(a, b - k_len)
+        n, pad = b - i0, k_len - (b - i0)
+
+        def seq(arr: np.ndarray, i0: int = i0, b: int = b, pad: int = pad) -> np.ndarray:
+            return np.concatenate([zeros[:pad], arr[i0:b]])
+
+        region, cell, wkm = ctx.get(cust, (None, None, None))
+        if cell is None:
+            ok = np.flatnonzero(np.isfinite(all_lat[a:b]) & np.isfinite(all_lon[a:b]))
+            if len(ok):
+                lat, lon = float(all_lat[a + ok[-1]]), float(all_lon[a + ok[-1]])
+                cell = f"g{deg}:{math.floor(lat / deg)}:{math.floor(lon / deg)}"
+        dist = np.zeros(cfg.n_wh, dtype=np.float32)
+        if wkm is not None:
+            k = min(cfg.n_wh, len(wkm))
+            dist[:k] = np.log1p(wkm[:k])
+        gaps = np.zeros(k_len, dtype=np.int64)
+        gaps[pad:] = gap_bucket(cut_s - all_ts[i0:b], cfg.n_gap_buckets)
+        rows["customer_id"].append(cust)
+        rows["session_id"].append(None)
+        rows["cut_s"].append(int(cut_s))
+        rows["hist_last_s"].append(int(all_ts[b - 1]) if n else -1)
+        rows["hist_items"].append(seq(all_items))
+        rows["hist_cats"].append(seq(all_cats))
+        rows["hist_events"].append(seq(all_evts))
+        rows["hist_gaps"].append(gaps)
+        rows["region"].append(region)
+        rows["cell"].append(cell)
+        rows["wh_km"].append(dist)
+        rows["hour"].append(cut_ts.hour)
+        rows["dow"].append(cut_ts.dayofweek)
+        rows["target_item"].append(0)
+        rows["buyer"].append(0.0)
+        rows["target_items"].append(np.zeros(cfg.max_targets, dtype=np.int64))
+    out = pd.DataFrame(rows)
+    out["region"] = stable_hash(out["region"])
+    out["cell"] = stable_hash(out["cell"])
+    for col in ("cut_s", "hist_last_s", "hour", "dow", "target_item"):
+        out[col] = out[col].astype(np.int64)
+    out["buyer"] = out["buyer"].astype(np.float32)
+    return out
 
 
 def make_recommender_examples_fn(

@@ -15,9 +15,20 @@
   ``shikong`` installed (ship the wheel) and whose shard folders must be on shared storage.
   Every local torchrun rank writes TorchDistributor's single output file, so in local mode
   rank 0 also writes its result to a private file that the launcher reads.
-* ``horovod``: raises :class:`HorovodUnavailableError` when ``horovod.torch`` cannot be
-  imported. The Horovod training path itself is NOT implemented (the loop is written for
-  ``torch.distributed``); with Horovod importable it raises ``NotImplementedError``.
+* ``horovod``: :func:`horovod_entry` (again passed by reference) runs in every Horovod
+  process with the Gloo controller; it calls ``hvd.init()`` and trains through a
+  :class:`~shikong.training.loop.HorovodComm` (``hvd.DistributedOptimizer`` over the named
+  parameters, rank 0's parameters broadcast first). With an active SparkSession the
+  processes are started by ``horovod.spark.run``, one Spark task each (so the session needs
+  ``num_processes`` free task slots, and the executors' Python needs ``shikong`` and
+  Horovod installed); without one, by ``horovod.runner.run`` on localhost, whose children
+  get the folder holding ``shikong`` on their ``PYTHONPATH`` like the TorchDistributor
+  children. Horovod returns every rank's return value to the launcher; rank 0's is the
+  result. ``horovod.spark.run`` needs only pyspark, pyarrow and numpy, so it works without
+  Horovod's ``[spark]`` extra (whose petastorm and ``pyarrow<11`` pins serve the Spark
+  Estimators, which are not used, and would break pyspark 4 / numpy 2): install Horovod
+  with ``scripts/install_horovod.sh``. Without Horovod importable the backend raises
+  :class:`HorovodUnavailableError`.
 """
 
 from __future__ import annotations
@@ -28,12 +39,14 @@ import os
 import pickle
 import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
 from shikong.models import ModelConfig
 from shikong.training.data import DataPaths
-from shikong.training.loop import TrainConfig, TrainResult, train
+from shikong.training.loop import HorovodComm, TrainConfig, TrainResult, train
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +120,43 @@ def distributor_entry(
     return result
 
 
+def horovod_entry(
+    model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: DataPaths
+) -> TrainResult | None:
+    """The function every Horovod process runs (``horovod.spark.run``/``horovod.runner.run``).
+
+    Initialises Horovod, trains with rank and world size from Horovod, and returns the
+    result on rank 0 (``None`` elsewhere, so only one copy of the weights travels back).
+    """
+    import horovod.torch as hvd
+
+    hvd.init()
+    try:
+        result = train(model_cfg, train_cfg, data_paths, comm=HorovodComm(hvd))
+    finally:
+        hvd.shutdown()
+    return result if result.rank == 0 else None
+
+
 def _package_root() -> str:
     import shikong
 
     return str(Path(shikong.__file__).resolve().parents[1])
+
+
+@contextmanager
+def _package_on_pythonpath() -> Iterator[None]:
+    """Child processes started meanwhile can import ``shikong`` even from a checkout."""
+    old_path = os.environ.get("PYTHONPATH")
+    root = _package_root()
+    os.environ["PYTHONPATH"] = os.pathsep.join([root, *([old_path] if old_path else [])])
+    try:
+        yield
+    finally:
+        if old_path is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old_path
 
 
 def _run_local(
@@ -153,35 +199,56 @@ def _run_torch_distributor(
             raise RuntimeError(f"TorchDistributor returned {type(result).__name__}, not a result")
         return result
 
-    old_path = os.environ.get("PYTHONPATH")
-    root = _package_root()
-    os.environ["PYTHONPATH"] = os.pathsep.join([root, *([old_path] if old_path else [])])
-    try:
-        with tempfile.TemporaryDirectory(prefix="shikong-td-") as tmp:
-            path = os.path.join(tmp, "result.pkl")
-            distributor.run(distributor_entry, model_cfg, train_cfg, data_paths, path)
-            return _read_result(path)
-    finally:
-        if old_path is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old_path
+    with _package_on_pythonpath(), tempfile.TemporaryDirectory(prefix="shikong-td-") as tmp:
+        path = os.path.join(tmp, "result.pkl")
+        distributor.run(distributor_entry, model_cfg, train_cfg, data_paths, path)
+        return _read_result(path)
 
 
-def _run_horovod(*_: Any) -> TrainResult:
+def _import_horovod() -> ModuleType:
+    """``horovod.torch``, or :class:`HorovodUnavailableError` with a one-line reason."""
     try:
-        import horovod.torch  # noqa: F401
-    except ImportError as exc:
+        import horovod.torch as hvd
+    except (ImportError, OSError) as exc:  # OSError: extension built against another torch
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise HorovodUnavailableError(
-            "backend='horovod' needs Horovod with PyTorch support (e.g. "
-            "HOROVOD_WITH_PYTORCH=1 HOROVOD_WITH_GLOO=1 pip install 'horovod[spark,pytorch]'), "
-            f"which is not importable here ({exc}). Use backend='torch_distributor' or "
-            "'local': they return the same TrainResult."
+            f"backend='horovod' needs Horovod built with PyTorch, not importable here "
+            f"({reason}); build it with scripts/install_horovod.sh, or use "
+            "backend='torch_distributor' or 'local' (same TrainResult)"
         ) from exc
-    raise NotImplementedError(
-        "Horovod is importable but shikong's Horovod path is not implemented: the training "
-        "loop uses torch.distributed (DDP). Use backend='torch_distributor'."
-    )
+    return hvd
+
+
+def _run_horovod(
+    model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: DataPaths, num_processes: int
+) -> TrainResult:
+    _import_horovod()
+    from pyspark.sql import SparkSession
+
+    args = (model_cfg, train_cfg, data_paths)
+    if SparkSession.getActiveSession() is not None:
+        import horovod.spark
+
+        log.info("horovod: %d processes as Spark tasks (horovod.spark.run)", num_processes)
+        results = horovod.spark.run(
+            horovod_entry, args=args, num_proc=num_processes, use_gloo=True, verbose=0
+        )
+    else:
+        import horovod.runner
+
+        log.info("horovod: no SparkSession; %d local processes (horovod.runner.run)", num_processes)
+        with _package_on_pythonpath():
+            results = horovod.runner.run(
+                horovod_entry,
+                args=args,
+                num_proc=num_processes,
+                hosts=f"localhost:{num_processes}",
+                use_gloo=True,
+            )
+    result = results[0] if results else None
+    if not isinstance(result, TrainResult):
+        raise RuntimeError(f"Horovod rank 0 returned {type(result).__name__}, not a TrainResult")
+    return result
 
 
 def launch(
@@ -211,6 +278,8 @@ def launch(
     Raises:
         ValueError: Unknown backend or ``num_processes < 1``.
         HorovodUnavailableError: ``horovod`` without Horovod installed.
+        RuntimeError: ``torch_distributor`` without an active SparkSession, or a backend
+            that returned no rank-0 result.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend: one of {BACKENDS}, got {backend!r}")

@@ -1,11 +1,20 @@
-"""One training loop for every model, standalone or as one rank of ``torch.distributed``.
+"""One training loop for every model, standalone or as one rank of ``torch.distributed``
+or Horovod.
 
 :func:`train` reads only this rank's shards (:func:`shikong.training.data.read_rank_arrays`),
-builds the model from its frozen config with the same seed on every rank, wraps it in
-``DistributedDataParallel`` when ``world_size > 1`` (gloo on CPU, NCCL when ``use_gpu`` and
-CUDA is available) and runs epochs with AdamW, a warm-up + cosine (or constant) learning
-rate, gradient-norm clipping, a checkpoint per epoch, early stopping on the validation loss
-and per-epoch metrics.
+builds the model from its frozen config with the same seed on every rank, makes it
+data-parallel when ``world_size > 1`` and runs epochs with AdamW, a warm-up + cosine (or
+constant) learning rate, gradient-norm clipping, a checkpoint per epoch, early stopping on
+the validation loss and per-epoch metrics.
+
+Every collective goes through a :class:`Comm`, so the loop is the same for each backend:
+
+* :class:`Comm` (one process): no-ops.
+* :class:`TorchDistComm`: ``torch.distributed`` and ``DistributedDataParallel`` (gloo on
+  CPU, NCCL when ``use_gpu`` and CUDA is available); :func:`train` builds it itself.
+* :class:`HorovodComm`: ``hvd.allreduce``/``allgather_object`` and
+  ``hvd.DistributedOptimizer`` (gradients averaged like DDP), rank 0's parameters broadcast
+  before the first step; the caller runs ``hvd.init()`` and passes ``comm=``.
 
 Distributed details:
 
@@ -20,6 +29,9 @@ Distributed details:
   stopping takes the same decision everywhere.
 * Rank 0 writes checkpoints; every rank returns a :class:`TrainResult`, rank 0's carries the
   final weights in ``state``.
+* Gradients are averaged before clipping on every backend (Horovod's asynchronous
+  allreduces are waited for with ``synchronize()`` first), so the clipped global norm and
+  the step are the same as with DDP.
 
 Reproducibility: with the same seed, data and world size, a CPU run is repeatable (model
 init from ``seed``, dropout from ``seed + rank``, shuffling from ``(seed, epoch, rank)``).
@@ -37,6 +49,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -162,10 +175,11 @@ class TrainResult:
         checkpoint: Path of ``best.pt`` (``None`` without ``checkpoint_dir``).
         world_size: Processes that trained.
         rank: Rank that produced this result.
-        backend: Launcher backend (``local``, ``torch_distributor``...).
+        backend: Launcher backend (``local``, ``torch_distributor`` or ``horovod``).
         device: ``cpu`` or ``cuda:N``.
         param_digest: SHA-256 of this rank's final parameters.
-        rank_digests: ``param_digest`` of every rank (all equal when DDP kept them in sync).
+        rank_digests: ``param_digest`` of every rank (all equal when DDP or Horovod kept
+            them in sync).
         train_rows: Training rows over all ranks.
         val_rows: Validation rows over all ranks.
         seconds: Wall time of :func:`train`.
@@ -238,6 +252,140 @@ def select_device(use_gpu: bool, rank: int) -> tuple[torch.device, str]:
     return torch.device("cpu"), "gloo"
 
 
+class Comm:
+    """The collectives :func:`train` uses; this base class is the single-process no-op.
+
+    Subclasses give the same semantics on every backend: sums and minima over ranks,
+    gathering one picklable object per rank, gradients averaged over ranks before
+    :meth:`step`, and every rank starting from rank 0's parameters.
+
+    Attributes:
+        rank: This process's rank.
+        world_size: Number of processes.
+        local_rank: Rank on this host (picks the GPU).
+        supports_gpu: Whether collectives accept CUDA tensors.
+    """
+
+    def __init__(self, rank: int = 0, world_size: int = 1, local_rank: int | None = None) -> None:
+        self.rank = rank
+        self.world_size = world_size
+        self.local_rank = rank if local_rank is None else local_rank
+        self.supports_gpu = True
+
+    def allreduce_sum(self, t: Tensor) -> Tensor:
+        """Element-wise sum over ranks."""
+        return t
+
+    def allreduce_min(self, t: Tensor) -> Tensor:
+        """Element-wise minimum over ranks."""
+        return t
+
+    def allgather_object(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj``, in rank order."""
+        return [obj]
+
+    def wrap_model(self, model: nn.Module, device: torch.device) -> nn.Module:
+        """The module to call in the training forward pass."""
+        return model
+
+    def wrap_optimizer(self, opt: torch.optim.Optimizer, model: nn.Module) -> torch.optim.Optimizer:
+        """The optimiser to step (and to attach the LR schedule to)."""
+        return opt
+
+    def broadcast_start(self, model: nn.Module, opt: torch.optim.Optimizer) -> None:
+        """Make every rank start from rank 0's weights (and optimiser state when resumed)."""
+
+    def synchronize_grads(self, opt: torch.optim.Optimizer) -> None:
+        """Wait until ``.grad`` holds the gradient averaged over ranks."""
+
+    def step(self, opt: torch.optim.Optimizer) -> None:
+        """One optimiser step on the (already averaged and clipped) gradients."""
+        opt.step()
+
+
+class TorchDistComm(Comm):
+    """``torch.distributed`` on the default process group, with ``DistributedDataParallel``.
+
+    DDP broadcasts rank 0's parameters when it wraps the model and averages gradients during
+    ``backward()``, so :meth:`broadcast_start` and :meth:`synchronize_grads` have nothing to
+    do.
+    """
+
+    def allreduce_sum(self, t: Tensor) -> Tensor:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return t
+
+    def allreduce_min(self, t: Tensor) -> Tensor:
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        return t
+
+    def allgather_object(self, obj: Any) -> list[Any]:
+        gathered: list[Any] = [None] * self.world_size
+        dist.all_gather_object(gathered, obj)
+        return gathered
+
+    def wrap_model(self, model: nn.Module, device: torch.device) -> nn.Module:
+        return nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+
+class HorovodComm(Comm):
+    """Horovod collectives for a process that has already called ``hvd.init()``.
+
+    Gradients are averaged by ``hvd.DistributedOptimizer`` (allreduces started during
+    ``backward()``, awaited by :meth:`synchronize_grads` so clipping sees the global
+    gradient); :meth:`broadcast_start` sends rank 0's parameters with
+    ``hvd.broadcast_parameters`` and, on a resumed optimiser, its state with
+    ``hvd.broadcast_optimizer_state``. A fresh optimiser is NOT broadcast: every rank
+    builds it identically, and Horovod would first materialise the empty state with a
+    zero-gradient ``step()``, which for AdamW applies weight decay and advances the step
+    count, so training would no longer match the DDP and local paths.
+
+    Args:
+        hvd: The ``horovod.torch`` module, initialised.
+    """
+
+    def __init__(self, hvd: ModuleType) -> None:
+        super().__init__(hvd.rank(), hvd.size(), hvd.local_rank())
+        self.hvd = hvd
+        # A CPU-only Horovod build cannot reduce CUDA tensors.
+        self.supports_gpu = bool(hvd.cuda_built() or hvd.rocm_built())
+        self._calls = 0
+
+    def _name(self, kind: str) -> str:
+        # Explicit names, identical on every rank because every rank calls in the same order.
+        self._calls += 1
+        return f"shikong.{kind}.{self._calls}"
+
+    def allreduce_sum(self, t: Tensor) -> Tensor:
+        return self.hvd.allreduce(t, op=self.hvd.Sum, name=self._name("sum"))
+
+    def allreduce_min(self, t: Tensor) -> Tensor:
+        return self.hvd.allreduce(t, op=self.hvd.Min, name=self._name("min"))
+
+    def allgather_object(self, obj: Any) -> list[Any]:
+        return list(self.hvd.allgather_object(obj, name=self._name("gather")))
+
+    def wrap_optimizer(self, opt: torch.optim.Optimizer, model: nn.Module) -> torch.optim.Optimizer:
+        return self.hvd.DistributedOptimizer(
+            opt, named_parameters=model.named_parameters(), op=self.hvd.Average
+        )
+
+    def broadcast_start(self, model: nn.Module, opt: torch.optim.Optimizer) -> None:
+        self.hvd.broadcast_parameters(model.state_dict(), root_rank=0)
+        if opt.state_dict()["state"]:
+            self.hvd.broadcast_optimizer_state(opt, root_rank=0)
+
+    def synchronize_grads(self, opt: torch.optim.Optimizer) -> None:
+        opt.synchronize()  # type: ignore[attr-defined]
+
+    def step(self, opt: torch.optim.Optimizer) -> None:
+        # The gradients were reduced in synchronize_grads; don't reduce them twice.
+        with opt.skip_synchronize():  # type: ignore[attr-defined]
+            opt.step()
+
+
 def to_tensors(arrays: Mapping[str, np.ndarray], device: torch.device) -> dict[str, Tensor]:
     """Numpy batch columns -> tensors (ints -> int64, floats -> float32)."""
     out = {}
@@ -286,16 +434,14 @@ class _Terms:
             self.sums[k] = self.sums.get(k, 0.0) + float(s.detach())
             self.counts[k] = self.counts.get(k, 0.0) + float(c.detach())
 
-    def reduce(self, keys: Sequence[str], device: torch.device) -> dict[str, float]:
-        """Global means (all-reduced when distributed); NaN for a term with no count."""
+    def reduce(self, keys: Sequence[str], device: torch.device, comm: Comm) -> dict[str, float]:
+        """Global means (summed over ranks by ``comm``); NaN for a term with no count."""
         vec = torch.tensor(
             [x for k in keys for x in (self.sums.get(k, 0.0), self.counts.get(k, 0.0))],
             dtype=torch.float64,
             device=device,
         )
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            dist.all_reduce(vec, op=dist.ReduceOp.SUM)
-        v = vec.cpu().tolist()
+        v = comm.allreduce_sum(vec).cpu().tolist()
         return {
             k: (v[2 * i] / v[2 * i + 1] if v[2 * i + 1] > 0 else math.nan)
             for i, k in enumerate(keys)
@@ -309,20 +455,14 @@ def _combine(model: Any, means: Mapping[str, float], loss_keys: Sequence[str]) -
     return float(model.combine(vals))
 
 
-def _all_min(value: int, device: torch.device) -> int:
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-        return value
+def _all_min(value: int, device: torch.device, comm: Comm) -> int:
     t = torch.tensor([value], dtype=torch.int64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MIN)
-    return int(t.item())
+    return int(comm.allreduce_min(t).item())
 
 
-def _all_sum(value: int, device: torch.device) -> int:
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-        return value
+def _all_sum(value: int, device: torch.device, comm: Comm) -> int:
     t = torch.tensor([value], dtype=torch.int64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return int(t.item())
+    return int(comm.allreduce_sum(t).item())
 
 
 @torch.no_grad()
@@ -390,21 +530,26 @@ def train(
     data_paths: DataPaths,
     rank: int = 0,
     world_size: int = 1,
+    *,
+    comm: Comm | None = None,
 ) -> TrainResult:
     """Train one model; run it once per rank for data-parallel training.
 
-    With ``world_size > 1`` it joins the default process group, initialising it from the
-    environment (``MASTER_ADDR``/``MASTER_PORT``, as set by torchrun, TorchDistributor or
-    :func:`shikong.training.launch.launch`) when nobody has yet, and tears down only a
-    group it created.
+    Without ``comm`` and with ``world_size > 1`` it joins the default ``torch.distributed``
+    process group, initialising it from the environment (``MASTER_ADDR``/``MASTER_PORT``, as
+    set by torchrun, TorchDistributor or :func:`shikong.training.launch.launch`) when nobody
+    has yet, and tears down only a group it created. With ``comm`` (e.g. a
+    :class:`HorovodComm`) rank and world size come from it and it does every collective.
 
     Args:
         model_cfg: A :class:`~shikong.models.DemandModelConfig` or
             :class:`~shikong.models.RecommenderConfig`.
         train_cfg: Optimisation settings.
         data_paths: Shard folders; only this rank's shards of ``train`` and ``val`` are read.
-        rank: This process's rank.
-        world_size: Number of processes.
+        rank: This process's rank (ignored with ``comm``).
+        world_size: Number of processes (ignored with ``comm``).
+        comm: Collectives of an already initialised backend; ``None`` uses
+            ``torch.distributed`` (or nothing for one process).
 
     Returns:
         The :class:`TrainResult` (weights only on rank 0).
@@ -413,11 +558,18 @@ def train(
         ValueError: On an empty validation set, or too little data for one global batch.
     """
     t_start = time.perf_counter()
+    if comm is not None:
+        rank, world_size = comm.rank, comm.world_size
     if train_cfg.batch_size % world_size:
         raise ValueError(
             f"batch_size {train_cfg.batch_size} is not divisible by world_size {world_size}"
         )
     torch.set_num_threads(train_cfg.num_threads)
+    if comm is not None:
+        if train_cfg.use_gpu and not comm.supports_gpu:
+            log.warning("use_gpu=True but %s cannot reduce CUDA tensors", type(comm).__name__)
+        device, _ = select_device(train_cfg.use_gpu and comm.supports_gpu, comm.local_rank)
+        return _train(model_cfg, train_cfg, data_paths, comm, device, t_start)
     device, pg_backend = select_device(train_cfg.use_gpu, rank)
     own_group = False
     if world_size > 1 and not dist.is_initialized():
@@ -428,8 +580,9 @@ def train(
             timeout=timedelta(seconds=train_cfg.dist_timeout_s),
         )
         own_group = True
+    comm = TorchDistComm(rank, world_size) if world_size > 1 else Comm(rank, world_size)
     try:
-        return _train(model_cfg, train_cfg, data_paths, rank, world_size, device, t_start)
+        return _train(model_cfg, train_cfg, data_paths, comm, device, t_start)
     finally:
         if own_group:
             dist.destroy_process_group()
@@ -439,11 +592,11 @@ def _train(
     model_cfg: ModelConfig,
     cfg: TrainConfig,
     paths: DataPaths,
-    rank: int,
-    world_size: int,
+    comm: Comm,
     device: torch.device,
     t_start: float,
 ) -> TrainResult:
+    rank, world_size = comm.rank, comm.world_size
     local_bs = cfg.batch_size // world_size
 
     torch.manual_seed(cfg.seed)
@@ -455,12 +608,12 @@ def _train(
     val_data = to_tensors(read_rank_arrays(paths.val, rank, world_size, keys), device)
     n_local = len(train_data[keys[0]])
     n_val_local = len(val_data[keys[0]])
-    train_rows = _all_sum(n_local, device)
-    val_rows = _all_sum(n_val_local, device)
+    train_rows = _all_sum(n_local, device, comm)
+    val_rows = _all_sum(n_val_local, device, comm)
     if val_rows == 0:
         raise ValueError(f"validation set {paths.val} is empty")
 
-    steps = _all_min(n_local // local_bs, device)
+    steps = _all_min(n_local // local_bs, device, comm)
     if cfg.max_steps_per_epoch:
         steps = min(steps, cfg.max_steps_per_epoch)
     if steps == 0:
@@ -469,12 +622,10 @@ def _train(
             f"world_size {world_size}); lower batch_size or add data"
         )
 
-    net: nn.Module = model
-    if world_size > 1:
-        net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    net = comm.wrap_model(model, device)
+    opt = comm.wrap_optimizer(
+        torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay), model
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, cfg.epochs * steps))
 
     history: list[EpochMetrics] = []
@@ -497,6 +648,7 @@ def _train(
         best_state = payload.get("best_state")
         torch.set_rng_state(payload["rng_state"][rank % len(payload["rng_state"])])
         stopped = bad_epochs >= cfg.patience
+    comm.broadcast_start(model, opt)
 
     loss_keys: list[str] = []
     for epoch in range(start_epoch, cfg.epochs):
@@ -515,18 +667,20 @@ def _train(
             parts = model.loss_parts(batch, out)
             loss_keys = sorted(parts)
             loss = model.combine({k: s / c.clamp_min(1) for k, (s, c) in parts.items()})
-            opt.zero_grad(set_to_none=True)
+            # Horovod's optimiser has no set_to_none argument; None is torch's default.
+            opt.zero_grad()
             loss.backward()
+            comm.synchronize_grads(opt)
             max_norm = cfg.grad_clip if cfg.grad_clip is not None else math.inf
             norms.append(float(nn.utils.clip_grad_norm_(model.parameters(), max_norm)))
-            opt.step()
+            comm.step(opt)
             sched.step()
             terms.add(parts)
-        train_means = terms.reduce(loss_keys, device)
+        train_means = terms.reduce(loss_keys, device, comm)
         val_terms = evaluate(model, val_data, cfg.eval_batch_size)
         # Every rank reduces the same keys in the same order, even one with no val rows.
         val_keys = sorted(set(loss_keys) | set(getattr(model, "metric_names", ())))
-        val_means = val_terms.reduce(val_keys, device)
+        val_means = val_terms.reduce(val_keys, device, comm)
         train_loss = _combine(model, train_means, loss_keys)
         val_loss = _combine(model, val_means, loss_keys)
         mean_norm = float(np.mean(norms)) if norms else math.nan
@@ -535,7 +689,7 @@ def _train(
             train_loss=train_loss,
             val_loss=val_loss,
             lr=float(sched.get_last_lr()[0]),
-            grad_norm=_mean_over_ranks(mean_norm, device),
+            grad_norm=_mean_over_ranks(mean_norm, device, comm),
             steps=steps,
             samples=steps * cfg.batch_size,
             seconds=time.perf_counter() - t0,
@@ -559,7 +713,7 @@ def _train(
             metrics.lr,
             " *" if improved else "",
         )
-        rng_states = _gather_rng(device) if ckpt_dir else None  # collective: every rank
+        rng_states = _gather_rng(comm) if ckpt_dir else None  # collective: every rank
         if ckpt_dir and rank == 0:
             payload = {
                 "model_config": config_to_dict(model_cfg),
@@ -583,11 +737,7 @@ def _train(
     if cfg.restore_best and best_state is not None:
         model.load_state_dict(best_state)
     digest = param_digest(model)
-    digests: list[str] = [digest]
-    if world_size > 1:
-        gathered: list[Any] = [None] * world_size
-        dist.all_gather_object(gathered, digest)
-        digests = [str(d) for d in gathered]
+    digests = [str(d) for d in comm.allgather_object(digest)]
     return TrainResult(
         model_kind=model_kind(model_cfg),
         model_config=config_to_dict(model_cfg),
@@ -614,19 +764,11 @@ def _train(
     )
 
 
-def _mean_over_ranks(value: float, device: torch.device) -> float:
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-        return value
+def _mean_over_ranks(value: float, device: torch.device, comm: Comm) -> float:
     t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return float(t.item()) / dist.get_world_size()
+    return float(comm.allreduce_sum(t).item()) / comm.world_size
 
 
-def _gather_rng(device: torch.device) -> list[Tensor]:
+def _gather_rng(comm: Comm) -> list[Tensor]:
     """Every rank's CPU RNG state (a collective when distributed)."""
-    state = torch.get_rng_state()
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-        return [state]
-    gathered: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(gathered, state)
-    return list(gathered)
+    return list(comm.allgather_object(torch.get_rng_state()))

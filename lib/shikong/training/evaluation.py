@@ -1,0 +1,126 @@
+"""Evaluation of the deep models next to simple baselines, in plain numpy.
+
+Demand: pinball loss (mean over quantile levels and cells, the training loss) and WAPE of
+the median, for the fusion model, seasonal naive and any other quantile forecast on the
+same (series, origin, step) cells. Recommender: Recall@K, NDCG@K and HitRate@K against the
+session's purchased items, for model scores and for popularity / item co-occurrence
+baselines fitted on the training split only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+PAD_ITEMS = 2  # item indices 0 (pad) and 1 (OOV) are never recommended
+
+
+def pinball(actual: np.ndarray, quantiles: np.ndarray, levels: Sequence[float]) -> float:
+    """Mean pinball loss over cells and levels.
+
+    Args:
+        actual: ``(N, H)`` actuals; NaN cells are skipped.
+        quantiles: ``(N, H, Q)`` forecasts.
+        levels: The ``Q`` quantile levels.
+    """
+    y = np.asarray(actual, dtype=np.float64)[..., None]
+    q = np.asarray(quantiles, dtype=np.float64)
+    tau = np.asarray(levels, dtype=np.float64)
+    diff = y - q
+    loss = np.maximum(tau * diff, (tau - 1.0) * diff)
+    mask = np.broadcast_to(np.isfinite(y), loss.shape)
+    return float(loss[mask].mean()) if mask.any() else float("nan")
+
+
+def wape(actual: np.ndarray, point: np.ndarray) -> float:
+    """Sum of absolute errors over sum of absolute actuals (NaN actuals skipped)."""
+    y = np.asarray(actual, dtype=np.float64)
+    p = np.asarray(point, dtype=np.float64)
+    m = np.isfinite(y)
+    den = np.abs(y[m]).sum()
+    return float(np.abs(y[m] - p[m]).sum() / den) if den > 0 else float("nan")
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best items per row, best first (pad/OOV excluded)."""
+    s = np.array(scores, dtype=np.float64, copy=True)
+    s[:, :PAD_ITEMS] = -np.inf
+    k = min(k, s.shape[1] - PAD_ITEMS)
+    part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+def ranking_metrics(scores: np.ndarray, targets: np.ndarray, k: int = 10) -> dict[str, float]:
+    """Recall@K, NDCG@K and HitRate@K with binary relevance.
+
+    Args:
+        scores: ``(N, n_items)`` scores.
+        targets: ``(N, T)`` relevant item indices, 0-padded (pad and OOV are ignored);
+            rows without a relevant item are skipped.
+        k: Cut-off.
+
+    Returns:
+        ``{"recall", "ndcg", "hit_rate", "n"}``.
+    """
+    t = np.asarray(targets, dtype=np.int64)
+    if t.ndim == 1:
+        t = t[:, None]
+    valid = (t >= PAD_ITEMS).any(axis=1)
+    if not valid.any():
+        return {"recall": float("nan"), "ndcg": float("nan"), "hit_rate": float("nan"), "n": 0}
+    top = top_k(np.asarray(scores)[valid], k)
+    t = t[valid]
+    rel = np.zeros(top.shape, dtype=bool)
+    n_rel = np.zeros(len(t), dtype=np.int64)
+    for i in range(len(t)):
+        items = {int(x) for x in t[i] if x >= PAD_ITEMS}
+        n_rel[i] = len(items)
+        rel[i] = np.isin(top[i], list(items))
+    hits = rel.sum(axis=1)
+    disc = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
+    dcg = (rel * disc).sum(axis=1)
+    ideal = np.array([disc[: min(n, top.shape[1])].sum() for n in n_rel])
+    return {
+        "recall": float(np.mean(hits / n_rel)),
+        "ndcg": float(np.mean(dcg / ideal)),
+        "hit_rate": float(np.mean(hits > 0)),
+        "n": int(len(t)),
+    }
+
+
+def popularity_scores(train_targets: np.ndarray, n_items: int) -> np.ndarray:
+    """Purchase counts of each item in the training split (one row of scores)."""
+    t = np.asarray(train_targets, dtype=np.int64).ravel()
+    t = t[t >= PAD_ITEMS]
+    return np.bincount(t, minlength=n_items).astype(np.float64)
+
+
+def cooccurrence_matrix(hist_items: np.ndarray, targets: np.ndarray, n_items: int) -> np.ndarray:
+    """``C[h, t]``: training examples whose history holds ``h`` and whose target is ``t``
+    (each history item counted once per example)."""
+    h = np.asarray(hist_items, dtype=np.int64)
+    t = np.asarray(targets, dtype=np.int64).ravel()
+    c = np.zeros((n_items, n_items), dtype=np.float64)
+    for row, tgt in zip(h, t, strict=True):
+        if tgt < PAD_ITEMS:
+            continue
+        hs = np.unique(row[row >= PAD_ITEMS])
+        c[hs, tgt] += 1.0
+    return c
+
+
+def cooccurrence_scores(
+    hist_items: np.ndarray, matrix: np.ndarray, popularity: np.ndarray
+) -> np.ndarray:
+    """Score = sum of co-occurrence rows of the history's items; popularity breaks ties
+    (a tiny weight, so users with no co-occurring history get the popular items)."""
+    h = np.asarray(hist_items, dtype=np.int64)
+    scores = np.zeros((len(h), matrix.shape[1]), dtype=np.float64)
+    for i, row in enumerate(h):
+        hs = np.unique(row[row >= PAD_ITEMS])
+        if len(hs):
+            scores[i] = matrix[hs].sum(axis=0)
+    pop = popularity / max(float(popularity.max()), 1.0)
+    return scores + 1e-3 * pop

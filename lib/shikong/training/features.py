@@ -1,0 +1,356 @@
+"""Spark transforms that turn lakehouse tables into deep-model examples.
+
+Pure ``DataFrame -> DataFrame`` functions (no reads or writes); the per-series and
+per-customer work runs the pandas builders of :mod:`shikong.training.data` through
+``applyInPandas``, so every example is built on the executors and written as Parquet shards
+by the job, never collected to the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from shikong.training.data import (
+    DEMAND_EXAMPLE_SCHEMA,
+    RECO_EXAMPLE_SCHEMA,
+    DemandExampleConfig,
+    RecoExampleConfig,
+    TimeSplit,
+    Vocab,
+    make_demand_examples_fn,
+    make_demand_score_fn,
+    recommender_examples,
+    recommender_score_examples,
+)
+
+#: Columns of the SKU x region daily series (``silver.sku_region_daily``).
+SERIES_COLUMNS = ("series_id", "sku", "uf", "ds", "y")
+
+
+def order_line_geo(
+    lines: DataFrame,
+    orders_geo: DataFrame,
+    *,
+    cell_col: str,
+    qty_col: str = "quantity",
+    region_col: str = "uf",
+) -> DataFrame:
+    """Order lines with their order's date, region (state), H3 cell and delivery km.
+
+    Lines of orders outside every state (null region) are dropped: they belong to no
+    SKU x region series. Persist the result when both :func:`sku_region_daily` and
+    :func:`series_context` use it (one join instead of two).
+
+    Returns:
+        ``order_id``, ``sku``, ``q`` (double), ``ds``, ``uf``, ``cell``, ``delivery_km``.
+    """
+    orders = orders_geo.select(
+        "order_id",
+        F.col("order_date").alias("ds"),
+        F.col(region_col).alias("uf"),
+        F.col(cell_col).alias("cell"),
+        "delivery_km",
+    ).where(F.col("uf").isNotNull())
+    return lines.select("order_id", "sku", F.col(qty_col).cast("double").alias("q")).join(
+        orders, "order_id"
+    )
+
+
+def sku_region_daily(line_geo: DataFrame, *, max_series: int) -> DataFrame:
+    """Daily units of the busiest SKU x region (state) series on a complete calendar.
+
+    Days without sales are true zeros (0.0).
+
+    Args:
+        line_geo: Output of :func:`order_line_geo`.
+        max_series: Series kept, by total units (ties by key).
+
+    Returns:
+        :data:`SERIES_COLUMNS`, ``series_id = sku|uf``.
+    """
+    sales = line_geo.groupBy("sku", "uf", "ds").agg(F.sum("q").alias("y"))
+    top = (
+        sales.groupBy("sku", "uf")
+        .agg(F.sum("y").alias("total"))
+        .orderBy(F.desc("total"), "sku", "uf")
+        .limit(max_series)
+        .select("sku", "uf")
+    )
+    bounds = line_geo.agg(F.min("ds").alias("lo"), F.max("ds").alias("hi"))
+    calendar = bounds.select(F.explode(F.sequence("lo", "hi")).alias("ds"))
+    return (
+        top.crossJoin(calendar)
+        .join(sales, ["sku", "uf", "ds"], "left")
+        .select(
+            F.concat_ws("|", "sku", "uf").alias("series_id"),
+            "sku",
+            "uf",
+            "ds",
+            F.coalesce("y", F.lit(0.0)).alias("y"),
+        )
+    )
+
+
+def series_context(series: DataFrame, line_geo: DataFrame, products: DataFrame) -> DataFrame:
+    """Per-series context: region, busiest cell of the series, category, delivery distance.
+
+    Args:
+        series: Output of :func:`sku_region_daily`.
+        line_geo: Output of :func:`order_line_geo`.
+        products: ``bronze.products`` (``sku``, ``category``).
+
+    Returns:
+        ``series_id``, ``region``, ``cell``, ``category``, ``log_km`` (log1p of the mean
+        delivery km of the series' orders).
+    """
+    keys = series.select("series_id", "sku", "uf").distinct()
+    joined = line_geo.join(F.broadcast(keys), ["sku", "uf"])
+    km = joined.groupBy("series_id").agg(F.log1p(F.avg("delivery_km")).alias("log_km"))
+    cells = (
+        joined.where(F.col("cell").isNotNull())
+        .groupBy("series_id", "cell")
+        .count()
+        .groupBy("series_id")
+        .agg(F.max_by("cell", F.struct("count", "cell")).alias("cell"))
+    )
+    return (
+        keys.join(F.broadcast(products.select("sku", "category")), "sku", "left")
+        .join(cells, "series_id", "left")
+        .join(km, "series_id", "left")
+        .select("series_id", F.col("uf").alias("region"), "cell", "category", "log_km")
+    )
+
+
+def cell_dynamics(hotspots: DataFrame, *, resolution: int, lookahead_weeks: int = 0) -> DataFrame:
+    """Weekly hot-spot features per cell: Gi* z-score and log orders of the cell.
+
+    ``available_day`` is the first day the week's statistic is known: the end of the week,
+    or of the last later week its statistic pools (space-time Gi* with
+    ``lookahead_weeks`` later periods), so joining "as of" an example's origin uses no
+    future data.
+
+    Args:
+        hotspots: ``gold.hotspots`` (``period`` = week start, ``cell``, ``resolution``,
+            ``orders``, ``gi_z``).
+        resolution: H3 resolution of the cells.
+        lookahead_weeks: Later weeks the statistic of a week depends on.
+
+    Returns:
+        ``cell``, ``available_day`` (days since epoch), ``gi_z``, ``log_orders``.
+    """
+    return hotspots.where(F.col("resolution") == resolution).select(
+        "cell",
+        (F.datediff(F.to_date("period"), F.lit("1970-01-01")) + 7 * (1 + lookahead_weeks))
+        .cast("long")
+        .alias("available_day"),
+        F.col("gi_z").cast("double").alias("gi_z"),
+        F.log1p("orders").cast("double").alias("log_orders"),
+    )
+
+
+def demand_example_frame(
+    series: DataFrame,
+    cfg: DemandExampleConfig,
+    *,
+    context: pd.DataFrame | None,
+    dynamic: pd.DataFrame | None,
+) -> DataFrame:
+    """Sliding-window examples of every series (``DEMAND_EXAMPLE_SCHEMA``)."""
+    fn = make_demand_examples_fn(cfg, context=context, dynamic=dynamic)
+    return (
+        series.select("series_id", "sku", "ds", F.col("y").alias(cfg.value_col))
+        .groupBy("series_id")
+        .applyInPandas(fn, DEMAND_EXAMPLE_SCHEMA)
+    )
+
+
+def demand_score_frame(
+    series: DataFrame,
+    cfg: DemandExampleConfig,
+    *,
+    context: pd.DataFrame | None,
+    dynamic: pd.DataFrame | None,
+    day0: int | None = None,
+) -> DataFrame:
+    """The forecasting window of every series (``DEMAND_EXAMPLE_SCHEMA``, unknown targets)."""
+    fn = make_demand_score_fn(cfg, context=context, dynamic=dynamic, day0=day0)
+    return (
+        series.select("series_id", "sku", "ds", F.col("y").alias(cfg.value_col))
+        .groupBy("series_id")
+        .applyInPandas(fn, DEMAND_EXAMPLE_SCHEMA)
+    )
+
+
+def split_condition(split: TimeSplit, name: str, *, start_col: str, end_col: str) -> Column:
+    """The Spark filter of one split of :func:`shikong.training.data.time_split`."""
+    start, end = F.col(start_col), F.col(end_col)
+    if name == "train":
+        return end <= split.train_end
+    if name == "val":
+        return (start > split.train_end) & (end <= split.val_end)
+    if name == "test":
+        return start > split.val_end
+    raise ValueError(f"split: train, val or test, got {name!r}")
+
+
+def standardizer_stats(
+    examples: DataFrame, column: str, width: int
+) -> tuple[list[float], list[float]]:
+    """Per-component mean and population std of an array column, NaN ignored (fit on train).
+
+    Returns:
+        ``(mean, std)`` lists of ``width`` floats; a component with no finite value gets
+        mean 0 and std 1, a constant one std 1.
+    """
+    if width == 0:
+        return [], []
+    exploded = examples.select(F.posexplode(column).alias("pos", "v")).select(
+        "pos", F.when(~F.isnan("v"), F.col("v")).alias("v")
+    )
+    rows = (
+        exploded.groupBy("pos").agg(F.avg("v").alias("m"), F.stddev_pop("v").alias("s")).collect()
+    )
+    stats = {int(r["pos"]): (r["m"], r["s"]) for r in rows}
+    mean = [float(stats.get(i, (None, None))[0] or 0.0) for i in range(width)]
+    std = []
+    for i in range(width):
+        s = stats.get(i, (None, None))[1]
+        std.append(float(s) if s is not None and s > 1e-12 else 1.0)
+    return mean, std
+
+
+def standardize_array(column: str, mean: Sequence[float], std: Sequence[float]):  # noqa: ANN201
+    """Transform factory: ``(x - mean) / std`` per component, NaN -> 0 (the train mean)."""
+
+    def fn(df: DataFrame) -> DataFrame:
+        if not mean:
+            return df
+        m = F.array(*[F.lit(float(v)) for v in mean])
+        s = F.array(*[F.lit(float(v)) for v in std])
+        z = F.transform(
+            column,
+            lambda x, i: F.coalesce(
+                F.nanvl((x - F.element_at(m, i + 1)) / F.element_at(s, i + 1), F.lit(None)),
+                F.lit(0.0),
+            ).cast("float"),
+        )
+        return df.withColumn(column, z)
+
+    return fn
+
+
+def _reco_context(pdf: pd.DataFrame) -> pd.DataFrame | None:
+    if "region" not in pdf.columns:
+        return None
+    cols = ["customer_id", "region", "cell", *(["wh_km"] if "wh_km" in pdf.columns else [])]
+    return pdf[cols].drop_duplicates("customer_id")
+
+
+EVENT_COLUMNS = (
+    "event_id",
+    "session_id",
+    "customer_id",
+    "event_ts",
+    "event_type",
+    "sku",
+    "lat",
+    "lon",
+)
+
+
+def customer_bucket(n_buckets: int) -> Column:
+    """Group key putting each customer's whole history into one of ``n_buckets`` groups.
+
+    One pandas call per customer would pay the builder's fixed cost (frame copies, sorts)
+    100k times; a bucket holds thousands of customers and the builder loops over them.
+    """
+    return F.pmod(F.xxhash64("customer_id"), F.lit(n_buckets)).alias("_bucket")
+
+
+def reco_example_frame(
+    events: DataFrame, vocab: Vocab, cfg: RecoExampleConfig, *, n_buckets: int = 64
+) -> DataFrame:
+    """Session examples per customer (``RECO_EXAMPLE_SCHEMA``).
+
+    ``events`` may carry per-customer ``region``, ``cell`` and ``wh_km`` columns (joined
+    from ``silver.customers_geo``); they become the user context of each group, so nothing
+    per-customer travels in the closure. Customers are grouped into ``n_buckets``
+    (:func:`customer_bucket`).
+    """
+
+    def fn(pdf: pd.DataFrame) -> pd.DataFrame:
+        ex = recommender_examples(pdf, vocab, cfg, user_context=_reco_context(pdf))
+        for col in ("customer_id", "session_id"):
+            ex[col] = ex[col].astype(str)
+        return ex
+
+    return events.groupBy(customer_bucket(n_buckets)).applyInPandas(fn, RECO_EXAMPLE_SCHEMA)
+
+
+def reco_score_frame(
+    events: DataFrame, vocab: Vocab, cfg: RecoExampleConfig, *, cut_s: int, n_buckets: int = 64
+) -> DataFrame:
+    """One serving example per customer at ``cut_s`` (``RECO_EXAMPLE_SCHEMA``)."""
+
+    def fn(pdf: pd.DataFrame) -> pd.DataFrame:
+        ex = recommender_score_examples(
+            pdf, vocab, cfg, cut_s=cut_s, user_context=_reco_context(pdf)
+        )
+        ex["customer_id"] = ex["customer_id"].astype(str)
+        return ex
+
+    return events.groupBy(customer_bucket(n_buckets)).applyInPandas(fn, RECO_EXAMPLE_SCHEMA)
+
+
+def events_with_location(
+    events: DataFrame, customers_geo: DataFrame, *, h3_resolution: int, n_wh: int
+) -> DataFrame:
+    """Events plus the customer's ``region`` (state), H3 ``cell`` and nearest-warehouse km.
+
+    Args:
+        events: ``bronze.events``.
+        customers_geo: ``silver.customers_geo`` (``customer_id``, ``uf``, ``lat``, ``lon``,
+            ``nearest_warehouse_km``).
+        h3_resolution: Resolution of the customer's cell (Sedona ``ST_H3CellIDs``).
+        n_wh: Warehouse distances kept.
+    """
+    from sedona.spark.sql import st_constructors as stc
+    from sedona.spark.sql import st_functions as stf
+
+    geo = customers_geo.select(
+        "customer_id",
+        F.col("uf").alias("region"),
+        F.when(
+            F.col("lat").isNotNull() & F.col("lon").isNotNull(),
+            F.lower(
+                F.hex(
+                    F.element_at(
+                        stf.ST_H3CellIDs(
+                            stc.ST_Point("lon", "lat"), F.lit(h3_resolution), F.lit(True)
+                        ),
+                        1,
+                    )
+                )
+            ),
+        ).alias("cell"),
+        F.slice("nearest_warehouse_km", 1, n_wh).alias("wh_km"),
+    )
+    return events.select(*EVENT_COLUMNS).join(geo, "customer_id", "left")
+
+
+def to_pandas_small(df: DataFrame, limit: int = 2_000_000) -> pd.DataFrame:
+    """Collect a small dimension-like frame (context, vocabulary) with a size guard."""
+    pdf = df.limit(limit + 1).toPandas()  # one pass, not count() + collect
+    if len(pdf) > limit:
+        raise ValueError(f"refusing to collect more than {limit} rows to the driver")
+    return pdf
+
+
+def meta_split(split: TimeSplit) -> Mapping[str, Any]:
+    """Plain data of a split for ``meta.json``."""
+    return {"train_end": split.train_end, "val_end": split.val_end}

@@ -1,0 +1,137 @@
+"""Batch scoring with pandas UDFs: the model is loaded once per Python worker.
+
+:func:`make_demand_scorer` and :func:`make_topk_scorer` return functions for
+``DataFrame.mapInPandas``: they receive an iterator of Arrow batches of examples, load the
+model file on the first batch (cached per worker process by path, and Spark reuses its
+Python workers across tasks), run it single-threaded in eval mode and yield flat rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shikong.training.evaluation import top_k
+
+
+@functools.lru_cache(maxsize=4)
+def cached_model(path: str) -> Any:
+    """``(model, config)`` of a model file, loaded once per process."""
+    import torch
+
+    from shikong.training.loop import load_checkpoint
+
+    torch.set_num_threads(1)
+    model, cfg, _ = load_checkpoint(path)
+    return model, cfg
+
+
+def _stack(col: pd.Series, dtype: Any) -> np.ndarray:
+    return np.stack([np.asarray(v, dtype=dtype) for v in col.to_list()])
+
+
+def demand_arrays(pdf: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Model inputs of a batch of demand examples (``DEMAND_EXAMPLE_SCHEMA`` rows)."""
+    return {
+        "y_hist": _stack(pdf["y_hist"], np.float32),
+        "spatial_num": _stack(pdf["spatial_num"], np.float32),
+        "day0": pdf["day0"].to_numpy(np.int64),
+        **{c: pdf[c].to_numpy(np.int64) for c in ("sku", "category", "region", "cell")},
+    }
+
+
+def quantile_names(levels: Sequence[float]) -> list[str]:
+    """Column names of quantile levels: 0.1 -> ``q10``, 0.5 -> ``q50``, 0.975 -> ``q97_5``."""
+    return ["q" + f"{100 * q:g}".replace(".", "_") for q in levels]
+
+
+def demand_prediction_schema(levels: Sequence[float]) -> str:
+    """DDL of :func:`make_demand_scorer` rows."""
+    qs = ", ".join(f"{n} double" for n in quantile_names(levels))
+    return f"series_id string, origin date, ds date, step int, {qs}"
+
+
+def make_demand_scorer(
+    model_path: str, levels: Sequence[float]
+) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """``mapInPandas`` function: demand examples -> one row per series x horizon step."""
+    names = quantile_names(levels)
+    epoch = dt.date(1970, 1, 1)
+
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from shikong.training.loop import predict
+
+        model, cfg = cached_model(model_path)
+        for pdf in batches:
+            if pdf.empty:
+                continue
+            q = predict(model, demand_arrays(pdf), outputs=("quantiles",))["quantiles"]
+            n, h = q.shape[0], q.shape[1]
+            day0 = pdf["day0"].to_numpy(np.int64)
+            steps = np.tile(np.arange(1, h + 1), n)
+            origin = np.repeat(day0, h)
+            out = {
+                "series_id": np.repeat(pdf["series_id"].to_numpy(), h),
+                "origin": [epoch + dt.timedelta(days=int(d)) for d in origin],
+                "ds": [epoch + dt.timedelta(days=int(d)) for d in origin + steps - 1],
+                "step": steps.astype(np.int32),
+            }
+            flat = q.reshape(n * h, -1).astype(np.float64)
+            for j, name in enumerate(names):
+                out[name] = np.maximum(flat[:, j], 0.0)  # demand is never negative
+            yield pd.DataFrame(out)
+
+    return score
+
+
+RECO_INPUT_KEYS = ("hist_items", "hist_cats", "hist_events", "hist_gaps", "wh_km")
+
+
+def reco_arrays(pdf: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Model inputs of a batch of recommender examples (``RECO_EXAMPLE_SCHEMA`` rows)."""
+    out = {k: _stack(pdf[k], np.float32 if k == "wh_km" else np.int64) for k in RECO_INPUT_KEYS}
+    for c in ("region", "cell", "hour", "dow"):
+        out[c] = pdf[c].to_numpy(np.int64)
+    return out
+
+
+TOPK_SCHEMA = "customer_id string, rank int, sku string, score double"
+
+
+def make_topk_scorer(
+    model_path: str, items: Sequence[str], k: int
+) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """``mapInPandas`` function: one serving example per user -> top-``k`` SKUs with scores.
+
+    Args:
+        model_path: Model file.
+        items: Vocabulary SKUs (item index ``i + 2`` is ``items[i]``).
+        k: Recommendations per user.
+    """
+    sku_of = np.asarray(["", "", *items], dtype=object)
+
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from shikong.training.loop import predict
+
+        model, _ = cached_model(model_path)
+        for pdf in batches:
+            if pdf.empty:
+                continue
+            s = predict(model, reco_arrays(pdf), outputs=("scores",))["scores"]
+            top = top_k(s, k)
+            n, kk = top.shape
+            yield pd.DataFrame(
+                {
+                    "customer_id": np.repeat(pdf["customer_id"].to_numpy(), kk),
+                    "rank": np.tile(np.arange(1, kk + 1, dtype=np.int32), n),
+                    "sku": sku_of[top.ravel()],
+                    "score": np.take_along_axis(s, top, axis=1).ravel().astype(np.float64),
+                }
+            )
+
+    return score

@@ -1,0 +1,209 @@
+"""Deep-model stages on the generated small world: data prep, training, inference, evaluation.
+
+Runs ``prepare_training_data`` -> ``train_models`` (TorchDistributor, 2 processes) ->
+``batch_inference`` -> ``evaluate_models`` once, then checks the time split, the tables,
+the UDF scores against a direct model call, idempotent reruns and the evaluation against
+the baselines (the planted structure of the small world must be learnt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import ndcg_score
+
+from shikong.jobs import _ml
+from shikong.models import pinball_loss
+from shikong.training.data import read_arrays, shard_files
+from shikong.training.evaluation import (
+    cooccurrence_matrix,
+    cooccurrence_scores,
+    pinball,
+    popularity_scores,
+    ranking_metrics,
+    top_k,
+    wape,
+)
+from shikong.training.loop import load_checkpoint, predict
+
+
+def _args(**kw: object) -> argparse.Namespace:
+    return argparse.Namespace(model="all", run_id=None, **kw)
+
+
+@pytest.fixture(scope="module")
+def ml(spark, small_pipeline):
+    from shikong.jobs import batch_inference, evaluate_models, prepare_training_data, train_models
+
+    base = small_pipeline.cfg
+    models = dataclasses.replace(
+        base.models,
+        backend="torch_distributor",
+        num_processes=2,
+        num_shards=2,
+        val_days=21,
+        test_days=21,
+        demand=dataclasses.replace(base.models.demand, max_series=60, stride=3, epochs=8),
+        recommender=dataclasses.replace(base.models.recommender, history_days=150, epochs=6),
+    )
+    cfg = dataclasses.replace(base, models=models)
+    meta = prepare_training_data.run(spark, cfg, _args())
+    trained = train_models.run(spark, cfg, _args())
+    first = batch_inference.run(spark, cfg, _args())
+    table = evaluate_models.run(spark, cfg, _args())
+    return {"cfg": cfg, "meta": meta, "trained": trained, "infer": first, "eval": table}
+
+
+def test_time_split_has_no_leakage_and_counts_match(spark, ml) -> None:
+    cfg = ml["cfg"]
+    for kind, start, end in (("demand", "day0", "target_end"), ("recommender", "cut_s", "cut_s")):
+        meta = json.loads((_ml.data_dir(cfg, kind) / "meta.json").read_text())
+        split = meta["split"]
+        parts = {
+            n: spark.read.parquet(str(_ml.data_dir(cfg, kind) / n)).toPandas()
+            for n in ("train", "val", "test", "score")
+        }
+        assert {n: len(p) for n, p in parts.items()} == meta["rows"]
+        assert parts["train"][end].max() <= split["train_end"]
+        assert parts["val"][start].min() > split["train_end"]
+        assert parts["val"][end].max() <= split["val_end"]
+        assert parts["test"][start].min() > split["val_end"]
+        # every rank gets its own shard
+        assert len(shard_files(_ml.data_dir(cfg, kind) / "train")) >= cfg.models.num_processes
+    demand = json.loads((_ml.data_dir(cfg, "demand") / "meta.json").read_text())
+    test = spark.read.parquet(str(_ml.data_dir(cfg, "demand") / "test")).toPandas()
+    assert sorted(test["day0"].unique()) == demand["test_origins"]
+    train = spark.read.parquet(str(_ml.data_dir(cfg, "demand") / "train")).toPandas()
+    z = np.stack(train["spatial_num"].to_list())
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=0.05)  # standardised on train
+
+
+def test_training_recorded_in_delta_and_mlflow(spark, ml) -> None:
+    import mlflow
+
+    cfg = ml["cfg"]
+    metrics = spark.read.format("delta").load(cfg.paths.table("gold", "training_metrics"))
+    registry = spark.read.format("delta").load(cfg.paths.table("gold", "model_registry"))
+    for kind, result in ml["trained"].items():
+        assert result.backend == "torch_distributor" and result.world_size == 2
+        assert len(set(result.rank_digests)) == 1  # ranks ended in sync
+        rows = metrics.where(f"model_kind = '{kind}'").toPandas().sort_values("epoch")
+        assert list(rows["val_loss"]) == pytest.approx([m.val_loss for m in result.history])
+        reg = registry.where(f"model_kind = '{kind}'").toPandas()
+        assert len(reg) == 1 and Path(reg["path"].iloc[0]).is_file()
+        client = mlflow.tracking.MlflowClient(
+            tracking_uri=(Path(cfg.paths.lakehouse).resolve() / "mlruns").as_uri()
+        )
+        hist = client.get_metric_history(reg["mlflow_run_id"].iloc[0], "val_loss")
+        assert [m.value for m in sorted(hist, key=lambda m: m.step)] == pytest.approx(
+            [m.val_loss for m in result.history]
+        )
+
+
+def test_demand_predictions_match_a_direct_model_call(spark, ml) -> None:
+    cfg = ml["cfg"]
+    preds = spark.read.format("delta").load(cfg.paths.table("gold", "demand_predictions"))
+    pdf = preds.toPandas().sort_values(["series_id", "step"]).reset_index(drop=True)
+    h = cfg.models.demand.horizon
+    assert len(pdf) == ml["meta"]["demand"]["series"] * h
+    assert (pdf["q10"] <= pdf["q50"]).all() and (pdf["q50"] <= pdf["q90"]).all()
+    last = pd.Timestamp("1970-01-01") + pd.Timedelta(days=ml["meta"]["demand"]["last_day"])
+    assert (pd.to_datetime(pdf["origin"]) == last + pd.Timedelta(days=1)).all()
+    # oracle: the model called directly on the serving shards
+    path = spark.read.format("delta").load(cfg.paths.table("gold", "model_registry"))
+    path = path.where("model_kind = 'demand'").first()["path"]
+    model, _, _ = load_checkpoint(path)
+    arrays = read_arrays(shard_files(_ml.data_dir(cfg, "demand") / "score"))
+    q = np.maximum(predict(model, arrays)["quantiles"], 0.0)
+    order = np.argsort(arrays["series_id"].astype(str), kind="stable")
+    expected = q[order][:, :, 1].ravel()
+    np.testing.assert_allclose(pdf["q50"].to_numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_recommendations_are_topk_and_rerun_is_idempotent(spark, ml) -> None:
+    from shikong.jobs import batch_inference
+
+    cfg = ml["cfg"]
+    k = cfg.models.recommender.top_k
+    path = cfg.paths.table("gold", "recommendations")
+    before = spark.read.format("delta").load(path).toPandas()
+    ranks = before.groupby("customer_id")["rank"].apply(sorted)
+    assert all(r == list(range(1, k + 1)) for r in ranks)
+    assert before.groupby("customer_id")["sku"].nunique().eq(k).all()
+    ordered = before.sort_values(["customer_id", "rank"])
+    assert ordered.groupby("customer_id")["score"].apply(lambda s: s.is_monotonic_decreasing).all()
+    batch_inference.run(spark, cfg, _args())
+    after = spark.read.format("delta").load(path).toPandas()
+    assert len(after) == len(before)
+    preds = spark.read.format("delta").load(cfg.paths.table("gold", "demand_predictions"))
+    assert preds.count() == ml["meta"]["demand"]["series"] * cfg.models.demand.horizon
+
+
+def test_fusion_model_beats_seasonal_naive_on_the_small_world(ml) -> None:
+    table = ml["eval"].loc["demand"]
+    print("\ndemand, test split:\n" + table[["pinball", "wape", "coverage80"]].round(4).to_string())
+    assert table.loc["fusion", "pinball"] < table.loc["seasonal_naive", "pinball"]
+    assert table.loc["fusion", "wape"] < table.loc["seasonal_naive", "wape"]
+    assert np.isfinite(table.loc["arima", "pinball"])
+
+
+def test_recommender_beats_popularity_on_the_small_world(ml) -> None:
+    table = ml["eval"].loc["recommender"]
+    cols = ["recall_at_10", "ndcg_at_10", "hit_rate_at_10"]
+    print("\nrecommender, test split:\n" + table[cols].round(4).to_string())
+    assert table.loc["recommender", "recall_at_10"] > table.loc["popularity", "recall_at_10"]
+    assert table.loc["recommender", "ndcg_at_10"] > table.loc["popularity", "ndcg_at_10"]
+
+
+# ----------------------------------------------------------------- metric oracles
+
+
+def test_pinball_and_wape_match_direct_formulas() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.poisson(3.0, (6, 4)).astype(float)
+    y[0, 0] = np.nan
+    q = np.sort(rng.normal(3.0, 1.0, (6, 4, 3)), axis=-1)
+    levels = (0.1, 0.5, 0.9)
+    expected = float(pinball_loss(torch.tensor(q), torch.tensor(y), levels))
+    assert pinball(y, q, levels) == pytest.approx(expected, rel=1e-9)
+    ok = np.isfinite(y)
+    assert wape(y, q[..., 1]) == pytest.approx(np.abs(y - q[..., 1])[ok].sum() / y[ok].sum())
+
+
+def test_ranking_metrics_against_sklearn_and_hand_counts() -> None:
+    rng = np.random.default_rng(5)
+    scores = rng.normal(size=(20, 12))
+    targets = np.zeros((20, 3), dtype=np.int64)
+    for i in range(20):
+        items = rng.choice(np.arange(2, 12), size=rng.integers(1, 4), replace=False)
+        targets[i, : len(items)] = items
+    got = ranking_metrics(scores, targets, k=5)
+    rel = np.zeros_like(scores)
+    for i, row in enumerate(targets):
+        rel[i, row[row >= 2]] = 1.0
+    masked = scores.copy()
+    masked[:, :2] = -1e9  # pad / OOV are never recommended
+    assert got["ndcg"] == pytest.approx(ndcg_score(rel, masked, k=5), rel=1e-9)
+    top = top_k(scores, 5)
+    hits = np.array([np.isin(top[i], targets[i][targets[i] >= 2]).sum() for i in range(20)])
+    n_rel = (targets >= 2).sum(axis=1)
+    assert got["recall"] == pytest.approx(np.mean(hits / n_rel))
+    assert got["hit_rate"] == pytest.approx(np.mean(hits > 0))
+
+
+def test_popularity_and_cooccurrence_baselines() -> None:
+    hist = np.array([[0, 2, 3], [0, 0, 2], [3, 3, 4]])
+    target = np.array([5, 5, 6])
+    pop = popularity_scores(target, 7)
+    assert list(pop) == [0, 0, 0, 0, 0, 2, 1]
+    c = cooccurrence_matrix(hist, target, 7)
+    assert c[2, 5] == 2 and c[3, 5] == 1 and c[3, 6] == 1 and c[4, 6] == 1 and c.sum() == 5
+    s = cooccurrence_scores(np.array([[0, 0, 2], [0, 0, 0]]), c, pop)
+    assert int(np.argmax(s[0])) == 5 and int(np.argmax(s[1])) == 5  # cold user -> popular
