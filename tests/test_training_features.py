@@ -32,6 +32,20 @@ from shikong.training.features import (
 D = dt.date(2024, 1, 1)
 
 
+T0 = pd.Timestamp("2024-03-01")
+EVENT_COLUMNS = ["event_id", "session_id", "customer_id", "event_ts", "event_type", "sku"]
+
+
+def _events(n: int) -> pd.DataFrame:
+    """Sessions of three events (two views, then a purchase) of four customers, hourly."""
+    rows = [
+        (f"e{i}", f"s{i // 3}", f"u{i % 4}", T0 + pd.Timedelta(hours=i),
+         "view" if i % 3 else "purchase", f"k{i % 5}", -20.0, -45.0)
+        for i in range(n)
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=[*EVENT_COLUMNS, "lat", "lon"])
+
+
 def _lines_and_orders(spark):
     orders = pd.DataFrame(
         {
@@ -130,32 +144,7 @@ def test_example_frames_equal_the_pandas_builders(spark) -> None:
     assert list(got["day0"]) == list(exp["day0"])
     np.testing.assert_array_equal(np.stack(got["y_hist"]), np.stack(exp["y_hist"]))
 
-    t = pd.Timestamp("2024-03-01")
-    events = pd.DataFrame(
-        [
-            (
-                f"e{i}",
-                f"s{i // 3}",
-                f"u{i % 4}",
-                t + pd.Timedelta(hours=i),
-                "view" if i % 3 else "purchase",
-                f"k{i % 5}",
-                -20.0,
-                -45.0,
-            )
-            for i in range(24)
-        ],
-        columns=[
-            "event_id",
-            "session_id",
-            "customer_id",
-            "event_ts",
-            "event_type",
-            "sku",
-            "lat",
-            "lon",
-        ],
-    )
+    events = _events(24)
     vocab = build_vocab([f"k{i}" for i in range(5)])
     rcfg = RecoExampleConfig(max_len=4)
     got_r = reco_example_frame(spark.createDataFrame(events), vocab, rcfg, n_buckets=3).toPandas()
@@ -177,24 +166,8 @@ def test_example_frames_equal_the_pandas_builders(spark) -> None:
 def test_serving_examples_hold_the_last_events_before_the_cut() -> None:
     from shikong.training.data import recommender_score_examples
 
-    t = pd.Timestamp("2024-03-01")
-    events = pd.DataFrame(
-        [
-            (
-                f"e{i}",
-                f"s{i // 3}",
-                f"u{i % 4}",
-                t + pd.Timedelta(hours=i),
-                "view" if i % 3 else "purchase",
-                f"k{i % 5}",
-                -20.0,
-                -45.0,
-            )
-            for i in range(40)
-        ],
-        columns=["event_id", "session_id", "customer_id", "event_ts", "event_type", "sku"]
-        + ["lat", "lon"],
-    )
+    t = T0
+    events = _events(40)
     vocab = build_vocab([f"k{i}" for i in range(5)])
     cut = t + pd.Timedelta(hours=30)
     cut_s = int((cut - pd.Timestamp("1970-01-01")).total_seconds())

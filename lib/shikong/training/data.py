@@ -601,6 +601,17 @@ def _context_map(
     return out
 
 
+def _reco_frame(rows: Mapping[str, list[Any]]) -> pd.DataFrame:
+    """Example rows -> frame with hashed location ids and fixed dtypes."""
+    out = pd.DataFrame(rows)
+    out["region"] = stable_hash(out["region"])
+    out["cell"] = stable_hash(out["cell"])
+    for col in ("cut_s", "hist_last_s", "hour", "dow", "target_item"):
+        out[col] = out[col].astype(np.int64)
+    out["buyer"] = out["buyer"].astype(np.float32)
+    return out
+
+
 def recommender_examples(
     events: pd.DataFrame,
     vocab: Vocab,
@@ -702,29 +713,15 @@ def recommender_examples(
             if n:
                 gaps[pad:] = gap_bucket(cut - ts[i0:j], cfg.n_gap_buckets)
             cut_ts = EPOCH + pd.Timedelta(seconds=cut)
-            rows["customer_id"].append(cust)
-            rows["session_id"].append(sess_names[code])
-            rows["cut_s"].append(cut)
-            rows["hist_last_s"].append(int(ts[j - 1]) if n else -1)
-            rows["hist_items"].append(seq(items))
-            rows["hist_cats"].append(seq(cats))
-            rows["hist_events"].append(seq(evts))
-            rows["hist_gaps"].append(gaps)
-            rows["region"].append(region)
-            rows["cell"].append(cell)
-            rows["wh_km"].append(dist)
-            rows["hour"].append(cut_ts.hour)
-            rows["dow"].append(cut_ts.dayofweek)
-            rows["target_item"].append(target)
-            rows["buyer"].append(1.0 if len(bought) else 0.0)
-            rows["target_items"].append(targets)
+            values = (
+                cust, sess_names[code], cut, int(ts[j - 1]) if n else -1,
+                seq(items), seq(cats), seq(evts), gaps, region, cell, dist,
+                cut_ts.hour, cut_ts.dayofweek, target, 1.0 if len(bought) else 0.0, targets,
+            )  # fmt: skip
+            for col, value in zip(RECO_COLUMNS, values, strict=True):
+                rows[col].append(value)
 
-    out = pd.DataFrame(rows)
-    out["region"] = stable_hash(out["region"])
-    out["cell"] = stable_hash(out["cell"])
-    for col in ("cut_s", "hist_last_s", "hour", "dow", "target_item"):
-        out[col] = out[col].astype(np.int64)
-    out["buyer"] = out["buyer"].astype(np.float32)
+    out = _reco_frame(rows)
     return out.sort_values(["cut_s", "customer_id"], kind="stable").reset_index(drop=True)
 
 
@@ -803,29 +800,14 @@ def recommender_score_examples(
             dist[:k] = np.log1p(wkm[:k])
         gaps = np.zeros(k_len, dtype=np.int64)
         gaps[pad:] = gap_bucket(cut_s - all_ts[i0:b], cfg.n_gap_buckets)
-        rows["customer_id"].append(cust)
-        rows["session_id"].append(None)
-        rows["cut_s"].append(int(cut_s))
-        rows["hist_last_s"].append(int(all_ts[b - 1]) if n else -1)
-        rows["hist_items"].append(seq(all_items))
-        rows["hist_cats"].append(seq(all_cats))
-        rows["hist_events"].append(seq(all_evts))
-        rows["hist_gaps"].append(gaps)
-        rows["region"].append(region)
-        rows["cell"].append(cell)
-        rows["wh_km"].append(dist)
-        rows["hour"].append(cut_ts.hour)
-        rows["dow"].append(cut_ts.dayofweek)
-        rows["target_item"].append(0)
-        rows["buyer"].append(0.0)
-        rows["target_items"].append(np.zeros(cfg.max_targets, dtype=np.int64))
-    out = pd.DataFrame(rows)
-    out["region"] = stable_hash(out["region"])
-    out["cell"] = stable_hash(out["cell"])
-    for col in ("cut_s", "hist_last_s", "hour", "dow", "target_item"):
-        out[col] = out[col].astype(np.int64)
-    out["buyer"] = out["buyer"].astype(np.float32)
-    return out
+        values = (
+            cust, None, int(cut_s), int(all_ts[b - 1]) if n else -1,
+            seq(all_items), seq(all_cats), seq(all_evts), gaps, region, cell, dist,
+            cut_ts.hour, cut_ts.dayofweek, 0, 0.0, np.zeros(cfg.max_targets, dtype=np.int64),
+        )  # fmt: skip
+        for col, value in zip(RECO_COLUMNS, values, strict=True):
+            rows[col].append(value)
+    return _reco_frame(rows)
 
 
 def make_recommender_examples_fn(
