@@ -22,6 +22,14 @@ from shikong.timeseries import (
     make_forecast_fn,
     seasonal_naive_forecast,
 )
+from shikong.timeseries.arma_mle import (
+    Layout,
+    concentrated_loglike,
+    constrain,
+    difference,
+    fit_differenced,
+    profile_loglike,
+)
 
 H = 28
 
@@ -92,7 +100,7 @@ def test_fixed_order_equals_direct_sarimax(spec):
 def test_simple_differencing_path_equals_direct_filter_in_levels():
     spec = SarimaSpec((0, 1, 1), (0, 1, 1, 7))
     y = _seasonal(200, seed=5)
-    fc = forecast_array(y, _fixed(spec, simple_differencing=True))
+    fc = forecast_array(y, _fixed(spec, simple_differencing=True, fast_likelihood=False))
     fit = SARIMAX(
         y,
         order=spec.order,
@@ -106,6 +114,135 @@ def test_simple_differencing_path_equals_direct_filter_in_levels():
     pred = levels.get_forecast(H)
     np.testing.assert_allclose(fc.yhat, pred.predicted_mean, rtol=1e-9)
     np.testing.assert_allclose(fc.hi95, pred.conf_int(alpha=0.05)[:, 1], rtol=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore::statsmodels.tools.sm_exceptions.EstimationWarning")
+@pytest.mark.parametrize(
+    "spec",
+    [
+        SarimaSpec((1, 0, 1), (0, 1, 1, 7)),
+        SarimaSpec((1, 1, 1), (1, 0, 1, 7)),
+        SarimaSpec((1, 0, 0), (1, 0, 0, 7), trend="c"),
+        SarimaSpec((1, 0, 1), trend="c"),
+    ],
+    ids=lambda s: s.name,
+)
+def test_innovations_likelihood_equals_kalman_filter(spec):
+    y = _seasonal(300, seed=11) + 0.02 * np.arange(300)
+    model = SARIMAX(
+        y,
+        order=spec.order,
+        seasonal_order=spec.statsmodels_seasonal_order,
+        trend=spec.trend,
+        simple_differencing=True,
+        concentrate_scale=True,
+    )
+    lay = Layout.of(spec.order, spec.statsmodels_seasonal_order, spec.trend)
+    w = difference(y, lay)
+    rng = np.random.default_rng(0)
+    for _ in range(5):  # random stationary/invertible points, not only the optimum
+        params = constrain(rng.normal(0, 1, lay.k_params), lay)
+        if spec.trend:
+            params[0] = 3.0
+        kalman = model.loglike(params)
+        assert concentrated_loglike(w, params, lay) == pytest.approx(kalman, rel=1e-9)
+        # the profiled intercept is the best one for these ARMA parameters
+        best, intercept = profile_loglike(w, params, lay)
+        if spec.trend:
+            assert best >= kalman - 1e-9
+            at = params.copy()
+            at[0] = intercept
+            assert best == pytest.approx(model.loglike(at), rel=1e-9)
+        else:
+            assert best == pytest.approx(kalman, rel=1e-9)
+        # the truncated-autocovariance kernels equal statsmodels' public innovations
+        assert concentrated_loglike(w, params, lay, fast=False) == pytest.approx(
+            concentrated_loglike(w, params, lay, fast=True), rel=1e-12
+        )
+    # Same optimiser from the same start: the optimum is at least as good as statsmodels'
+    # (paths can part on flat ridges, by optimiser tolerance), and statsmodels scores it
+    # the same.
+    sm = model.fit(method="lbfgs", maxiter=50, disp=False, cov_type="none")
+    fast = fit_differenced(y, lay, model.start_params, maxiter=50)
+    assert fast is not None and fast.converged
+    assert fast.aic <= sm.aic + 0.05
+    assert fast.llf == pytest.approx(model.loglike(fast.params), rel=1e-9)
+    assert fast.aic == pytest.approx(-2 * fast.llf + 2 * sm.df_model, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("spec", "slope"),
+    [
+        (SarimaSpec((1, 0, 1), (0, 1, 1, 7)), 0.0),
+        (SarimaSpec((1, 0, 0), (0, 1, 1, 7), trend="c"), 0.05),
+    ],
+    ids=["no-drift", "drift"],
+)
+def test_fast_and_kalman_paths_give_the_same_forecast(spec, slope):
+    y = _seasonal(250, seed=12) + slope * np.arange(250)
+    fast = forecast_array(y, _fixed(spec, fast_likelihood=True))
+    kalman = forecast_array(y, _fixed(spec, fast_likelihood=False))
+    assert fast.model == kalman.model == spec.name and fast.reason == kalman.reason == "ok"
+    np.testing.assert_allclose(fast.yhat, kalman.yhat, rtol=1e-4)
+    np.testing.assert_allclose(fast.hi95, kalman.hi95, rtol=1e-4)
+
+
+def test_missing_days_use_the_kalman_filter(monkeypatch):
+    calls: list[bool] = []
+    real = fmod.fit_differenced
+
+    def spy(*a, **k):
+        calls.append(True)
+        return real(*a, **k)
+
+    monkeypatch.setattr(fmod, "fit_differenced", spy)
+    spec = SarimaSpec((0, 1, 1), (0, 1, 1, 7))
+    y = _seasonal(200, seed=13)
+    assert forecast_array(y, _fixed(spec)).reason == "ok" and calls
+    calls.clear()
+    y[[40, 90, 91]] = np.nan
+    fc = forecast_array(y, _fixed(spec))
+    assert fc.reason == "ok" and np.isfinite(fc.yhat).all() and not calls
+
+
+def test_drift_carries_over_from_differenced_to_levels():
+    """A constant on seasonally differenced data is a drift: the levels filter with the
+    same parameters forecasts what integrating the differenced forecast gives."""
+    spec = SarimaSpec((1, 0, 0), (0, 1, 1, 7), trend="c")
+    y = _seasonal(300, seed=14) + 0.08 * np.arange(300)
+    fit = SARIMAX(
+        y,
+        order=spec.order,
+        seasonal_order=spec.seasonal_order,
+        trend="c",
+        simple_differencing=True,
+        concentrate_scale=True,
+    ).fit(method="lbfgs", maxiter=50, disp=False)
+    w = fit.get_forecast(H).predicted_mean
+    levels = list(y)
+    for h in range(H):
+        levels.append(levels[-7] + w[h])
+    mean, _ = fmod.sarimax_forecast_arrays(y, spec, fit.params, H)
+    np.testing.assert_allclose(mean, levels[-H:], rtol=1e-6)
+    assert mean[-7:].mean() - y[-7:].mean() > 0.08 * H * 0.5  # the trend is extrapolated
+
+
+def test_drift_is_decided_on_the_cheapest_order(monkeypatch):
+    calls: list[str] = []
+    real = fmod.fit_candidate_once
+
+    def spy(y, spec, **kw):
+        calls.append(spec.name)
+        return real(y, spec, **kw)
+
+    monkeypatch.setattr(fmod, "fit_candidate_once", spy)
+    rng = np.random.default_rng(15)
+    trending = _seasonal(400, seed=15) + 0.2 * np.arange(400) + np.cumsum(rng.normal(0, 0.3, 400))
+    fc = forecast_array(trending)
+    assert fc.reason == "ok" and fc.model.endswith("+c"), fc.model
+    # the pair (cheapest order, both ways) then the other order only with the winning trend
+    assert len(calls) == 3 and calls[0] + "+c" == calls[1]
+    assert calls[2].endswith("+c")
 
 
 # --------------------------------------------------------------------------- search
@@ -129,13 +266,13 @@ def test_default_search_picks_seasonal_model_and_gate_works():
 
 def test_pruned_search_fits_fewer_candidates_than_grid(monkeypatch):
     calls: list[tuple[str, bool]] = []
-    real = fmod.fit_sarimax
+    real = fmod.fit_candidate_once
 
     def spy(y, spec, **kw):
         calls.append((spec.name, kw["start_params"] is not None))
         return real(y, spec, **kw)
 
-    monkeypatch.setattr(fmod, "fit_sarimax", spy)
+    monkeypatch.setattr(fmod, "fit_candidate_once", spy)
     y = _seasonal(280)
     forecast_array(y)
     assert 1 <= len(calls) <= 4 < len(fmod.DEFAULT_CANDIDATES)
@@ -143,13 +280,13 @@ def test_pruned_search_fits_fewer_candidates_than_grid(monkeypatch):
 
 def test_warm_starts_are_reused_across_calls(monkeypatch):
     calls: list[tuple[str, bool]] = []
-    real = fmod.fit_sarimax
+    real = fmod.fit_candidate_once
 
     def spy(y, spec, **kw):
         calls.append((spec.name, kw["start_params"] is not None))
         return real(y, spec, **kw)
 
-    monkeypatch.setattr(fmod, "fit_sarimax", spy)
+    monkeypatch.setattr(fmod, "fit_candidate_once", spy)
     y = _seasonal(280)
     warm: dict = {}
     forecast_array(y[:-28], warm=warm)
@@ -300,7 +437,7 @@ def test_target_column_and_empty_frame():
         (lambda: ForecastConfig(intermittent_method="tsb"), "intermittent_method must be"),
         (lambda: ForecastConfig(min_obs=7), "min_obs must be >= 2"),
         (lambda: ForecastConfig(max_nan_frac=1.5), r"max_nan_frac must be in \[0, 1\]"),
-        (lambda: SarimaSpec((1, 1, 1), trend="c"), "trend 'c' needs d == D == 0"),
+        (lambda: SarimaSpec((1, 2, 1), trend="c"), r"trend 'c' needs d \+ D <= 1"),
         (lambda: SarimaSpec((1, -1, 1)), "order must be 3 non-negative"),
         (lambda: SarimaSpec((1, 0, 1), (1, 0, 1, 1)), "seasonal period must be >= 2"),
     ],
@@ -326,3 +463,25 @@ def test_bench_smoke():
     result = bench.run(n_series=1, with_grid=False)
     assert set(result) == {"single", "pruned", "pruned_warm"}
     assert all(mean > 0 for mean, _ in result.values())
+
+
+def test_drift_decision_only_prunes_orders_offered_both_ways(monkeypatch):
+    """Without the (d, D) tests every group is searched: the pair's verdict must not drop
+    the orders that exist only with a constant (d = D = 0) or only without (d + D = 2)."""
+    calls: list[str] = []
+    real = fmod.fit_candidate_once
+
+    def spy(y, spec, **kw):
+        calls.append(spec.name)
+        return real(y, spec, **kw)
+
+    monkeypatch.setattr(fmod, "fit_candidate_once", spy)
+    cfg = ForecastConfig(seasonality_test=False, differencing_by_tests=False, patience=None)
+    forecast_array(_seasonal(200, seed=16), cfg)
+    fitted = set(calls)
+    only_c = {c.name for c in fmod.DEFAULT_CANDIDATES if sum(c.differencing) == 0}
+    only_plain = {c.name for c in fmod.DEFAULT_CANDIDATES if sum(c.differencing) == 2}
+    assert only_c <= fitted and only_plain <= fitted
+    # orders offered both ways: one variant only, except the deciding pair
+    both_ways = [c for c in fmod.DEFAULT_CANDIDATES if sum(c.differencing) == 1]
+    assert len(fitted & {c.name for c in both_ways}) == len(both_ways) // 2 + 1

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from shikong.config import TimeSeriesSettings
 from shikong.jobs.forecast_arima import forecast_config, forecasts
 from shikong.timeseries import forecast_series
 
 
-def test_forecast_udf_matches_direct_call(spark):
+@pytest.mark.parametrize(
+    "engine",
+    [
+        "statsmodels",
+        pytest.param(
+            "statsforecast",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("statsforecast") is None,
+                reason="optional statsforecast not installed",
+            ),
+        ),
+    ],
+)
+def test_forecast_udf_matches_direct_call(spark, engine):
     rng = np.random.default_rng(5)
     days = pd.date_range("2024-01-01", periods=120, freq="D")
     frames = []
@@ -32,7 +48,7 @@ def test_forecast_udf_matches_direct_call(spark):
             )
         )
     pdf = pd.concat(frames, ignore_index=True)
-    ts = TimeSeriesSettings(max_series=0)
+    ts = TimeSeriesSettings(max_series=0, engine=engine)
     got = forecasts(spark.createDataFrame(pdf), ts).toPandas().sort_values(["series_id", "step"])
     want = pd.concat(
         [forecast_series(g, forecast_config(ts)) for _, g in pdf.groupby("series_id")],
@@ -46,3 +62,6 @@ def test_forecast_udf_matches_direct_call(spark):
         rtol=1e-9,
     )
     assert set(got["reason"]) >= {"all_zero"}
+    prefix = "SARIMA(" if engine == "statsmodels" else "ARIMA("
+    ok = got.loc[got["reason"] == "ok", "model"]
+    assert len(ok) and ok.str.startswith(prefix).all()

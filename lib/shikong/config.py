@@ -189,6 +189,9 @@ class TimeSeriesSettings:
             ``full`` (every candidate order is fitted).
         backtest_folds: Rolling-origin folds (horizon days apart).
         max_history: Model only the last N days (0 = all).
+        engine: Forecasting engine: ``statsmodels`` (the SARIMA search) or
+            ``statsforecast`` (Nixtla AutoARIMA / AutoETS; optional package, install the
+            ``statsforecast`` extra).
     """
 
     level: str = "sku_warehouse"
@@ -202,6 +205,7 @@ class TimeSeriesSettings:
     search: str = "pruned"
     backtest_folds: int = 3
     max_history: int = 0
+    engine: str = "statsmodels"
 
     def __post_init__(self) -> None:
         if self.level not in ("sku", "sku_region", "sku_warehouse"):
@@ -212,6 +216,10 @@ class TimeSeriesSettings:
             raise ConfigError(f"timeseries.fill_method: unknown method {self.fill_method!r}")
         if self.search not in ("pruned", "full"):
             raise ConfigError(f"timeseries.search: must be 'pruned' or 'full', got {self.search!r}")
+        if self.engine not in ("statsmodels", "statsforecast"):
+            raise ConfigError(
+                f"timeseries.engine: must be 'statsmodels' or 'statsforecast', got {self.engine!r}"
+            )
         if self.horizon < 1 or self.backtest_folds < 1 or self.max_series < 0:
             raise ConfigError(
                 "timeseries.horizon: horizon and backtest_folds must be >= 1, max_series >= 0"

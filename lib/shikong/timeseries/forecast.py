@@ -23,7 +23,8 @@ reason             condition                                                  mo
 
 The fallback chain is state-space ETS (additive, damped trend, weekly season when two
 seasons exist) then seasonal naive, then naive; when ETS fails ``;ets_failed`` is appended
-to the reason.
+to the reason. With ``engine='statsforecast'``, ``ok`` / ``sarima_failed`` refer to
+AutoARIMA and the ETS step is AutoETS.
 
 SARIMA search (why it is fast):
 
@@ -38,8 +39,21 @@ SARIMA search (why it is fast):
    ``simple_differencing=True`` (smaller state, same data for every AIC); the winner's
    parameters are then run through the Kalman filter of the undifferenced model (no
    re-optimisation) so that forecasts and intervals are in levels.
-4. ``method='lbfgs'``, ``concentrate_scale=True``, ``maxiter`` capped, cheapest candidates
+4. Drift by AIC: where the remaining orders come with and without a constant (drift when
+   ``d + D == 1``), the cheapest order is fitted both ways and only the better variant of
+   the other orders is fitted (one extra cheap fit instead of doubling the search).
+   ``method='lbfgs'``, ``concentrate_scale=True``, ``maxiter`` capped, cheapest candidates
    first with ``patience``, and ``start_params`` warm starts across backtest folds.
+5. With simple differencing and no missing day, the likelihood is evaluated by the
+   innovations algorithm (:mod:`shikong.timeseries.arma_mle`: the same exact likelihood
+   and optimiser as ``SARIMAX.fit``, ~3x cheaper per evaluation, with the drift/mean
+   profiled out instead of searched); statsmodels' Kalman filter fits the rest. No
+   parameter covariance is computed (``cov_type='none'``): the intervals only need the
+   filter.
+
+Engines (``ForecastConfig.engine``): ``statsmodels`` (the search above) or ``statsforecast``
+(Nixtla's AutoARIMA, then AutoETS, see :mod:`shikong.timeseries.sf_engine`). The routing,
+the reasons, the output and the backtest are the same for both.
 """
 
 from __future__ import annotations
@@ -59,6 +73,7 @@ from statsmodels.tsa.statespace.exponential_smoothing import (
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 from statsmodels.tsa.stattools import acf, kpss
 
+from shikong.timeseries import sf_engine
 from shikong.timeseries._common import (
     conform,
     daily_frame,
@@ -70,6 +85,7 @@ from shikong.timeseries._common import (
     require_columns,
     to_date_objects,
 )
+from shikong.timeseries.arma_mle import Layout, fit_differenced
 from shikong.timeseries.cleaning import hampel
 
 logger = logging.getLogger(__name__)
@@ -88,6 +104,9 @@ TOO_SHORT = "too_short"
 SARIMA_FAILED = "sarima_failed"
 ETS_FAILED = "ets_failed"
 
+#: Forecasting engines (``ForecastConfig.engine``).
+ENGINES: tuple[str, ...] = ("statsmodels", "statsforecast")
+
 # model names that are not SARIMA/ETS specs
 MODEL_ZERO = "zero"
 MODEL_SNAIVE = "seasonal_naive"
@@ -101,9 +120,11 @@ class SarimaSpec:
     Attributes:
         order: ``(p, d, q)``.
         seasonal_order: ``(P, D, Q, s)``; ``(0, 0, 0, s)`` means non-seasonal.
-        trend: ``None`` or ``"c"`` (a constant; only without differencing, because with
-            differencing the constant means drift and its parameter would not carry over
-            between the differenced and undifferenced forms).
+        trend: ``None`` or ``"c"``: a constant in the ARMA equation of the differenced
+            series, so a mean when ``d == D == 0`` and a drift when ``d + D == 1``
+            (SARIMAX puts it in the state intercept of the ARMA part, so the same parameter
+            holds in the differenced and the undifferenced form); not allowed with two
+            differences (a quadratic trend).
     """
 
     order: tuple[int, int, int]
@@ -123,8 +144,8 @@ class SarimaSpec:
             raise ValueError(f"seasonal period must be >= 2, got {self.seasonal_order}")
         if self.trend not in (None, "c"):
             raise ValueError(f"trend must be None or 'c', got {self.trend!r}")
-        if self.trend == "c" and sum(self.differencing) > 0:
-            raise ValueError(f"trend 'c' needs d == D == 0, got {self.name}")
+        if self.trend == "c" and sum(self.differencing) > 1:
+            raise ValueError(f"trend 'c' needs d + D <= 1, got {self.name}")
 
     @property
     def is_seasonal(self) -> bool:
@@ -163,18 +184,25 @@ def _candidates(season: int) -> tuple[SarimaSpec, ...]:
         SarimaSpec((1, 0, 1), trend="c"),
         SarimaSpec((0, 1, 1)),
         SarimaSpec((1, 1, 1)),
+        SarimaSpec((0, 1, 1), trend="c"),
+        SarimaSpec((1, 1, 1), trend="c"),
         SarimaSpec((1, 0, 0), (1, 0, 0, s), trend="c"),
         SarimaSpec((1, 0, 1), (1, 0, 1, s), trend="c"),
         SarimaSpec((0, 1, 1), (1, 0, 1, s)),
         SarimaSpec((1, 1, 1), (1, 0, 1, s)),
+        SarimaSpec((0, 1, 1), (1, 0, 1, s), trend="c"),
+        SarimaSpec((1, 1, 1), (1, 0, 1, s), trend="c"),
         SarimaSpec((1, 0, 0), (0, 1, 1, s)),
         SarimaSpec((1, 0, 1), (0, 1, 1, s)),
+        SarimaSpec((1, 0, 0), (0, 1, 1, s), trend="c"),
+        SarimaSpec((1, 0, 1), (0, 1, 1, s), trend="c"),
         SarimaSpec((0, 1, 1), (0, 1, 1, s)),
         SarimaSpec((1, 1, 1), (0, 1, 1, s)),
     )
 
 
-#: Default search space for weekly data: two candidates per ``(d, D)`` and seasonality.
+#: Default search space for weekly data: two orders per ``(d, D)`` and seasonality, each
+#: with and without drift where ``d + D == 1``.
 DEFAULT_CANDIDATES: tuple[SarimaSpec, ...] = _candidates(7)
 
 
@@ -193,6 +221,8 @@ class ForecastConfig:
         acf_z: z of the one-sided Bartlett bound of that test.
         seasonal_only_when_strong: Drop non-seasonal candidates when seasonality is strong.
         differencing_by_tests: Pick ``(d, D)`` by KPSS / seasonal strength first.
+        drift_by_aic: Decide constant/drift on the cheapest order that has both variants,
+            then fit only that variant of the others.
         kpss_alpha: KPSS level; p below it -> ``d = 1``.
         seasonal_strength_threshold: STL seasonal strength at which ``D = 1``.
         simple_differencing: Fit with differenced data when the AICs stay comparable.
@@ -213,6 +243,14 @@ class ForecastConfig:
         max_forecast_ratio: Reject model forecasts beyond this multiple of max |y|.
         max_history: Model only the last N days (speed on long series); None = all.
         nonnegative: Clip point forecasts and bounds at 0.
+        engine: ``statsmodels`` (the SARIMA search, ETS fallback) or ``statsforecast``
+            (AutoARIMA, AutoETS fallback; needs the optional ``statsforecast`` package).
+        fast_likelihood: Fit simple-differenced candidates on complete data with the
+            innovations-algorithm likelihood (:mod:`~shikong.timeseries.arma_mle`);
+            False = statsmodels' Kalman filter for every fit.
+        sf_approximation: statsforecast AutoARIMA searches orders on the conditional
+            sum of squares and refits the winner by maximum likelihood (R's
+            ``auto.arima`` default for series longer than 150 points).
     """
 
     horizon: int = 28
@@ -223,6 +261,7 @@ class ForecastConfig:
     acf_z: float = 1.96
     seasonal_only_when_strong: bool = True
     differencing_by_tests: bool = True
+    drift_by_aic: bool = True
     kpss_alpha: float = 0.05
     seasonal_strength_threshold: float = 0.64
     simple_differencing: bool = True
@@ -243,6 +282,9 @@ class ForecastConfig:
     max_forecast_ratio: float = 10.0
     max_history: int | None = None
     nonnegative: bool = True
+    engine: str = "statsmodels"
+    fast_likelihood: bool = True
+    sf_approximation: bool = True
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -277,6 +319,8 @@ class ForecastConfig:
             raise ValueError(f"max_forecast_ratio must be > 1, got {self.max_forecast_ratio}")
         if self.max_history is not None and self.max_history < self.min_obs:
             raise ValueError(f"max_history must be >= min_obs, got {self.max_history}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
 
 
 #: Warm-start cache: candidate -> last fitted parameter vector.
@@ -548,7 +592,10 @@ def fit_sarimax(
     maxiter: int = 50,
     start_params: np.ndarray | None = None,
 ):  # noqa: ANN201 - statsmodels results type
-    """Fit one SARIMAX candidate the way the search does (L-BFGS, concentrated scale).
+    """Fit one SARIMAX candidate with statsmodels the way the search does.
+
+    L-BFGS, concentrated scale, and no parameter covariance (``cov_type='none'``: the
+    outer-product Hessian costs ~6% of a fit and nothing here reads standard errors).
 
     Args:
         y: Values by day, NaN = missing.
@@ -569,7 +616,13 @@ def fit_sarimax(
         concentrate_scale=True,
     )
     with quiet():
-        return model.fit(start_params=start_params, method="lbfgs", maxiter=maxiter, disp=False)
+        return model.fit(
+            start_params=start_params,
+            method="lbfgs",
+            maxiter=maxiter,
+            disp=False,
+            cov_type="none",
+        )
 
 
 def sarimax_forecast_arrays(
@@ -595,7 +648,8 @@ def sarimax_forecast_arrays(
         concentrate_scale=True,
     )
     with quiet():
-        res = model.filter(params)
+        # no parameter covariance: the outer-product Hessian would cost more than the filter
+        res = model.filter(params, cov_type="none")
         fc = res.get_forecast(horizon)
         return np.asarray(fc.predicted_mean, dtype=float), np.asarray(fc.se_mean, dtype=float)
 
@@ -605,8 +659,80 @@ class _Fit:
     spec: SarimaSpec
     aic: float
     params: np.ndarray
-    result: object
+    result: object | None  # statsmodels results, None for an arma_mle fit
     order_index: int
+
+
+@dataclass(frozen=True)
+class CandidateFit:
+    """What one optimiser run of a candidate returns, whichever likelihood was used.
+
+    Attributes:
+        params: Constrained parameters in SARIMAX layout (concentrated scale).
+        aic: Akaike information criterion.
+        converged: Whether the optimiser reported convergence.
+        result: The statsmodels results (Kalman path) or None (innovations path).
+    """
+
+    params: np.ndarray
+    aic: float
+    converged: bool
+    result: object | None
+
+
+def sarimax_start_params(y: np.ndarray, spec: SarimaSpec) -> np.ndarray:
+    """statsmodels' default start of the simple-differenced model (what ``fit`` would use)."""
+    model = SARIMAX(
+        np.asarray(y, dtype=float),
+        order=spec.order,
+        seasonal_order=spec.statsmodels_seasonal_order,
+        trend=spec.trend,
+        simple_differencing=True,
+        concentrate_scale=True,
+    )
+    with quiet():
+        return np.asarray(model.start_params, dtype=float)
+
+
+def fit_candidate_once(
+    y: np.ndarray,
+    spec: SarimaSpec,
+    *,
+    simple: bool,
+    maxiter: int,
+    start_params: np.ndarray | None,
+    fast: bool,
+) -> CandidateFit | None:
+    """One optimiser run of one candidate (may raise; the caller skips failures).
+
+    Args:
+        y: Values by day, NaN = missing.
+        spec: The candidate.
+        simple: Fit the simple-differenced model.
+        maxiter: L-BFGS iterations.
+        start_params: Warm start, or None for statsmodels' default start.
+        fast: Allow the innovations-algorithm likelihood (used only when ``simple`` and
+            no value is missing; otherwise statsmodels' Kalman filter).
+
+    Returns:
+        The fit, or None when the innovations path could not evaluate the likelihood.
+    """
+    if fast and simple and np.isfinite(y).all():
+        start = sarimax_start_params(y, spec) if start_params is None else start_params
+        fit = fit_differenced(
+            y,
+            Layout.of(spec.order, spec.statsmodels_seasonal_order, spec.trend),
+            start,
+            maxiter=maxiter,
+        )
+        if fit is None:
+            return None
+        return CandidateFit(fit.params, fit.aic, fit.converged, None)
+    res = fit_sarimax(
+        y, spec, simple_differencing=simple, maxiter=maxiter, start_params=start_params
+    )
+    converged = bool(res.mle_retvals.get("converged", True)) if res.mle_retvals else True
+    return CandidateFit(np.asarray(res.params, dtype=float), float(res.aic), converged, res)
 
 
 def _fit_candidate(
@@ -618,20 +744,22 @@ def _fit_candidate(
     attempts.append((None, cfg.maxiter))
     for start, maxiter in attempts:
         try:
-            res = fit_sarimax(
-                y, spec, simple_differencing=simple, maxiter=maxiter, start_params=start
+            fit = fit_candidate_once(
+                y,
+                spec,
+                simple=simple,
+                maxiter=maxiter,
+                start_params=start,
+                fast=cfg.fast_likelihood,
             )
         except Exception:  # noqa: BLE001 - a failed candidate is skipped
-            logger.debug("SARIMAX %s failed", spec.name, exc_info=True)
+            logger.debug("SARIMA %s failed", spec.name, exc_info=True)
             continue
-        converged = bool(res.mle_retvals.get("converged", True)) if res.mle_retvals else True
-        aic = float(res.aic)
-        params = np.asarray(res.params, dtype=float)
-        if not (math.isfinite(aic) and np.isfinite(params).all()):
+        if fit is None or not (math.isfinite(fit.aic) and np.isfinite(fit.params).all()):
             continue
-        if cfg.require_convergence and not converged:
+        if cfg.require_convergence and not fit.converged:
             continue
-        return _Fit(spec, aic, params, res, 0)
+        return _Fit(spec, fit.aic, fit.params, fit.result, 0)
     return None
 
 
@@ -664,14 +792,33 @@ def _select_candidates(x: np.ndarray, cfg: ForecastConfig) -> list[SarimaSpec]:
     return sorted(cands, key=lambda c: c.n_params)
 
 
+def _drift_pair(cands: list[SarimaSpec]) -> tuple[SarimaSpec, SarimaSpec] | None:
+    """The cheapest order present both without and with the constant, as that pair."""
+    plain = {(c.order, c.seasonal_order): c for c in cands if c.trend is None}
+    for c in cands:  # cheapest first
+        if c.trend == "c" and (c.order, c.seasonal_order) in plain:
+            return plain[(c.order, c.seasonal_order)], c
+    return None
+
+
 def _sarima(y: np.ndarray, cfg: ForecastConfig, warm: WarmStarts) -> SeriesForecast | None:
     x = fill_linear(y)
     cands = _select_candidates(x, cfg)
     simple = cfg.simple_differencing and len({c.differencing for c in cands}) == 1
+    pair = _drift_pair(cands) if cfg.drift_by_aic else None
+    if pair is not None:
+        cands = [*pair, *(c for c in cands if c not in pair)]
+    # orders offered both with and without the constant: only these follow the pair
+    both = {(c.order, c.seasonal_order) for c in cands if c.trend is None} & {
+        (c.order, c.seasonal_order) for c in cands if c.trend == "c"
+    }
+    trend_kept: set[str | None] = {None, "c"}
     fits: list[_Fit] = []
     best = math.inf
     stale = 0
     for i, spec in enumerate(cands):
+        if spec.trend not in trend_kept and (spec.order, spec.seasonal_order) in both:
+            continue
         fit = _fit_candidate(y, spec, simple, cfg, warm)
         if fit is not None:
             fit.order_index = i
@@ -683,12 +830,17 @@ def _sarima(y: np.ndarray, cfg: ForecastConfig, warm: WarmStarts) -> SeriesForec
                 stale += 1
         else:
             stale += 1
+        if pair is not None and i == 1 and fits:
+            # the pair decided: keep the constant/drift variant with the lower AIC
+            trend_kept = {min(fits, key=lambda f: f.aic).spec.trend}
+            stale = 0
+            continue
         if cfg.patience is not None and stale >= cfg.patience and fits:
             break
     ref = float(np.nanmax(np.abs(y)))
     for fit in sorted(fits, key=lambda f: (f.aic, f.order_index)):
         try:
-            if simple and sum(fit.spec.differencing) > 0:
+            if fit.result is None or (simple and sum(fit.spec.differencing) > 0):
                 mean, se = sarimax_forecast_arrays(y, fit.spec, fit.params, cfg.horizon)
             else:
                 with quiet():
@@ -713,10 +865,44 @@ def _sane(mean: np.ndarray, se: np.ndarray, ref: float, cfg: ForecastConfig) -> 
 # --------------------------------------------------------------------------- routing
 
 
+def _statsforecast(
+    y: np.ndarray, cfg: ForecastConfig, what: str, reason: str
+) -> SeriesForecast | None:
+    """AutoARIMA (``what='arima'``) or AutoETS through :mod:`sf_engine`; None on failure."""
+    try:
+        if what == "arima":
+            arrays, name = sf_engine.autoarima(
+                y, cfg.horizon, cfg.season, approximation=cfg.sf_approximation
+            )
+        else:
+            arrays, name = sf_engine.autoets(y, cfg.horizon, cfg.season)
+    except ImportError:
+        raise
+    except Exception:  # noqa: BLE001 - a failed model moves on down the chain
+        logger.debug("statsforecast %s failed", what, exc_info=True)
+        return None
+    yhat, lo80, hi80, lo95, hi95 = arrays
+    fc = SeriesForecast(yhat, lo80, hi80, lo95, hi95, name, reason)
+    ref = float(np.nanmax(np.abs(y)))
+    if (
+        _sane(fc.yhat, fc.hi95 - fc.yhat, ref, cfg)
+        and np.isfinite(np.concatenate([fc.lo80, fc.hi80, fc.lo95])).all()
+    ):
+        return fc
+    logger.debug("rejected statsforecast %s: forecast out of range", name)
+    return None
+
+
+def _ets(y: np.ndarray, cfg: ForecastConfig, reason: str) -> SeriesForecast | None:
+    if cfg.engine == "statsforecast":
+        return _statsforecast(y, cfg, "ets", reason)
+    return ets_forecast(y, cfg.horizon, cfg.season, maxiter=cfg.maxiter, reason=reason)
+
+
 def _fallback(y: np.ndarray, cfg: ForecastConfig, reason: str) -> SeriesForecast:
     n_obs = int(np.isfinite(y).sum())
     if n_obs >= cfg.min_obs_ets:
-        ets = ets_forecast(y, cfg.horizon, cfg.season, maxiter=cfg.maxiter, reason=reason)
+        ets = _ets(y, cfg, reason)
         ref = float(np.nanmax(np.abs(y)))
         if ets is not None and _sane(ets.yhat, ets.hi95 - ets.yhat, ref, cfg):
             return ets
@@ -767,7 +953,10 @@ def _route(y: np.ndarray, cfg: ForecastConfig, warm: WarmStarts) -> SeriesForeca
     y = _preclean(y, cfg)
     if obs.size < cfg.min_obs:
         return _fallback(y, cfg, TOO_SHORT)
-    fc = _sarima(y, cfg, warm)
+    if cfg.engine == "statsforecast":
+        fc = _statsforecast(y, cfg, "arima", OK)
+    else:
+        fc = _sarima(y, cfg, warm)
     if fc is not None:
         return fc
     return _fallback(y, cfg, SARIMA_FAILED)
@@ -792,6 +981,8 @@ def forecast_array(
     y = np.asarray(y, dtype=float)
     try:
         fc = _route(y, cfg, warm)
+    except ImportError:
+        raise  # a missing engine is a set-up error, not a bad series
     except Exception as exc:  # noqa: BLE001 - one bad series must never fail the task
         logger.exception("forecast routing failed; using seasonal naive")
         try:
