@@ -601,6 +601,18 @@ def _context_map(
     return out
 
 
+def _coded_events(ev: pd.DataFrame, vocab: Vocab) -> pd.DataFrame:
+    """Events (a private copy) with epoch seconds, item / category / event codes, sorted by
+    customer and time."""
+    ev["_ts"] = epoch_seconds(ev["event_ts"])
+    ev["_item"] = vocab.item_index(ev["sku"])
+    item_cat = np.asarray(vocab.item_category, dtype=np.int64)
+    ev["_cat"] = item_cat[ev["_item"].to_numpy()] if len(item_cat) else 0
+    ev["_evt"] = ev["event_type"].map(EVENT_CODES).fillna(0).astype(np.int64)
+    ev = ev.sort_values(["customer_id", "_ts", "event_id"], kind="stable")
+    return ev
+
+
 def _reco_frame(rows: Mapping[str, list[Any]]) -> pd.DataFrame:
     """Example rows -> frame with hashed location ids and fixed dtypes."""
     out = pd.DataFrame(rows)
@@ -648,13 +660,7 @@ def recommender_examples(
         purchased items in purchase order, 0-padded to ``max_targets``).
     """
     k_len, n_wh = cfg.max_len, cfg.n_wh
-    ev = events.copy()
-    ev["_ts"] = epoch_seconds(ev["event_ts"])
-    ev["_item"] = vocab.item_index(ev["sku"])
-    item_cat = np.asarray(vocab.item_category, dtype=np.int64)
-    ev["_cat"] = item_cat[ev["_item"].to_numpy()] if len(item_cat) else 0
-    ev["_evt"] = ev["event_type"].map(EVENT_CODES).fillna(0).astype(np.int64)
-    ev = ev.sort_values(["customer_id", "_ts", "event_id"], kind="stable")
+    ev = _coded_events(events.copy(), vocab)
 
     ctx = _context_map(user_context)
     wh = None
@@ -760,13 +766,7 @@ def recommender_score_examples(
         Columns :data:`RECO_COLUMNS`, one row per customer with at least one event before
         the cut.
     """
-    ev = events.loc[epoch_seconds(events["event_ts"]) < cut_s].copy()
-    ev["_ts"] = epoch_seconds(ev["event_ts"])
-    ev["_item"] = vocab.item_index(ev["sku"])
-    item_cat = np.asarray(vocab.item_category, dtype=np.int64)
-    ev["_cat"] = item_cat[ev["_item"].to_numpy()] if len(item_cat) else 0
-    ev["_evt"] = ev["event_type"].map(EVENT_CODES).fillna(0).astype(np.int64)
-    ev = ev.sort_values(["customer_id", "_ts", "event_id"], kind="stable")
+    ev = _coded_events(events.loc[epoch_seconds(events["event_ts"]) < cut_s].copy(), vocab)
     ctx = _context_map(user_context)
     k_len, deg = cfg.max_len, cfg.cell_deg
     cut_ts = EPOCH + pd.Timedelta(seconds=int(cut_s))
