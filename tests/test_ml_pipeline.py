@@ -23,14 +23,14 @@ from shikong.jobs import _ml
 from shikong.models import pinball_loss
 from shikong.training.data import read_arrays, shard_files
 from shikong.training.evaluation import (
-    cooccurrence_matrix,
     cooccurrence_scores,
+    dense_counts,
     pinball,
-    popularity_scores,
     ranking_metrics,
     top_k,
     wape,
 )
+from shikong.training.features import baseline_counts
 from shikong.training.loop import load_checkpoint, predict
 
 
@@ -198,12 +198,26 @@ def test_ranking_metrics_against_sklearn_and_hand_counts() -> None:
     assert got["hit_rate"] == pytest.approx(np.mean(hits > 0))
 
 
-def test_popularity_and_cooccurrence_baselines() -> None:
-    hist = np.array([[0, 2, 3], [0, 0, 2], [3, 3, 4]])
-    target = np.array([5, 5, 6])
-    pop = popularity_scores(target, 7)
-    assert list(pop) == [0, 0, 0, 0, 0, 2, 1]
-    c = cooccurrence_matrix(hist, target, 7)
-    assert c[2, 5] == 2 and c[3, 5] == 1 and c[3, 6] == 1 and c[4, 6] == 1 and c.sum() == 5
-    s = cooccurrence_scores(np.array([[0, 0, 2], [0, 0, 0]]), c, pop)
+def test_baseline_counts_match_a_numpy_oracle(spark) -> None:
+    hist = np.array([[0, 2, 3], [0, 2, 2], [3, 3, 4], [0, 0, 5]])
+    target = np.array([5, 5, 6, 0])  # the last row is a non-buyer: ignored
+    train = spark.createDataFrame(
+        pd.DataFrame({"hist_items": [list(map(int, r)) for r in hist], "target_item": target}),
+        "hist_items array<bigint>, target_item bigint",
+    )
+    pop_df, co_df = baseline_counts(train)
+    pop = dense_counts([tuple(r) for r in pop_df.collect()], 7, 1)
+    co = dense_counts([tuple(r) for r in co_df.collect()], 7, 2)
+    # oracle: plain loops over the rows
+    exp_pop = np.zeros(7)
+    exp_co = np.zeros((7, 7))
+    for row, tgt in zip(hist, target, strict=True):
+        if tgt < 2:
+            continue
+        exp_pop[tgt] += 1
+        for h in set(row[row >= 2].tolist()):
+            exp_co[h, tgt] += 1
+    np.testing.assert_array_equal(pop, exp_pop)
+    np.testing.assert_array_equal(co, exp_co)
+    s = cooccurrence_scores(np.array([[0, 0, 2], [0, 0, 0]]), co, pop)
     assert int(np.argmax(s[0])) == 5 and int(np.argmax(s[1])) == 5  # cold user -> popular

@@ -69,9 +69,8 @@ def max_day(df: DataFrame, col: str) -> int:
 
 @dataclass(frozen=True)
 class DemandInputs:
-    """Series and small side tables of the demand examples."""
+    """Example settings and small side tables of the demand examples."""
 
-    series: DataFrame
     example_cfg: DemandExampleConfig
     context: pd.DataFrame
     dynamic: pd.DataFrame | None
@@ -118,7 +117,7 @@ def demand_inputs(
         dynamic_numeric=("gi_z", "log_orders") if dynamic is not None else (),
         dynamic_key="cell",
     )
-    return DemandInputs(series, ecfg, context, dynamic)
+    return DemandInputs(ecfg, context, dynamic)
 
 
 def reco_example_config(cfg: AppConfig) -> RecoExampleConfig:

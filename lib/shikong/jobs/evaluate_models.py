@@ -30,18 +30,19 @@ from shikong.config import AppConfig
 from shikong.io.delta import merge_into
 from shikong.jobs import _ml
 from shikong.jobs.batch_inference import chosen_model
-from shikong.jobs.common import job_main, new_run_id, stage
+from shikong.jobs.common import job_main, new_run_id, stage, to_pandas
 from shikong.jobs.forecast_arima import forecast_config
+from shikong.models import RecommenderConfig
 from shikong.timeseries import forecast_array
 from shikong.training.data import read_arrays, seasonal_naive_quantiles, shard_files
 from shikong.training.evaluation import (
-    cooccurrence_matrix,
     cooccurrence_scores,
+    dense_counts,
     pinball,
-    popularity_scores,
     ranking_metrics,
     wape,
 )
+from shikong.training.features import baseline_counts
 from shikong.training.loop import load_checkpoint, predict
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ def evaluate_demand(spark: SparkSession, cfg: AppConfig) -> list[dict]:
     series = _ml.load(spark, cfg, "silver", "sku_region_daily").select("series_id", "ds", "y")
     fcfg = forecast_config(cfg.timeseries)
     fn = make_origin_forecast_fn(meta["test_origins"], h, fcfg)
-    arima = series.groupBy("series_id").applyInPandas(fn, ARIMA_SCHEMA).toPandas()
+    arima = to_pandas(series.groupBy("series_id").applyInPandas(fn, ARIMA_SCHEMA))
     arima = arima.set_index(["series_id", "day0", "step"]).sort_index()
     keys = pd.MultiIndex.from_arrays(
         [
@@ -167,13 +168,16 @@ def evaluate_recommender(spark: SparkSession, cfg: AppConfig) -> list[dict]:
     model, mcfg, payload = load_checkpoint(reg["path"])
     k = cfg.models.recommender.top_k
     root = _ml.data_dir(cfg, "recommender")
-    train = read_arrays(shard_files(root / "train"), ["hist_items", "target_item"])
+    pop_df, co_df = baseline_counts(spark.read.parquet(str(root / "train")))
     test = read_arrays(shard_files(root / "test"))
     buyers = test["target_item"] > 1
     test = {name: v[buyers] for name, v in test.items()}
+    if not isinstance(mcfg, RecommenderConfig):
+        raise TypeError(f"{reg['path']} is not a recommender model")
     n_items = mcfg.n_items
-    pop = popularity_scores(train["target_item"], n_items)
-    co = cooccurrence_matrix(train["hist_items"], train["target_item"], n_items)
+    # Counted in Spark; what comes back is bounded by the catalogue, not the training rows.
+    pop = dense_counts([tuple(r) for r in pop_df.collect()], n_items, 1)
+    co = dense_counts([tuple(r) for r in co_df.collect()], n_items, 2)
     rows = []
     for start in range(0, len(test["target_item"]), 4096):
         part = {name: v[start : start + 4096] for name, v in test.items()}

@@ -260,9 +260,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-id", default=None, help="run id (default: a new one)")
 
 
-def run(
-    spark: SparkSession, cfg: AppConfig, args: argparse.Namespace
-) -> dict[str, TrainResult]:
+def run(spark: SparkSession, cfg: AppConfig, args: argparse.Namespace) -> dict[str, TrainResult]:
     """Train the deep models data-parallel with the configured backend."""
     run_id = args.run_id or new_run_id()
     kinds = _ml.KINDS if args.model == "all" else (args.model,)

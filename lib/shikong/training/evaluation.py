@@ -90,25 +90,15 @@ def ranking_metrics(scores: np.ndarray, targets: np.ndarray, k: int = 10) -> dic
     }
 
 
-def popularity_scores(train_targets: np.ndarray, n_items: int) -> np.ndarray:
-    """Purchase counts of each item in the training split (one row of scores)."""
-    t = np.asarray(train_targets, dtype=np.int64).ravel()
-    t = t[t >= PAD_ITEMS]
-    return np.bincount(t, minlength=n_items).astype(np.float64)
-
-
-def cooccurrence_matrix(hist_items: np.ndarray, targets: np.ndarray, n_items: int) -> np.ndarray:
-    """``C[h, t]``: training examples whose history holds ``h`` and whose target is ``t``
-    (each history item counted once per example)."""
-    h = np.asarray(hist_items, dtype=np.int64)
-    t = np.asarray(targets, dtype=np.int64).ravel()
-    c = np.zeros((n_items, n_items), dtype=np.float64)
-    for row, tgt in zip(h, t, strict=True):
-        if tgt < PAD_ITEMS:
-            continue
-        hs = np.unique(row[row >= PAD_ITEMS])
-        c[hs, tgt] += 1.0
-    return c
+def dense_counts(rows: Sequence[tuple[int, ...]], n_items: int, ndim: int) -> np.ndarray:
+    """A dense popularity vector (``ndim=1``, rows ``(item, n)``) or co-occurrence matrix
+    (``ndim=2``, rows ``(h, t, n)``) from the counts of
+    :func:`shikong.training.features.baseline_counts`."""
+    out = np.zeros((n_items,) * ndim, dtype=np.float64)
+    if rows:
+        arr = np.asarray(rows, dtype=np.int64)
+        np.add.at(out, tuple(arr[:, i] for i in range(ndim)), arr[:, ndim].astype(np.float64))
+    return out
 
 
 def cooccurrence_scores(

@@ -8,8 +8,7 @@ by the job, never collected to the driver.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame
@@ -343,14 +342,30 @@ def events_with_location(
     return events.select(*EVENT_COLUMNS).join(geo, "customer_id", "left")
 
 
+def baseline_counts(train: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Counts behind the recommender baselines, from the training examples.
+
+    Returns:
+        ``(popularity, cooccurrence)``: purchases per ``item`` (``n``), and training
+        examples per (``h`` in the history, ``t`` = target) with each history item counted
+        once per example. Both are bounded by the catalogue size, not the row count.
+    """
+    buyers = train.where(F.col("target_item") >= 2)
+    popularity = buyers.groupBy(F.col("target_item").alias("item")).agg(F.count("*").alias("n"))
+    cooc = (
+        buyers.select(
+            F.explode(F.array_distinct(F.filter("hist_items", lambda x: x >= 2))).alias("h"),
+            F.col("target_item").alias("t"),
+        )
+        .groupBy("h", "t")
+        .agg(F.count("*").alias("n"))
+    )
+    return popularity, cooc
+
+
 def to_pandas_small(df: DataFrame, limit: int = 2_000_000) -> pd.DataFrame:
     """Collect a small dimension-like frame (context, vocabulary) with a size guard."""
     pdf = df.limit(limit + 1).toPandas()  # one pass, not count() + collect
     if len(pdf) > limit:
         raise ValueError(f"refusing to collect more than {limit} rows to the driver")
     return pdf
-
-
-def meta_split(split: TimeSplit) -> Mapping[str, Any]:
-    """Plain data of a split for ``meta.json``."""
-    return {"train_end": split.train_end, "val_end": split.val_end}

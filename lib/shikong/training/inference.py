@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -58,12 +58,12 @@ def demand_prediction_schema(levels: Sequence[float]) -> str:
 
 def make_demand_scorer(
     model_path: str, levels: Sequence[float]
-) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+) -> Callable[[Iterable[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """``mapInPandas`` function: demand examples -> one row per series x horizon step."""
     names = quantile_names(levels)
     epoch = dt.date(1970, 1, 1)
 
-    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def score(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from shikong.training.loop import predict
 
         model, cfg = cached_model(model_path)
@@ -105,7 +105,7 @@ TOPK_SCHEMA = "customer_id string, rank int, sku string, score double"
 
 def make_topk_scorer(
     model_path: str, items: Sequence[str], k: int
-) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+) -> Callable[[Iterable[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """``mapInPandas`` function: one serving example per user -> top-``k`` SKUs with scores.
 
     Args:
@@ -115,7 +115,7 @@ def make_topk_scorer(
     """
     sku_of = np.asarray(["", "", *items], dtype=object)
 
-    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def score(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from shikong.training.loop import predict
 
         model, _ = cached_model(model_path)
