@@ -110,13 +110,16 @@ def small_pipeline(spark, small_world: SmallWorld) -> SmallWorld:
 
 def pytest_report_header(config: pytest.Config) -> str:
     """Say up front whether the Horovod tests run (they skip without a Horovod build)."""
-    try:
-        import horovod
-        import horovod.torch  # noqa: F401 - the extension must load against this torch
-    except Exception as exc:  # noqa: BLE001 - any failure means the tests will skip
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    from shikong.training.launch import horovod_unavailable_reason
+
+    # Checked in a child process: horovod.torch must not be loaded into this one (see
+    # horovod_unavailable_reason: OR-Tools, imported later by the routing tests, segfaults).
+    reason = horovod_unavailable_reason()
+    if reason is not None:
         return (
             f"horovod: NOT installed ({reason}) — Horovod tests skipped "
             "(run scripts/install_horovod.sh)"
         )
-    return f"horovod: installed {horovod.__version__} — Horovod tests run"
+    from importlib.metadata import version
+
+    return f"horovod: installed {version('horovod')} — Horovod tests run"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -263,8 +262,12 @@ def test_torch_distributor_two_processes_local_mode(spark, demand_paths: DataPat
 def test_horovod_backend_raises_clear_error(
     demand_paths: DataPaths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Runs whether or not Horovod is installed: None in sys.modules makes the import fail.
-    monkeypatch.setitem(sys.modules, "horovod.torch", None)
+    # Runs whether or not Horovod is installed: the probe reports a load failure.
+    import shikong.training.launch as launch_module
+
+    monkeypatch.setattr(
+        launch_module, "horovod_unavailable_reason", lambda: "No module named 'horovod.torch'"
+    )
     with pytest.raises(HorovodUnavailableError, match="needs Horovod") as info:
         launch(TINY, TrainConfig(), demand_paths, backend="horovod", num_processes=2)
     message = str(info.value)

@@ -34,15 +34,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import pickle
 import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 
 from shikong.models import ModelConfig
 from shikong.training.data import DataPaths
@@ -205,24 +207,38 @@ def _run_torch_distributor(
         return _read_result(path)
 
 
-def _import_horovod() -> ModuleType:
-    """``horovod.torch``, or :class:`HorovodUnavailableError` with a one-line reason."""
-    try:
-        import horovod.torch as hvd
-    except (ImportError, OSError) as exc:  # OSError: extension built against another torch
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise HorovodUnavailableError(
-            f"backend='horovod' needs Horovod built with PyTorch, not importable here "
-            f"({reason}); build it with scripts/install_horovod.sh, or use "
-            "backend='torch_distributor' or 'local' (same TrainResult)"
-        ) from exc
-    return hvd
+@functools.lru_cache(maxsize=1)
+def horovod_unavailable_reason() -> str | None:
+    """Why ``horovod.torch`` cannot be loaded here, or ``None`` when it can.
+
+    Checked in a child process: the Horovod extension must never be loaded into the
+    driver, because OR-Tools' native library segfaults when it is imported into a
+    process that already holds ``horovod.torch`` (the other order works). Only the
+    training ranks load it.
+    """
+    proc = subprocess.run(  # noqa: S603 - our own interpreter, a fixed snippet
+        [sys.executable, "-c", "import horovod.torch"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if proc.returncode == 0:
+        return None
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else f"exit status {proc.returncode}"
 
 
 def _run_horovod(
     model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: DataPaths, num_processes: int
 ) -> TrainResult:
-    _import_horovod()
+    reason = horovod_unavailable_reason()
+    if reason is not None:
+        raise HorovodUnavailableError(
+            f"backend='horovod' needs Horovod built with PyTorch, not importable here "
+            f"({reason}); build it with scripts/install_horovod.sh, or use "
+            "backend='torch_distributor' or 'local' (same TrainResult)"
+        )
     from pyspark.sql import SparkSession
 
     args = (model_cfg, train_cfg, data_paths)
