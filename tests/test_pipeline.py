@@ -56,10 +56,13 @@ def test_grid_daily_matches_pandas_and_h3(spark, small_pipeline):
 def test_planted_hotspots_are_found(spark, small_pipeline):
     """Precision and recall of hot-cell detection against the generator's ground truth.
 
-    A detected hot cell-week is correct when a planted hot spot is active that week and
-    the cell centre lies within its radius plus one H3 edge length (cells straddling the
-    rim carry part of the uplift). Recall is over the planted cell-weeks whose centre lies
-    inside the radius and that had any orders.
+    Planted (the recall set): cell-weeks whose cell centre lies inside a planted spot's
+    radius, whose week has at least 4 of its 7 days inside the spot's active window, and
+    whose cell had orders that week (``gold.hotspots`` is a complete panel, zero weeks
+    included). A detected hot cell-week is correct when a planted spot covers the cell
+    (centre within its radius plus one H3 edge length: cells straddling the rim carry part
+    of the uplift) on at least one day of that week: the uplift then really raised that
+    week's demand, so only detections that no planted uplift touched count as false.
     """
     cfg = small_pipeline.cfg
     res = cfg.spatial.grid_resolution
@@ -69,29 +72,35 @@ def test_planted_hotspots_are_found(spark, small_pipeline):
         parse_dates=["start_date", "end_date"],
     )
     edge = h3.average_hexagon_edge_length(res, unit="km")
-    weeks = {p: pd.Timestamp(p) for p in hs["period"].unique()}
-    active = []
-    for r in truth.itertuples():
-        for p, start in weeks.items():
-            end = start + pd.Timedelta(days=6)
-            overlap = (min(r.end_date, end) - max(r.start_date, start)).days + 1
-            if overlap >= 4:
-                active.append((p, (r.lat, r.lon), r.radius_km))
+
+    def active(min_days: int) -> list[tuple[str, tuple[float, float], float]]:
+        out = []
+        for r in truth.itertuples():
+            for p in hs["period"].unique():
+                start = pd.Timestamp(p)
+                end = start + pd.Timedelta(days=6)
+                overlap = (min(r.end_date, end) - max(r.start_date, start)).days + 1
+                if overlap >= min_days:
+                    out.append((p, (r.lat, r.lon), r.radius_km))
+        return out
 
     def dist(cell: str, centre: tuple[float, float]) -> float:
         return h3.great_circle_distance(h3.cell_to_latlng(cell), centre, unit="km")
 
     hot = hs[hs["hotspot_class"].str.startswith("hot")]
     detected = set(zip(hot["period"], hot["cell"], strict=True))
+    touched = active(1)
     correct = {
         (p, c)
         for p, c in detected
-        if any(p == ap and dist(c, centre) <= rad + edge for ap, centre, rad in active)
+        if any(p == ap and dist(c, centre) <= rad + edge for ap, centre, rad in touched)
     }
+    majority = active(4)
+    with_orders = hs[hs["orders"] > 0]
     planted = {
         (p, c)
-        for p, c in zip(hs["period"], hs["cell"], strict=True)
-        if any(p == ap and dist(c, centre) <= rad for ap, centre, rad in active)
+        for p, c in zip(with_orders["period"], with_orders["cell"], strict=True)
+        if any(p == ap and dist(c, centre) <= rad for ap, centre, rad in majority)
     }
     precision = len(correct) / max(len(detected), 1)
     recall = len(detected & planted) / max(len(planted), 1)
@@ -99,11 +108,9 @@ def test_planted_hotspots_are_found(spark, small_pipeline):
         f"\nhot-cell detection: {len(detected)} detected, {len(planted)} planted, "
         f"precision={precision:.2f} recall={recall:.2f}"
     )
+    assert len(planted) >= 50  # the small world plants enough to measure
     assert precision >= 0.8
-    # The issue asks for recall >= 0.8; on the small world (200 orders/day for all of
-    # Brazil) weekly cells inside a planted spot often hold 0-3 orders, and this method
-    # reaches about 0.55-0.65. The assertion guards against regressions, not the target.
-    assert recall >= 0.45
+    assert recall >= 0.8
 
 
 def test_backtest_beats_seasonal_naive(small_pipeline):

@@ -55,21 +55,31 @@ def test_h3_cells_match_h3_package(points, res):
     assert got["cell"].tolist() == want
 
 
-def test_assign_region_matches_shapely(spark, points):
-    # Two boxes sharing an edge, and a hole: covers inside, outside, border.
+@pytest.mark.parametrize("broadcast_max_rows", [200_000, 0], ids=["grid-index", "partitioned-join"])
+def test_assign_region_matches_shapely(spark, points, broadcast_max_rows):
+    # Two boxes sharing an edge and a third overlapping the second: points inside,
+    # outside, on the shared border, in the overlap, on grid-cell corners, and a null.
     boxes = pd.DataFrame(
         {
-            "uf": ["A", "B"],
+            "uf": ["A", "B", "AB"],
             "wkt": [
                 "POLYGON((-50 -25, -44 -25, -44 -20, -50 -20, -50 -25))",
                 "POLYGON((-44 -25, -40 -25, -40 -20, -44 -20, -44 -25))",
+                "POLYGON((-42 -24, -38 -24, -38 -21, -42 -21, -42 -24))",
             ],
         }
     )
     regions = spark.createDataFrame(boxes).withColumn("geom", stc.ST_GeomFromWKT("wkt")).drop("wkt")
-    extra = spark.createDataFrame(
-        pd.DataFrame({"pid": [7], "lat": [-22.0], "lon": [-44.0]})
-    ).transform(sf.with_point())
+    extra_pts = pd.DataFrame(
+        {
+            "pid": [7, 8, 9, 10, 11, 12],
+            "lat": [-22.0, -22.5, -23.0, -21.0, -20.0, None],
+            "lon": [-44.0, -41.0, -45.0, -42.0, -37.9, -45.0],
+        }
+    )
+    extra = spark.createDataFrame(extra_pts, "pid long, lat double, lon double").transform(
+        sf.with_point()
+    )
     got = (
         points.unionByName(extra)
         .transform(
@@ -79,7 +89,9 @@ def test_assign_region_matches_shapely(spark, points):
                 region_geom_col="geom",
                 region_cols=["uf"],
                 id_cols=["pid"],
+                broadcast_max_rows=broadcast_max_rows,
                 max_vertices=5,
+                xy_cols=("lon", "lat"),
             )
         )
         .select("pid", "uf")
@@ -88,19 +100,36 @@ def test_assign_region_matches_shapely(spark, points):
         .reset_index(drop=True)
     )
     polys = [shapely.from_wkt(w) for w in boxes["wkt"]]
-    pts = pd.concat(
-        [POINTS, pd.DataFrame({"pid": [7], "lat": [-22.0], "lon": [-44.0]})]
-    ).sort_values("pid")
+    pts = pd.concat([POINTS, extra_pts]).sort_values("pid")
     want = []
     for la, lo in zip(pts["lat"], pts["lon"], strict=True):
-        hits = sorted(
-            u
-            for u, p in zip(boxes["uf"], polys, strict=True)
-            if p.intersects(shapely.Point(lo, la))
+        hits = (
+            []
+            if pd.isna(la)
+            else sorted(
+                u
+                for u, p in zip(boxes["uf"], polys, strict=True)
+                if p.intersects(shapely.Point(lo, la))
+            )
         )
         want.append(hits[0] if hits else None)
-    assert got["uf"].tolist() == want
     assert got["pid"].tolist() == pts["pid"].tolist()  # every row exactly once
+    assert got["uf"].tolist() == want
+    assert want[6:] == ["A", "AB", "A", "AB", None, None]  # the cases this test is about
+
+
+def test_region_index_grid_is_exact_power_of_two(spark):
+    boxes = pd.DataFrame(
+        {"uf": ["A"], "wkt": ["POLYGON((-50 -25, -44 -25, -44 -20, -50 -20, -50 -25))"]}
+    )
+    regions = spark.createDataFrame(boxes).withColumn("geom", stc.ST_GeomFromWKT("wkt")).drop("wkt")
+    index = sf.build_region_index(
+        regions, region_geom_col="geom", region_cols=["uf"], max_vertices=5, target_cells=64
+    )
+    # 6 x 5 degrees over ~64 cells: 0.5-degree cells (a power of two), 12 x 10 of them.
+    assert index.cell_size == 0.5
+    assert index.n_cells == 12 * 10 + 12 + 10 + 1  # cells touching the box, incl. its far edges
+    assert index.n_edge_cells == index.n_cells - 12 * 10
 
 
 def test_nearest_matches_geodesic_bruteforce(spark, points):

@@ -207,8 +207,12 @@ def test_morans_i_matches_numpy(spark, grid: pd.DataFrame) -> None:
     assert result.i > 0.5 and result.p < 1e-6  # planted blocks: strong positive autocorrelation
 
 
-@pytest.mark.parametrize("k_ring", [1, 2], ids=["ring1", "ring2"])
-def test_gi_star_h3_rings_match_numpy(spark, k_ring: int) -> None:
+@pytest.mark.parametrize(
+    ("k_ring", "time_steps"),
+    [(1, 0), (2, 0), (1, 1), (2, 2)],
+    ids=["ring1", "ring2", "ring1-time1", "ring2-time2"],
+)
+def test_gi_star_h3_rings_match_numpy(spark, k_ring: int, time_steps: int) -> None:
     import h3
 
     from shikong.spatial.hotspots import getis_ord_gi_star_h3
@@ -217,32 +221,33 @@ def test_gi_star_h3_rings_match_numpy(spark, k_ring: int) -> None:
     centre = h3.latlng_to_cell(-23.55, -46.63, 6)
     cells = sorted(h3.grid_disk(centre, 4))
     rows = []
-    for period in ("2024-01-01", "2024-01-08"):
+    for t in range(5):
         present = [c for c in cells if rng.random() < 0.8]  # sparse: some cells have no row
-        hot = set(h3.grid_disk(present[0], 1)) if period == "2024-01-08" else set()
+        hot = set(h3.grid_disk(present[0], 1)) if t in (2, 3) else set()
         for c in present:
-            rows.append((period, c, float(rng.normal(3.0 if c in hot else 0.0, 1.0))))
-    pdf = pd.DataFrame(rows, columns=["period", "cell", "v"])
+            rows.append((t, f"2024-01-{1 + 7 * t:02d}", c, rng.normal(3.0 if c in hot else 0, 1)))
+    pdf = pd.DataFrame(rows, columns=["t", "period", "cell", "v"])
+    # time_steps = 0: each period is its own cross-section (period_cols or time index).
+    time_args = (
+        {"time_col": "t", "time_steps": time_steps} if time_steps else {"period_cols": ["period"]}
+    )
     got = (
         getis_ord_gi_star_h3(
-            spark.createDataFrame(pdf),
-            cell_col="cell",
-            value_col="v",
-            k_ring=k_ring,
-            period_cols=["period"],
+            spark.createDataFrame(pdf), cell_col="cell", value_col="v", k_ring=k_ring, **time_args
         )
         .select("period", "cell", "gi_z", "gi_n_neighbors")
         .toPandas()
         .merge(pdf, on=["period", "cell"])
     )
-    # Oracle: binary weights from h3.grid_disk within the same period, pooled n/mean/sd.
+    # Oracle: binary weights from h3.grid_disk within time_steps periods, pooled n/mean/sd.
     x = pdf["v"].to_numpy()
     w = np.zeros((len(pdf), len(pdf)))
-    index = {(p, c): i for i, (p, c) in enumerate(zip(pdf["period"], pdf["cell"], strict=True))}
-    for (p, c), i in index.items():
-        for nb in h3.grid_disk(c, k_ring):
-            if (p, nb) in index:
-                w[i, index[(p, nb)]] = 1.0
+    index = {(t, c): i for i, (t, c) in enumerate(zip(pdf["t"], pdf["cell"], strict=True))}
+    for (t, c), i in index.items():
+        for dt in range(-time_steps, time_steps + 1):
+            for nb in h3.grid_disk(c, k_ring):
+                if (t + dt, nb) in index:
+                    w[i, index[(t + dt, nb)]] = 1.0
     want = pd.DataFrame(
         {
             "period": pdf["period"],
@@ -255,3 +260,48 @@ def test_gi_star_h3_rings_match_numpy(spark, k_ring: int) -> None:
     assert len(both) == len(pdf)
     np.testing.assert_allclose(both["gi_z"], both["want"], atol=1e-6)
     np.testing.assert_array_equal(both["gi_n_neighbors"], both["n_nb"])
+    if time_steps:  # the neighbourhood really spans periods
+        assert both["n_nb"].max() > len(h3.grid_disk(centre, k_ring))
+
+
+def test_gi_star_h3_rejects_time_steps_without_time(spark) -> None:
+    from shikong.spatial.hotspots import getis_ord_gi_star_h3
+
+    df = spark.createDataFrame([("86a8100c7ffffff", 1.0)], "cell string, v double")
+    with pytest.raises(ValueError, match="time_col"):
+        getis_ord_gi_star_h3(df, cell_col="cell", value_col="v", k_ring=1, time_steps=1)
+
+
+def test_hotspot_input_is_a_complete_panel(spark) -> None:
+    """Every cell gets a row in every week (0 orders where it had none), weeks numbered."""
+    from shikong.config import SpatialSettings
+    from shikong.jobs.spatial_features import hotspot_input
+
+    daily = pd.DataFrame(
+        {
+            "cell": ["a", "a", "a", "b", "b"],
+            # Mon 2024-01-01, Sun 2024-01-07 (same week), then the next two weeks.
+            "order_date": pd.to_datetime(
+                ["2024-01-01", "2024-01-07", "2024-01-15", "2024-01-08", "2024-01-15"]
+            ).date,
+            "orders": [2, 1, 4, 5, 3],
+        }
+    )
+    got = (
+        hotspot_input(spark.createDataFrame(daily), SpatialSettings(hotspot_period="week"))
+        .toPandas()
+        .set_index(["period", "cell"])
+        .sort_index()
+    )
+    weeks = ["2024-01-01", "2024-01-08", "2024-01-15"]
+    assert list(got.index) == [(w, c) for w in weeks for c in ("a", "b")]
+    assert got["orders"].tolist() == [3, 0, 0, 5, 4, 3]
+    assert got.groupby(level="period")["period_index"].first().diff().dropna().eq(1).all()
+    # expected = cell total x week total / grand total; excess = Freeman-Tukey residual.
+    cell_total = {"a": 7, "b": 8}
+    week_total = {"2024-01-01": 3, "2024-01-08": 5, "2024-01-15": 7}
+    want_e = [cell_total[c] * week_total[w] / 15 for w, c in got.index]
+    np.testing.assert_allclose(got["expected"], want_e)
+    o = got["orders"].to_numpy(float)
+    want_x = np.sqrt(o) + np.sqrt(o + 1) - np.sqrt(4 * np.array(want_e) + 1)
+    np.testing.assert_allclose(got["excess"], want_x)

@@ -124,6 +124,11 @@ class SpatialSettings:
             at resolution 6 reach about 13 km).
         moran_band_km: Distance band of the global Moran's I (latest period).
         hotspot_period: ``week`` (Gi* per cell x ISO week), ``month`` or ``all``.
+        hotspot_time_steps: Periods on each side of a cell's own that join its Gi*
+            neighbourhood (the same rings): 0 = one cross-section per period, 1 = the
+            previous, same and next period (space-time Gi*), which pools a planted event
+            of one to three weeks over the weeks it spans. The statistic of a period then
+            also depends on the next ``hotspot_time_steps`` periods.
         dbscan_eps_m: DBSCAN radius in metres.
         dbscan_min_pts: DBSCAN minimum points (counting the point itself).
         dbscan_sample: Customers (seeded hash sample) clustered by DBSCAN; 0 = all.
@@ -144,6 +149,7 @@ class SpatialSettings:
     hotspot_k_ring: int = 2
     moran_band_km: float = 15.0
     hotspot_period: str = "week"
+    hotspot_time_steps: int = 1
     dbscan_eps_m: float = 3000.0
     dbscan_min_pts: int = 20
     dbscan_sample: int = 20_000
@@ -166,6 +172,10 @@ class SpatialSettings:
             raise ConfigError("spatial.kmeans_k_min: need 2 <= kmeans_k_min <= kmeans_k_max")
         if self.hotspot_k_ring < 1:
             raise ConfigError(f"spatial.hotspot_k_ring: must be >= 1, got {self.hotspot_k_ring}")
+        if not 0 <= self.hotspot_time_steps <= 4:
+            raise ConfigError(
+                f"spatial.hotspot_time_steps: must be in 0..4, got {self.hotspot_time_steps}"
+            )
         if self.dbscan_eps_m <= 0:
             raise ConfigError("spatial.dbscan_eps_m: must be positive")
 
@@ -414,8 +424,7 @@ class ModelSettings:
     def __post_init__(self) -> None:
         if self.backend not in ("local", "torch_distributor", "horovod"):
             raise ConfigError(
-                "models.backend: one of local, torch_distributor, horovod, "
-                f"got {self.backend!r}"
+                f"models.backend: one of local, torch_distributor, horovod, got {self.backend!r}"
             )
         if self.num_processes < 1 or self.num_threads < 1:
             raise ConfigError("models.num_processes: num_processes and num_threads must be >= 1")

@@ -13,7 +13,8 @@ Tables written:
     gold.service_zones         warehouse service areas clipped to state borders (+ area km2)
     gold.grid_daily            per H3 cell x day demand aggregates
     gold.grid_daily_category   the same per category
-    gold.hotspots              Getis-Ord Gi* per cell x period (z, p, FDR p, class)
+    gold.hotspots              Getis-Ord Gi* per cell x period, every cell of the run in
+                               every period (z, p, FDR p, class; space-time neighbourhood)
     gold.customer_clusters     DBSCAN and K-means cluster per customer
     gold.region_profiles       weekly demand profile and hierarchical cluster per state
 """
@@ -26,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from sedona.spark.sql import st_constructors as stc
 from sedona.spark.sql import st_functions as stf
@@ -99,8 +100,24 @@ def warehouse_points(warehouses: DataFrame, s: SpatialSettings) -> DataFrame:
     )
 
 
-def state_of(states: DataFrame, s: SpatialSettings, *, id_col: str) -> sf.Transform:
-    """Attach ``uf`` and ``region`` of the state containing the WGS84 point ``geom``."""
+def state_lookup(states: DataFrame, s: SpatialSettings) -> DataFrame | sf.RegionIndex:
+    """The states' grid index (built once per run, shared by every join) or the frame."""
+    return sf.region_lookup(
+        states,
+        region_geom_col="geom",
+        region_cols=["uf", "region"],
+        broadcast_max_rows=s.broadcast_max_pieces,
+        max_vertices=s.subdivide_max_vertices,
+    )
+
+
+def state_of(
+    states: DataFrame | sf.RegionIndex, s: SpatialSettings, *, id_col: str
+) -> sf.Transform:
+    """Attach ``uf`` and ``region`` of the state containing the WGS84 point ``geom``.
+
+    The input must also have the ``lon``/``lat`` columns ``geom`` was built from.
+    """
     return sf.assign_region(
         states,
         point_col="geom",
@@ -109,17 +126,26 @@ def state_of(states: DataFrame, s: SpatialSettings, *, id_col: str) -> sf.Transf
         id_cols=[id_col],
         broadcast_max_rows=s.broadcast_max_pieces,
         max_vertices=s.subdivide_max_vertices,
+        xy_cols=("lon", "lat"),
     )
 
 
 def customers_geo(
-    customers: DataFrame, inputs: SpatialInputs, whs: DataFrame, s: SpatialSettings
+    customers: DataFrame,
+    inputs: SpatialInputs,
+    whs: DataFrame,
+    s: SpatialSettings,
+    *,
+    states: DataFrame | sf.RegionIndex | None = None,
 ) -> DataFrame:
-    """Customers with state, nearest municipality and the k nearest warehouses."""
+    """Customers with state, nearest municipality and the k nearest warehouses.
+
+    ``states`` is the states' lookup from :func:`state_lookup` (default: built here).
+    """
     return (
         customers.select("customer_id", "lat", "lon")
         .transform(sf.with_point())
-        .transform(state_of(inputs.states, s, id_col="customer_id"))
+        .transform(state_of(inputs.states if states is None else states, s, id_col="customer_id"))
         .transform(
             sf.nearest(
                 inputs.municipalities,
@@ -172,8 +198,10 @@ def orders_geo(
     whs: DataFrame,
     inputs: SpatialInputs,
     s: SpatialSettings,
+    *,
+    states: DataFrame | sf.RegionIndex | None = None,
 ) -> DataFrame:
-    """Per-order spatial features (see module docstring)."""
+    """Per-order spatial features (see module docstring); ``states`` as in customers_geo."""
     study = list(s.study_area_states)
     wh = whs.select("warehouse_id", F.col("geom").alias("wh_geom"))
     base = (
@@ -189,7 +217,7 @@ def orders_geo(
         )
         .transform(sf.with_point())
         .transform(sf.to_crs(geom_col="geom", out_col="geom_m", target_crs=s.metric_crs))
-        .transform(state_of(inputs.states, s, id_col="order_id"))
+        .transform(state_of(inputs.states if states is None else states, s, id_col="order_id"))
         .transform(
             sf.in_any(
                 whs,
@@ -296,35 +324,63 @@ def hotspot_input(grid_daily: DataFrame, s: SpatialSettings) -> DataFrame:
     total over periods in proportion to the whole platform's volume in each period, and the
     measure is the Freeman-Tukey residual ``sqrt(o) + sqrt(o + 1) - sqrt(4e + 1)``: roughly
     N(0, 1) for Poisson counts and, unlike ``(o - e) / sqrt(e)``, not inflated in sparse
-    cells (a rural cell going from 1 to 5 orders is not a hot spot). Neighbourhoods are H3
-    rings within the same period.
+    cells (a rural cell going from 1 to 5 orders is not a hot spot).
+
+    The panel is complete: every cell with an order anywhere in the run has a row in every
+    period, with ``orders = 0`` where it had none. Keeping only the cell-periods with
+    orders would condition on ``o >= 1``, which lifts the residual of sparse cells (their
+    mean is about +1 where busy cells sit near 0) so that rural neighbourhoods look hot
+    and busy city neighbourhoods cold against the pooled mean of Gi*; zero weeks are data.
+
+    ``period_index`` numbers the periods consecutively (weeks or months since 1970) for
+    the space-time neighbourhood of :func:`shikong.spatial.hotspots.getis_ord_gi_star_h3`.
     """
     if s.hotspot_period == "week":
         period = F.date_format(F.date_trunc("week", F.col("order_date")), "yyyy-MM-dd")
+        # 1970-01-05 is a Monday, the first day of Spark's weeks.
+        index = F.floor(F.datediff(F.to_date("period"), F.lit("1970-01-05")) / 7)
     elif s.hotspot_period == "month":
         period = F.col("month")
+        index = (F.substring("period", 1, 4).cast("int") - 1970) * 12 + F.substring(
+            "period", 6, 2
+        ).cast("int")
     else:
         period = F.lit("all")
+        index = F.lit(0)
     per = grid_daily.groupBy(period.alias("period"), "cell").agg(F.sum("orders").alias("orders"))
-    cell_total = per.groupBy("cell").agg(F.sum("orders").alias("cell_total"))
-    period_total = per.groupBy("period").agg(F.sum("orders").alias("period_total"))
-    grand = per.agg(F.sum("orders").alias("grand")).crossJoin(period_total)
+    periods = (
+        per.groupBy("period")
+        .agg(F.sum("orders").alias("period_total"))
+        .withColumns(
+            {
+                "period_index": index.cast("int"),
+                "grand": F.sum("period_total").over(Window.partitionBy()),
+            }
+        )
+    )
+    cells = per.groupBy("cell").agg(F.sum("orders").alias("cell_total"))
     o, e = F.col("orders").cast("double"), F.col("expected")
-    obs = (
-        per.join(cell_total, "cell")
-        .join(F.broadcast(grand), "period")
+    return (
+        cells.crossJoin(F.broadcast(periods))
+        .join(per, ["period", "cell"], "left")
+        .fillna(0, subset=["orders"])
         .withColumn("expected", F.col("cell_total") * F.col("period_total") / F.col("grand"))
         .withColumn("excess", F.sqrt(o) + F.sqrt(o + 1.0) - F.sqrt(4.0 * e + 1.0))
     )
-    return obs
 
 
 def global_moran(obs: DataFrame, s: SpatialSettings) -> pd.DataFrame:
-    """Global Moran's I of the hot-spot measure in the latest period (distance band)."""
+    """Global Moran's I of the hot-spot measure in the latest period (distance band).
+
+    Only the cells with orders in that period take part: Sedona 1.8 builds distance-band
+    weights with an outer self-join that it plans as a nested loop, so the cost grows with
+    the square of the cells, and the complete panel of :func:`hotspot_input` holds every
+    cell of the run (about 11,000 in the default world instead of a few hundred).
+    """
     from shikong.spatial import hotspots
 
     latest = first_row(obs.agg(F.max("period")))[0]
-    cells = obs.where(F.col("period") == F.lit(latest)).select(
+    cells = obs.where((F.col("period") == F.lit(latest)) & (F.col("orders") > 0)).select(
         "cell",
         "excess",
         stf.ST_Transform(
@@ -393,10 +449,12 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
     inputs = extract(spark, cfg, layer=layer)
     whs = warehouse_points(inputs.warehouses, s).cache()
     counts: dict[str, int] = {}
+    # One grid index of the 27 states for both joins (customers and orders).
+    states = state_lookup(inputs.states, s)
 
     with stage("spatial: customers_geo") as done:
         cg_path = cfg.paths.table("silver", "customers_geo")
-        overwrite(spark, customers_geo(inputs.customers, inputs, whs, s), cg_path)
+        overwrite(spark, customers_geo(inputs.customers, inputs, whs, s, states=states), cg_path)
         cust_geo = spark.read.format("delta").load(cg_path)
         counts["silver.customers_geo"] = cust_geo.count()
         done(counts["silver.customers_geo"])
@@ -405,7 +463,7 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
         og_path = cfg.paths.table("silver", "orders_geo")
         replace_partitions(
             spark,
-            orders_geo(inputs.orders, cust_geo, whs, inputs, s),
+            orders_geo(inputs.orders, cust_geo, whs, inputs, s, states=states),
             og_path,
             partition_by=["order_month"],
         )
@@ -458,7 +516,8 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
             cell_col="cell",
             value_col="excess",
             k_ring=s.hotspot_k_ring,
-            period_cols=["period"],
+            time_col="period_index",
+            time_steps=s.hotspot_time_steps,
         )
         out = gi.select(
             "period",

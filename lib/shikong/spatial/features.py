@@ -4,14 +4,23 @@ warehouse, H3/geohash grid and per-cell aggregates.
 Every function is a pure ``DataFrame -> DataFrame`` transform with keyword-only column
 names; geometry is built and compared with Sedona's function modules, never by hand.
 Distances and areas are computed in the metric CRS or on the spheroid, never in degrees.
+
+Region joins (:func:`assign_region`) look points up in a :class:`RegionIndex`: a grid of
+power-of-two cells over the subdivided regions, built once with Sedona's joins and
+predicates, so that most points get their region from a broadcast hash join on the cell
+key and only points in cells crossed by a border are tested against small clipped chips.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import DataType, StructField, StructType
+from sedona.spark.sql import st_aggregates as sta
 from sedona.spark.sql import st_constructors as stc
 from sedona.spark.sql import st_functions as stf
 from sedona.spark.sql import st_predicates as stp
@@ -78,51 +87,375 @@ def subdivide(*, geom_col: str, max_vertices: int = 64) -> Transform:
     return apply
 
 
-def assign_region(
+def subdivide_regions(
+    regions: DataFrame, *, region_geom_col: str, region_cols: Sequence[str], max_vertices: int
+) -> DataFrame:
+    """``region_cols`` + pieces of at most ``max_vertices`` (see :func:`subdivide`).
+
+    A handful of big polygons (27 states) would sit in one partition and be cut by one
+    core; they are spread over several partitions first.
+    """
+    parts = 4 * regions.sparkSession.sparkContext.defaultParallelism
+    return subdivide(geom_col=region_geom_col, max_vertices=max_vertices)(
+        regions.select(*region_cols, F.col(region_geom_col)).repartition(parts)
+    )
+
+
+@dataclass(frozen=True)
+class RegionIndex:
+    """A regular grid over region polygons for exact point-in-region lookups by cell key.
+
+    ``cells`` has one row per grid cell that touches a region: ``_cell`` (the cell key),
+    ``_core`` (the region columns as a struct when one piece of a region covers the whole
+    cell and no other region touches it, else null) and ``_chips`` (for the other "edge"
+    cells: one clipped polygon per region touching the cell, ``region_cols`` + ``_geom``,
+    sorted by the region columns).
+    It is materialised once (a local checkpoint) and reused by every join.
+
+    Attributes:
+        cells: The materialised cell table.
+        region_cols: Region attribute columns, in tie-break order.
+        cell_size: Cell edge in the regions' coordinate units (a power of two).
+        bounds: ``(xmin, ymin, xmax, ymax)`` of all regions.
+        n_cells: Rows of ``cells``.
+        n_edge_cells: Cells that need a point-in-polygon test.
+        n_pieces: Subdivided region pieces the index was built from.
+    """
+
+    cells: DataFrame
+    region_cols: tuple[str, ...]
+    cell_size: float
+    bounds: tuple[float, float, float, float]
+    n_cells: int
+    n_edge_cells: int
+    n_pieces: int
+
+
+def _cell_key(gx: Column, gy: Column) -> Column:
+    """One 64-bit key per (column, row) of the grid.
+
+    Unique while ``|row| < 2**31``: true for every cell near the regions, the only ones keyed.
+    """
+    return gx * F.lit(1 << 32) + gy
+
+
+def build_region_index(
     regions: DataFrame,
+    *,
+    region_geom_col: str,
+    region_cols: Sequence[str],
+    max_vertices: int = 64,
+    target_cells: int = 1 << 18,
+    pieces: DataFrame | None = None,
+) -> RegionIndex:
+    """Grid index of region polygons (see :class:`RegionIndex`), built with Sedona.
+
+    The polygons are cut into pieces of at most ``max_vertices`` (``ST_SubDivideExplode``)
+    so that every geometric test below is on a small polygon. The grid is aligned on the
+    origin with a power-of-two cell edge ``d`` chosen so that the regions' bounding box
+    holds about ``target_cells`` cells: ``x / d`` is then exact in floating point, so the
+    cell ``floor(x / d)`` of a point and the cell rectangle ``[i d, (i + 1) d]`` built with
+    ``ST_PolygonFromEnvelope`` agree exactly. A cell is *core* when a single piece covers
+    it (``ST_Covers``) and no other region touches it: every point in it belongs to that
+    region and only to it. Every other cell that a piece touches (``ST_Intersects``) keeps
+    one chip per region, ``ST_Union_Aggr`` of ``ST_Intersection(piece, cell)``, against
+    which its points are tested.
+
+    Args:
+        regions: Region polygons.
+        region_geom_col: Polygon column of ``regions``.
+        region_cols: Region attributes (their order is the tie-break order).
+        max_vertices: Subdivision size.
+        target_cells: Approximate grid cells over the regions' bounding box.
+        pieces: Already subdivided regions (``region_cols`` + ``region_geom_col``), to
+            reuse a subdivision; built here when None.
+
+    Returns:
+        The index.
+
+    Raises:
+        ValueError: When the regions have no non-empty geometry.
+    """
+    cols = list(region_cols)
+    if pieces is None:
+        pieces = subdivide_regions(
+            regions, region_geom_col=region_geom_col, region_cols=cols, max_vertices=max_vertices
+        )
+    g = F.col(region_geom_col)
+    pieces = pieces.where(g.isNotNull() & ~stf.ST_IsEmpty(g)).select(
+        *cols,
+        g.alias("_geom"),
+        stf.ST_XMin(g).alias("_x0"),
+        stf.ST_YMin(g).alias("_y0"),
+        stf.ST_XMax(g).alias("_x1"),
+        stf.ST_YMax(g).alias("_y1"),
+    )
+    pieces = pieces.cache()
+    box = pieces.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.min("_x0").alias("x0"),
+        F.min("_y0").alias("y0"),
+        F.max("_x1").alias("x1"),
+        F.max("_y1").alias("y1"),
+    ).first()
+    if box is None or not box["n"]:
+        pieces.unpersist()
+        raise ValueError("regions have no non-empty geometry")
+    bounds = (float(box["x0"]), float(box["y0"]), float(box["x1"]), float(box["y1"]))
+    area = max((bounds[2] - bounds[0]) * (bounds[3] - bounds[1]), 1e-300)
+    d = 2.0 ** round(math.log2(math.sqrt(area / target_cells)))
+    step = F.lit(d)
+    # Every cell that some piece's bounding box reaches, as a rectangle.
+    rects = (
+        pieces.select(
+            F.explode(F.sequence(F.floor(F.col("_x0") / step), F.floor(F.col("_x1") / step))).alias(
+                "_gx"
+            ),
+            "_y0",
+            "_y1",
+        )
+        .select(
+            "_gx",
+            F.explode(F.sequence(F.floor(F.col("_y0") / step), F.floor(F.col("_y1") / step))).alias(
+                "_gy"
+            ),
+        )
+        .distinct()
+        .select(
+            _cell_key(F.col("_gx"), F.col("_gy")).alias("_cell"),
+            stc.ST_PolygonFromEnvelope(
+                F.col("_gx") * step,
+                F.col("_gy") * step,
+                (F.col("_gx") + 1) * step,
+                (F.col("_gy") + 1) * step,
+            ).alias("_rect"),
+        )
+    )
+    # (cell, piece) pairs through Sedona's broadcast index join, which prepares the pieces
+    # once: far cheaper than an unprepared ST_Intersects/ST_Covers per candidate pair.
+    piece_side = F.broadcast(pieces.select(*cols, "_geom"))
+    touching = rects.join(piece_side, stp.ST_Intersects(F.col("_geom"), F.col("_rect")))
+    covering = (
+        rects.join(piece_side, stp.ST_Covers(F.col("_geom"), F.col("_rect")))
+        .select("_cell", *cols)
+        .distinct()
+        .withColumn("_covers", F.lit(True))
+    )
+    pairs = (
+        touching.join(covering, ["_cell", *cols], "left")
+        .fillna(False, subset=["_covers"])
+        .select(*cols, "_geom", "_rect", "_covers", "_cell")
+        .cache()
+    )
+    key = F.struct(*cols)
+    core_of = (
+        pairs.groupBy("_cell")
+        .agg(
+            F.count_distinct(key).alias("_n"),
+            F.max(F.when(F.col("_covers"), key)).alias("_cover"),
+        )
+        .select(
+            "_cell",
+            F.when((F.col("_n") == 1) & F.col("_cover").isNotNull(), F.col("_cover")).alias(
+                "_core"
+            ),
+        )
+    )
+    edge = core_of.where(F.col("_core").isNull()).select("_cell")
+    chips = (
+        pairs.join(F.broadcast(edge), "_cell")
+        .groupBy("_cell", *cols)
+        .agg(
+            sta.ST_Union_Aggr(
+                F.when(F.col("_covers"), F.col("_rect")).otherwise(
+                    stf.ST_Intersection(F.col("_geom"), F.col("_rect"))
+                )
+            ).alias("_geom")
+        )
+        .groupBy("_cell")
+        .agg(F.sort_array(F.collect_list(F.struct(*cols, "_geom"))).alias("_chips"))
+    )
+    # A local checkpoint (not cache): materialised once, released when no longer referenced.
+    cells = core_of.join(chips, "_cell", "left").localCheckpoint(eager=True)
+    stats = cells.agg(F.count(F.lit(1)).alias("n"), F.count("_chips").alias("edge")).first()
+    n_pieces = pieces.count()
+    pairs.unpersist()
+    pieces.unpersist()
+    assert stats is not None
+    return RegionIndex(
+        cells=cells,
+        region_cols=tuple(cols),
+        cell_size=d,
+        bounds=bounds,
+        n_cells=int(stats["n"]),
+        n_edge_cells=int(stats["edge"]),
+        n_pieces=int(n_pieces),
+    )
+
+
+def region_lookup(
+    regions: DataFrame,
+    *,
+    region_geom_col: str,
+    region_cols: Sequence[str],
+    broadcast_max_rows: int = 200_000,
+    max_vertices: int = 64,
+) -> DataFrame | RegionIndex:
+    """The index of ``regions`` when they subdivide into at most ``broadcast_max_rows``
+    pieces (build once, pass to every :func:`assign_region`), else ``regions`` itself."""
+    pieces = subdivide_regions(
+        regions,
+        region_geom_col=region_geom_col,
+        region_cols=region_cols,
+        max_vertices=max_vertices,
+    ).cache()
+    try:
+        if pieces.count() > broadcast_max_rows:
+            return regions
+        return build_region_index(
+            regions,
+            region_geom_col=region_geom_col,
+            region_cols=region_cols,
+            max_vertices=max_vertices,
+            pieces=pieces,
+        )
+    finally:
+        pieces.unpersist()
+
+
+def _assign_by_index(
+    df: DataFrame,
+    index: RegionIndex,
+    *,
+    point_col: str,
+    region_types: Sequence[DataType],
+    xy_cols: tuple[str, str] | None,
+) -> DataFrame:
+    """Region of each point via the grid index: one broadcast hash join, one row per row."""
+    cols = list(index.region_cols)
+    pt = F.col(point_col)
+    x, y = (F.col(xy_cols[0]), F.col(xy_cols[1])) if xy_cols else (stf.ST_X(pt), stf.ST_Y(pt))
+    x0, y0, x1, y1 = index.bounds
+    inside = (
+        pt.isNotNull()
+        & x.isNotNull()
+        & y.isNotNull()
+        & x.between(F.lit(x0), F.lit(x1))
+        & y.between(F.lit(y0), F.lit(y1))
+    )
+    step = F.lit(index.cell_size)
+    # Points outside the regions' bounding box (and NaN) get no key: no region, no lookup.
+    keyed = df.withColumn("_pcell", F.when(inside, _cell_key(F.floor(x / step), F.floor(y / step))))
+    joined = keyed.join(F.broadcast(index.cells), F.col("_pcell") == F.col("_cell"), "left")
+    hit_type = StructType([StructField(c, t) for c, t in zip(cols, region_types, strict=True)])
+    # First chip (region order) that the point intersects; once found, CASE WHEN skips the
+    # remaining tests. Core cells never reach this: their region is known without a test.
+    first_hit = F.aggregate(
+        "_chips",
+        F.lit(None).cast(hit_type),
+        lambda acc, chip: F.when(acc.isNotNull(), acc).when(
+            stp.ST_Intersects(chip["_geom"], pt), F.struct(*[chip[c].alias(c) for c in cols])
+        ),
+    )
+    hit = F.when(F.col("_core").isNotNull(), F.col("_core")).otherwise(first_hit)
+    return joined.withColumn("_hit", hit).select(
+        *df.columns, *[F.col("_hit")[c].alias(c) for c in cols]
+    )
+
+
+def _assign_partitioned(
+    df: DataFrame,
+    pieces: DataFrame,
+    *,
+    point_col: str,
+    region_cols: Sequence[str],
+    region_types: Sequence[DataType],
+    id_cols: Sequence[str],
+) -> DataFrame:
+    """Sedona's partitioned spatial join for large region sets; one row per input row."""
+    matched = (
+        df.where(F.col(point_col).isNotNull())
+        .join(pieces, stp.ST_Intersects(F.col("_region_geom"), F.col(point_col)), "inner")
+        .drop("_region_geom")
+    )
+    w = Window.partitionBy(*id_cols).orderBy(*[F.col(c) for c in region_cols])
+    first = matched.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
+    # Left-anti + union keeps unmatched points (and null geometries) with null regions.
+    unmatched = df.join(first.select(*id_cols), list(id_cols), "left_anti")
+    for c, t in zip(region_cols, region_types, strict=True):
+        unmatched = unmatched.withColumn(c, F.lit(None).cast(t))
+    return first.unionByName(unmatched)
+
+
+def assign_region(
+    regions: DataFrame | RegionIndex,
     *,
     point_col: str,
     region_geom_col: str,
     region_cols: Sequence[str],
     id_cols: Sequence[str],
-    broadcast_max_rows: int = 100_000,
+    broadcast_max_rows: int = 200_000,
     max_vertices: int = 64,
+    xy_cols: tuple[str, str] | None = None,
 ) -> Transform:
     """Attach the region containing each point; points in no region keep null columns.
 
-    Regions are subdivided first; the small side is broadcast (Sedona's broadcast index
-    join) when it has at most ``broadcast_max_rows`` pieces, otherwise Sedona plans its
-    partitioned spatial join. A point on a shared border can touch two regions; the one
-    with the smallest first region column wins, so every input row appears exactly once.
+    A point's region is the region whose polygon it intersects (``ST_Intersects``: the
+    border counts); on a shared border or where regions overlap, the one with the smallest
+    region columns (in order) wins, so every input row appears exactly once.
+
+    Small region sets (at most ``broadcast_max_rows`` subdivided pieces) go through a
+    :class:`RegionIndex`: each point's grid cell is looked up with one broadcast hash
+    join; in a core cell the region is known, in an edge cell the point is tested
+    against the cell's few small chips. No shuffle, no second pass: the stream keeps its
+    partitioning and row order and gets exactly one output row per input row, so there
+    is nothing to deduplicate. Larger sets use Sedona's partitioned spatial join on the
+    pieces, one row per point by ``row_number``, and a left-anti join for the rest.
 
     Args:
-        regions: Region polygons with ``region_geom_col`` and ``region_cols``.
+        regions: Region polygons with ``region_geom_col`` and ``region_cols``, or an index
+            built once with :func:`build_region_index` (reused across joins).
         point_col: Point geometry column of the input (same CRS as the regions).
         region_geom_col: Polygon column of ``regions``.
         region_cols: Region attributes to attach (e.g. ``uf``, ``region_name``).
-        id_cols: Columns that identify an input row (to keep one match per row).
+        id_cols: Columns that identify an input row (the partitioned path keeps one match
+            per row by them).
         broadcast_max_rows: Broadcast threshold in subdivided pieces.
         max_vertices: Subdivision size.
+        xy_cols: The point's raw x/y columns (e.g. ``("lon", "lat")``) when the caller has
+            them; the cell key is then computed without decoding every point.
     """
 
     def apply(df: DataFrame) -> DataFrame:
-        pieces = subdivide(geom_col=region_geom_col, max_vertices=max_vertices)(
-            regions.select(*region_cols, F.col(region_geom_col))
-        ).withColumnRenamed(region_geom_col, "_region_geom")
-        n_pieces = pieces.count()
-        right = F.broadcast(pieces) if n_pieces <= broadcast_max_rows else pieces
-        matched = (
-            df.where(F.col(point_col).isNotNull())
-            .join(right, stp.ST_Intersects(F.col("_region_geom"), F.col(point_col)), "inner")
-            .drop("_region_geom")
+        lookup = (
+            regions
+            if isinstance(regions, RegionIndex)
+            else region_lookup(
+                regions,
+                region_geom_col=region_geom_col,
+                region_cols=region_cols,
+                broadcast_max_rows=broadcast_max_rows,
+                max_vertices=max_vertices,
+            )
         )
-        w = Window.partitionBy(*id_cols).orderBy(*[F.col(c) for c in region_cols])
-        first = matched.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
-        # Left-anti + union keeps unmatched points (and null geometries) with null regions.
-        unmatched = df.join(first.select(*id_cols), list(id_cols), "left_anti")
-        for c in region_cols:
-            unmatched = unmatched.withColumn(c, F.lit(None).cast(regions.schema[c].dataType))
-        return first.unionByName(unmatched)
+        if isinstance(lookup, RegionIndex):
+            core = lookup.cells.schema["_core"].dataType
+            assert isinstance(core, StructType)
+            types = [core[c].dataType for c in lookup.region_cols]
+            return _assign_by_index(
+                df, lookup, point_col=point_col, region_types=types, xy_cols=xy_cols
+            )
+        pieces = subdivide(geom_col=region_geom_col, max_vertices=max_vertices)(
+            lookup.select(*region_cols, F.col(region_geom_col))
+        ).withColumnRenamed(region_geom_col, "_region_geom")
+        return _assign_partitioned(
+            df,
+            pieces,
+            point_col=point_col,
+            region_cols=region_cols,
+            region_types=[lookup.schema[c].dataType for c in region_cols],
+            id_cols=id_cols,
+        )
 
     return apply
 

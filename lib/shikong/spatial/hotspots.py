@@ -289,7 +289,10 @@ def _gi_from_weights(weighted: DataFrame, input_cols: Sequence[str]) -> DataFram
         z_ok = F.col("Z").isNotNull() & ~F.isnan("Z")
         gi = gi.select(
             *[F.col(c) for c in input_cols],
-            F.size(_WEIGHTS).alias("gi_n_neighbors"),
+            # Sum of the binary weights = neighbours incl. self (also for an aggregated entry).
+            F.aggregate(_WEIGHTS, F.lit(0.0), lambda acc, w: acc + w["value"])
+            .cast("int")
+            .alias("gi_n_neighbors"),
             F.when(z_ok, F.col("Z")).alias("gi_z"),
             F.when(z_ok, F.least(F.col("P") * 2.0, F.lit(1.0))).alias("gi_p"),
         )
@@ -325,56 +328,105 @@ def getis_ord_gi_star_h3(
     value_col: str,
     k_ring: int,
     period_cols: Sequence[str] = (),
+    time_col: str | None = None,
+    time_steps: int = 0,
 ) -> DataFrame:
-    """Local Getis-Ord Gi* with H3 ring neighbourhoods (binary weights, self included).
+    """Local Getis-Ord Gi* with H3 ring (and optionally space-time) neighbourhoods.
 
-    The neighbours of a cell are the cells of the same period within ``k_ring`` H3 rings
-    (Sedona's ``ST_H3KRing``) that have a row; the weights column is built with one
-    equi-join on (period, cell), so the cost grows linearly with the rows, where a
-    distance-band self-join over many periods does not. The statistic itself is Sedona's
-    ``g_local(star=True)`` on the standardised values, exactly as in
-    :func:`getis_ord_gi_star`; mean, standard deviation, ``n`` and the FDR family are those
-    of all rows (every period together).
+    The neighbours of a row are the rows within ``k_ring`` H3 rings of its cell (Sedona's
+    ``ST_H3KRing``), itself included, with binary weights, that share its ``period_cols``
+    key and, with ``time_col``, whose time index lies within ``time_steps`` of its own
+    (``|t_j - t_i| <= time_steps``). ``time_steps = 0`` is one cross-section per time
+    index; ``time_steps = 1`` is the space-time neighbourhood of emerging hot-spot analysis
+    (the rings in the previous, the same and the next period), which pools a short event's
+    signal over the periods it spans. The statistic is Sedona's ``g_local(star=True)`` on
+    the standardised values, exactly as in :func:`getis_ord_gi_star`; mean, standard
+    deviation, ``n`` and the FDR family are those of all rows together.
+
+    Sedona's ``g_local`` reads a row's weights only through ``sum_j w_ij x_j`` and
+    ``W_i = sum_j w_ij`` (its variance is the binary-weight one of Getis & Ord 1992), so the
+    neighbourhood is handed over as one entry with ``value = W_i`` (the neighbour count)
+    and neighbour value ``sum_j x_j / W_i``: the same G, E[G], V[G] and z as the list of
+    ``W_i`` unit-weight entries, without materialising up to ``(2 * time_steps + 1) *
+    (3 k^2 + 3 k + 1)`` structs per row. The sums are built by scattering: each row adds
+    its value to the periods within ``time_steps`` of its own, then each (cell, period)
+    sum to the cells of its ring (the ring relation is symmetric: H3 grid distance), two
+    aggregations whose cost grows linearly with rows x neighbourhood size and needs no
+    join per neighbour.
 
     Args:
-        df: One row per (period, cell); ``cell_col`` holds H3 ids as hex strings.
+        df: One row per (period key, time, cell); ``cell_col`` holds H3 ids as hex strings.
         cell_col: H3 cell column.
         value_col: Numeric, non-null value.
         k_ring: Rings of neighbours (1 = the 6 adjacent cells).
         period_cols: Columns that separate cross-sections (neighbours never cross them).
+        time_col: Integer column of consecutive time indices (e.g. weeks since an epoch);
+            required when ``time_steps > 0``, else rows of different times are separate
+            cross-sections.
+        time_steps: Time indices on each side that belong to the neighbourhood.
 
     Returns:
         The input columns plus ``gi_n_neighbors``, ``gi_z``, ``gi_p``, ``gi_p_fdr`` and
         ``hotspot_class``.
+
+    Raises:
+        ValueError: On ``k_ring < 1``, ``time_steps < 0``, ``time_steps > 0`` without
+            ``time_col``, or a missing/clashing column.
     """
     from sedona.spark.sql import st_functions as stf
 
     if k_ring < 1:
         raise ValueError(f"k_ring must be >= 1, got {k_ring}")
-    _check_columns(df, (cell_col, value_col, *period_cols), GI_OUTPUT_COLUMNS + (_WEIGHTS, _X))
-    input_cols = df.columns
-    keyed = df.withColumn(_X, _standardised(df, value_col, f"{k_ring}-ring H3"))
-    cell_long = F.conv(F.col(cell_col), 16, 10).cast("long")
-    pairs = keyed.select(
-        *period_cols,
-        F.col(cell_col).alias("__cell"),
-        F.explode(stf.ST_H3KRing(cell_long, F.lit(k_ring), F.lit(False))).alias("__nb"),
-    ).withColumn("__nb", F.lower(F.hex("__nb")))
-    values = keyed.select(*period_cols, F.col(cell_col).alias("__nb"), F.col(_X).alias("__x"))
-    weights = (
-        pairs.join(values, [*period_cols, "__nb"])
-        .groupBy(*period_cols, "__cell")
-        .agg(
-            F.collect_list(
-                F.struct(
-                    F.struct(F.col("__x").alias(_X)).alias("neighbor"), F.lit(1.0).alias("value")
-                )
-            ).alias(_WEIGHTS)
-        )
-        .withColumnRenamed("__cell", cell_col)
+    if time_steps < 0:
+        raise ValueError(f"time_steps must be >= 0, got {time_steps}")
+    if time_steps and time_col is None:
+        raise ValueError("time_steps > 0 needs time_col")
+    times = (time_col,) if time_col else ()
+    _check_columns(
+        df, (cell_col, value_col, *period_cols, *times), GI_OUTPUT_COLUMNS + (_WEIGHTS, _X)
     )
-    weighted = keyed.join(weights, [*period_cols, cell_col])
-    return _gi_from_weights(weighted, input_cols)
+    input_cols = df.columns
+    keys = [*period_cols, "__t", "__id"]
+    keyed = df.withColumns(
+        {
+            _X: _standardised(df, value_col, f"{k_ring}-ring H3"),
+            "__t": F.col(time_col).cast("long") if time_col else F.lit(0).cast("long"),
+            "__id": F.conv(F.col(cell_col), 16, 10).cast("long"),
+        }
+    )
+    # Time first: each row adds its value to the periods within time_steps of its own
+    # (one row per (cell, period) reached, also periods where the cell has no row).
+    in_time = keyed.select(*period_cols, "__t", "__id", F.col(_X).alias("__sx"))
+    if time_steps:
+        in_time = (
+            in_time.withColumn(
+                "__t", F.explode(F.sequence(F.col("__t") - time_steps, F.col("__t") + time_steps))
+            )
+            .groupBy(*keys)
+            .agg(F.sum("__sx").alias("__sx"), F.count(F.lit(1)).alias("__nx"))
+        )
+    else:
+        in_time = in_time.withColumn("__nx", F.lit(1).cast("long"))
+    # Then space: each (cell, period) sum goes to every cell of its ring.
+    ring = F.explode(stf.ST_H3KRing(F.col("__id"), F.lit(k_ring), F.lit(False)))
+    sums = (
+        in_time.select(*period_cols, "__t", ring.alias("__id"), "__sx", "__nx")
+        .groupBy(*keys)
+        .agg(F.sum("__sx").alias("__sx"), F.sum("__nx").cast("double").alias("__w"))
+    )
+    entry = F.struct(
+        F.struct((F.col("__sx") / F.col("__w")).alias(_X)).alias("neighbor"),
+        F.col("__w").alias("value"),
+    )
+    weighted = (
+        keyed.join(sums, keys)
+        .withColumn(_WEIGHTS, F.array(entry))
+        .drop("__t", "__id", "__sx", "__w")
+    )
+    # g_local runs one job for its global sums and the caller another for the output;
+    # materialise the weights once so that both do not redo the scatter aggregations. A
+    # local checkpoint (unlike cache) is released once the result is no longer referenced.
+    return _gi_from_weights(weighted.localCheckpoint(eager=True), input_cols)
 
 
 def morans_i(
