@@ -120,3 +120,39 @@ def test_aggregate_metrics_by_hand():
     assert out.loc["seasonal_naive", "mase"] == pytest.approx(2.0)
     with pytest.raises(ValueError, match="missing column"):
         aggregate_metrics(rows.drop(columns=["sum_error"]))
+
+
+def test_family_metrics_groups_naive_with_the_chosen_family():
+    from shikong.jobs.forecast_arima import family_metrics
+
+    rows = pd.DataFrame(
+        {
+            "series_id": ["a", "a", "b", "a", "a", "b"],
+            "model": ["chosen"] * 3 + ["seasonal_naive"] * 3,
+            "model_spec": ["SARIMA(1,1,1)(0,0,0,0)+c", "SARIMA(0,1,1)(1,0,1,7)", "SBA"]
+            + ["seasonal_naive"] * 3,
+            "fold": [0, 1, 0, 0, 1, 0],
+            "n": [10] * 6,
+            "mase": [1.0, 3.0, 0.5, 2.0, 4.0, 1.5],
+            "smape": [10.0] * 6,
+            "sum_abs_error": [5.0, 5.0, 10.0, 8.0, 12.0, 20.0],
+            "sum_abs_actual": [50.0, 50.0, 100.0, 50.0, 50.0, 100.0],
+            "sum_error": [0.0] * 6,
+            "coverage80": [0.8] * 6,
+            "coverage95": [1.0] * 6,
+        }
+    )
+    out = family_metrics(rows).set_index(["family", "model"])
+    assert sorted(out.index) == [
+        ("SARIMA", "chosen"),
+        ("SARIMA", "seasonal_naive"),
+        ("SBA", "chosen"),
+        ("SBA", "seasonal_naive"),
+    ]
+    # SARIMA covers series a, folds 0 and 1, for both models.
+    assert out.loc[("SARIMA", "chosen"), "mase"] == pytest.approx(2.0)
+    assert out.loc[("SARIMA", "chosen"), "wape"] == pytest.approx(10 / 100)
+    assert out.loc[("SARIMA", "seasonal_naive"), "mase"] == pytest.approx(3.0)
+    assert out.loc[("SARIMA", "seasonal_naive"), "wape"] == pytest.approx(20 / 100)
+    assert out.loc[("SBA", "seasonal_naive"), "wape"] == pytest.approx(20 / 100)
+    assert out["n_series"].to_dict() == {k: 1 for k in out.index}

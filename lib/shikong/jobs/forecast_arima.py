@@ -126,6 +126,28 @@ def overall_metrics(metrics_pdf: pd.DataFrame) -> pd.DataFrame:
     return aggregate_metrics(metrics_pdf, by=("model",))
 
 
+def family_metrics(metrics_pdf: pd.DataFrame) -> pd.DataFrame:
+    """Backtest table per model family, each next to seasonal naive on the same folds.
+
+    A (series, fold) belongs to the family of the model the job chose there: the model
+    spec up to its orders (``SARIMA(1,1,1)(0,0,0,0)+c`` -> ``SARIMA``, ``SBA``, ``ETS`` ...).
+    Its seasonal-naive row is grouped with it, so each family's two rows cover the same
+    series and folds.
+
+    Args:
+        metrics_pdf: Backtest rows (``BACKTEST_SCHEMA``) of models ``chosen`` and
+            ``seasonal_naive``.
+
+    Returns:
+        :func:`aggregate_metrics` by ``family`` and ``model``.
+    """
+    chosen = metrics_pdf[metrics_pdf["model"] == "chosen"]
+    family = chosen["model_spec"].fillna("unknown").str.extract(r"^([A-Za-z_]+)", expand=False)
+    keys = chosen[["series_id", "fold"]].assign(family=family.fillna("unknown").to_numpy())
+    grouped = metrics_pdf.merge(keys, on=["series_id", "fold"], how="inner")
+    return aggregate_metrics(grouped, by=("family", "model"))
+
+
 def run_forecast(spark: SparkSession, cfg: AppConfig, *, run_id: str | None = None) -> pd.DataFrame:
     """Forecast and backtest every series of ``silver.sku_daily``; returns the overall table."""
     ts = cfg.timeseries
@@ -174,6 +196,15 @@ def run_forecast(spark: SparkSession, cfg: AppConfig, *, run_id: str | None = No
             row.smape,
             row.coverage80,
             row.coverage95,
+        )
+    for row in family_metrics(metrics).itertuples():
+        log.info(
+            "backtest by family %-14s %-15s series=%d MASE=%.3f WAPE=%.3f",
+            row.family,
+            row.model,
+            row.n_series,
+            row.mase,
+            row.wape,
         )
     return table
 
