@@ -531,7 +531,13 @@ def run_spatial(spark: SparkSession, cfg: AppConfig, *, layer: str = "bronze") -
             "gi_p_fdr",
             "hotspot_class",
         )
-        replace_partitions(spark, out, cfg.paths.table("gold", "hotspots"), partition_by=["period"])
+        # One task per period: otherwise every task writes a small file into every period.
+        replace_partitions(
+            spark,
+            out.repartition("period"),
+            cfg.paths.table("gold", "hotspots"),
+            partition_by=["period"],
+        )
         hs = spark.read.format("delta").load(cfg.paths.table("gold", "hotspots"))
         counts["gold.hotspots"] = hs.count()
         overwrite(
