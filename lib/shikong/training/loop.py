@@ -582,7 +582,12 @@ def train(
         own_group = True
     comm = TorchDistComm(rank, world_size) if world_size > 1 else Comm(rank, world_size)
     try:
-        return _train(model_cfg, train_cfg, data_paths, comm, device, t_start)
+        result = _train(model_cfg, train_cfg, data_paths, comm, device, t_start)
+        if own_group:
+            # Tear down together: a rank that destroys its gloo group while the peer is
+            # still using it can abort ("terminate called without an active exception").
+            dist.barrier()
+        return result
     finally:
         if own_group:
             dist.destroy_process_group()
