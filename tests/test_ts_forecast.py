@@ -227,7 +227,8 @@ def test_drift_carries_over_from_differenced_to_levels():
     assert mean[-7:].mean() - y[-7:].mean() > 0.08 * H * 0.5  # the trend is extrapolated
 
 
-def test_drift_is_decided_on_the_cheapest_order(monkeypatch):
+def _record_fits(monkeypatch) -> list[str]:
+    """Names of the candidates fitted from now on (the real fits still run)."""
     calls: list[str] = []
     real = fmod.fit_candidate_once
 
@@ -236,6 +237,11 @@ def test_drift_is_decided_on_the_cheapest_order(monkeypatch):
         return real(y, spec, **kw)
 
     monkeypatch.setattr(fmod, "fit_candidate_once", spy)
+    return calls
+
+
+def test_drift_is_decided_on_the_cheapest_order(monkeypatch):
+    calls = _record_fits(monkeypatch)
     rng = np.random.default_rng(15)
     trending = _seasonal(400, seed=15) + 0.2 * np.arange(400) + np.cumsum(rng.normal(0, 0.3, 400))
     fc = forecast_array(trending)
@@ -468,14 +474,7 @@ def test_bench_smoke():
 def test_drift_decision_only_prunes_orders_offered_both_ways(monkeypatch):
     """Without the (d, D) tests every group is searched: the pair's verdict must not drop
     the orders that exist only with a constant (d = D = 0) or only without (d + D = 2)."""
-    calls: list[str] = []
-    real = fmod.fit_candidate_once
-
-    def spy(y, spec, **kw):
-        calls.append(spec.name)
-        return real(y, spec, **kw)
-
-    monkeypatch.setattr(fmod, "fit_candidate_once", spy)
+    calls = _record_fits(monkeypatch)
     cfg = ForecastConfig(seasonality_test=False, differencing_by_tests=False, patience=None)
     forecast_array(_seasonal(200, seed=16), cfg)
     fitted = set(calls)

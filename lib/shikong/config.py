@@ -303,6 +303,7 @@ class DemandTrainSettings:
         epochs: Maximum epochs.
         batch_size: Global batch size.
         lr: Peak learning rate.
+        weight_decay: AdamW weight decay.
         patience: Early-stopping patience (epochs).
         eval_origins: Test origins (one per ``horizon`` days) scored against seasonal naive
             and ARIMA.
@@ -320,6 +321,7 @@ class DemandTrainSettings:
     epochs: int = 6
     batch_size: int = 128
     lr: float = 3e-3
+    weight_decay: float = 1e-4
     patience: int = 2
     eval_origins: int = 4
 
@@ -334,8 +336,10 @@ class DemandTrainSettings:
                 raise ConfigError(f"models.demand.{name}: must be >= 1, got {getattr(self, name)}")
         if self.eval_origins < 1 or self.patience < 1:
             raise ConfigError("models.demand.eval_origins: eval_origins and patience must be >= 1")
-        if not 0.0 <= self.dropout < 1.0 or self.lr <= 0:
-            raise ConfigError("models.demand.lr: lr > 0 and 0 <= dropout < 1 are required")
+        if not 0.0 <= self.dropout < 1.0 or self.lr <= 0 or self.weight_decay < 0:
+            raise ConfigError(
+                "models.demand.lr: lr > 0, weight_decay >= 0 and 0 <= dropout < 1 are required"
+            )
 
 
 @dataclass(frozen=True)

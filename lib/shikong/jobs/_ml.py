@@ -105,7 +105,7 @@ def demand_inputs(
         dyn = cell_dynamics(
             spark.read.format("delta").load(hot_path),
             resolution=res,
-            lookahead_weeks=getattr(cfg.spatial, "hotspot_time_steps", 0),
+            lookahead_weeks=cfg.spatial.hotspot_time_steps,
         )
         dynamic = to_pandas_small(dyn.join(F.broadcast(cells), "cell"))
     ecfg = DemandExampleConfig(

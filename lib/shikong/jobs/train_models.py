@@ -123,7 +123,7 @@ def train_config(cfg: AppConfig, kind: str, checkpoint_dir: str) -> TrainConfig:
         epochs=s.epochs,
         batch_size=s.batch_size,
         lr=s.lr,
-        weight_decay=getattr(s, "weight_decay", 1e-4),
+        weight_decay=s.weight_decay,
         patience=s.patience,
         seed=ms.seed,
         checkpoint_dir=checkpoint_dir,

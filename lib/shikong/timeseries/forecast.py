@@ -607,14 +607,7 @@ def fit_sarimax(
     Returns:
         The statsmodels ``SARIMAXResults``.
     """
-    model = SARIMAX(
-        np.asarray(y, dtype=float),
-        order=spec.order,
-        seasonal_order=spec.statsmodels_seasonal_order,
-        trend=spec.trend,
-        simple_differencing=simple_differencing,
-        concentrate_scale=True,
-    )
+    model = _sarimax_model(y, spec, simple_differencing=simple_differencing)
     with quiet():
         return model.fit(
             start_params=start_params,
@@ -682,16 +675,21 @@ class CandidateFit:
 
 def sarimax_start_params(y: np.ndarray, spec: SarimaSpec) -> np.ndarray:
     """statsmodels' default start of the simple-differenced model (what ``fit`` would use)."""
-    model = SARIMAX(
+    model = _sarimax_model(y, spec, simple_differencing=True)
+    with quiet():
+        return np.asarray(model.start_params, dtype=float)
+
+
+def _sarimax_model(y: np.ndarray, spec: SarimaSpec, *, simple_differencing: bool) -> SARIMAX:
+    """The statsmodels state-space model of ``spec`` (scale concentrated out)."""
+    return SARIMAX(
         np.asarray(y, dtype=float),
         order=spec.order,
         seasonal_order=spec.statsmodels_seasonal_order,
         trend=spec.trend,
-        simple_differencing=True,
+        simple_differencing=simple_differencing,
         concentrate_scale=True,
     )
-    with quiet():
-        return np.asarray(model.start_params, dtype=float)
 
 
 def fit_candidate_once(
