@@ -5,17 +5,19 @@ shapes drawn per series) are written once to Parquet and, in one run:
 
 0. statsforecast start-up in a fresh Python process (import, first and second AutoARIMA
    call): what each Spark Python worker pays once;
-1. single process, one BLAS thread, on the first ``--sample`` series: a plain loop of
-   statsmodels ``SARIMAX(1,1,1)(1,0,1,7)`` fit (defaults) + 28-step forecast with 80%/95%
-   intervals, and loops of the job's own per-series function (``make_forecast_fn`` with
-   ``forecast_config(TimeSeriesSettings(engine=...))``) for each engine; the statsmodels
-   engine's loop goes on over ``--job-sample`` series (default: all of them, so that its
-   like-for-like efficiency compares the same series);
-2. Spark ``local[cores]``, the paths taking turns on ``--rounds`` chunks of the series
-   (the single-process loop takes turns series by series): the job's path per engine (read
-   Parquet, repartition by series with ``series_partitions`` as ``run_forecast`` does,
-   ``forecasts()``, noop write) and the issue's baseline, a plain ``applyInPandas`` of the
-   fixed-order fit with the same output schema and partitions;
+1. Spark ``local[cores]``, per path: the job's path per engine (read Parquet, repartition
+   by series with ``series_partitions`` as ``run_forecast`` does, ``forecasts()``, noop
+   write) and the issue's baseline, a plain ``applyInPandas`` of statsmodels
+   ``SARIMAX(1,1,1)(1,0,1,7)`` fit (defaults) + 28-step forecast with 80%/95% intervals,
+   with the same output schema and partitions;
+2. bracketing each Spark stage, a plain single-process loop (one BLAS thread) of the same
+   path's per-series function, half of its series just before the stage and half just
+   after, so that a drift of the machine's speed during the run is shared by the Spark rate
+   and the single-process rate it is compared with. The job's function
+   (``make_forecast_fn`` with ``forecast_config(TimeSeriesSettings(engine=...))``) is timed
+   on ``--job-sample`` series for the statsmodels engine (default: all of them, so that its
+   like-for-like efficiency compares the same series), the other paths on the first
+   ``--sample``; with ``--rounds`` > 1 the paths take turns on chunks of the series;
 3. backtest on the first ``--backtest-series`` series, same folds for all (3 rolling
    origins 28 days apart, 28-day horizon, ``backtest_config``): the job's ``backtests()`` per
    engine (+ seasonal naive) and the fixed-order SARIMAX on each fold; MASE and WAPE
@@ -237,41 +239,41 @@ def settings(engine: str) -> Any:
     return TimeSeriesSettings(engine=engine)
 
 
-def single_process(
-    pdf: pd.DataFrame, ids: list[str], engines: list[str], job_ids: list[str]
-) -> dict[str, np.ndarray]:
-    """Seconds of each series in a plain loop, one process and one BLAS thread.
-
-    Paths: ``fixed`` (the fixed-order SARIMAX) and the job's per-series function for each
-    engine, on the same series ``ids``; the paths take turns series by series, so a change
-    in the machine's load during the loop hits every path alike. The statsmodels engine then
-    goes on over the rest of ``job_ids`` (its like-for-like efficiency is measured on the
-    very series Spark forecasts: its per-series cost is skewed, so a 100-series sample
-    alone would leave the ideal rate uncertain by ~+-8%).
-    """
-    from threadpoolctl import threadpool_limits
-
+def plain_fns(engines: list[str]) -> dict[str, Callable[[pd.DataFrame], pd.DataFrame]]:
+    """The per-series functions of every path: the fixed order and the job's, per engine."""
     from shikong.jobs.forecast_arima import forecast_config
     from shikong.timeseries import make_forecast_fn
 
     fns: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {"fixed": make_fixed_forecast_fn()}
     for engine in engines:
         fns[engine] = make_forecast_fn(forecast_config(settings(engine)))
-    first = set(ids)
-    order = ids + [i for i in job_ids if i not in first]
-    by_id = dict(iter(pdf[pdf["series_id"].isin(order)].groupby("series_id", sort=False)))
-    times: dict[str, list[float]] = {name: [] for name in fns}
+    return fns
+
+
+def plain_loop(
+    fn: Callable[[pd.DataFrame], pd.DataFrame], by_id: dict[str, pd.DataFrame], ids: list[str]
+) -> list[float]:
+    """Seconds of each series in a plain loop in this process, one BLAS thread."""
+    from threadpoolctl import threadpool_limits
+
+    times = []
     with threadpool_limits(limits=1):
-        for fn in fns.values():
-            fn(by_id[order[0]])  # imports and first-call costs out of the loop
-        for sid in order:
-            for name, fn in fns.items():
-                if sid not in first and name != "statsmodels":
-                    continue
-                t0 = time.perf_counter()
-                fn(by_id[sid])
-                times[name].append(time.perf_counter() - t0)
-    return {name: np.asarray(v) for name, v in times.items()}
+        for sid in ids:
+            t0 = time.perf_counter()
+            fn(by_id[sid])
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def loop_ids(name: str, chunk: list[str], sample: set[str], job_ids: set[str]) -> list[str]:
+    """Series of ``chunk`` that the plain loop of path ``name`` times.
+
+    The statsmodels engine is timed on ``job_ids`` (by default every series Spark forecasts:
+    its per-series cost is skewed, so a 100-series sample alone would leave the ideal rate
+    uncertain by ~+-8%); the other paths on the ``--sample`` series.
+    """
+    keep = job_ids if name == "statsmodels" else sample
+    return [sid for sid in chunk if sid in keep]
 
 
 def timed(
@@ -357,25 +359,21 @@ def run(args: argparse.Namespace) -> list[Result]:
     path = series_file(n_series, args.seed)
     pdf = pd.read_parquet(path)
     ids = sorted(pdf["series_id"].unique())
-    phases: dict[str, float] = {}
+    phases: dict[str, float] = {"single": 0.0}
+    conds: list[str] = []
 
     sf_start = statsforecast_startup(path) if "statsforecast" in engines else None
     if sf_start:
         log(f"statsforecast start-up: {sf_start}")
 
     job_sample = n_series if args.job_sample <= 0 else min(n_series, args.job_sample)
-    log(f"single process on {sample} series (statsmodels engine: {job_sample}) ...")
-    conds = [f"single-process start: {common.conditions()}"]
-    t0 = time.perf_counter()
-    sp = single_process(pdf, ids[:sample], engines, ids[:job_sample])
-    phases["single"] = time.perf_counter() - t0
-    log(
-        "single process s/series: "
-        + ", ".join(
-            f"{k} {v.mean():.3f} (median {np.median(v):.3f}, {v.size} series)"
-            for k, v in sp.items()
-        )
+    sample_ids, job_ids = set(ids[:sample]), set(ids[:job_sample])
+    fns = plain_fns(engines)
+    by_id = dict(
+        iter(pdf[pdf["series_id"].isin(sample_ids | job_ids)].groupby("series_id", sort=False))
     )
+    for fn in fns.values():
+        plain_loop(fn, by_id, ids[:1])  # imports and first-call costs out of the loops
 
     common.pickle_by_value(__name__)
     handle = common.start_spark(
@@ -401,18 +399,23 @@ def run(args: argparse.Namespace) -> list[Result]:
     warm_s = time.perf_counter() - t0
     log(f"warm-up {warm_s:.1f}s")
 
-    # The paths take turns on disjoint chunks of the series (round r: every path on chunk
-    # r) so that a drift in the machine's load during the run is shared by all paths.
+    # Each Spark stage is bracketed by its own path's plain loop: half of the looped series
+    # just before it, half just after, so a drift in the machine's speed over the run (a
+    # shared VM's neighbours) hits the Spark rate and the single-process rate alike.
+    # With --rounds > 1 the paths also take turns on disjoint chunks of the series.
     rounds = max(1, min(args.rounds, n_series // 8 or 1))
     chunks = [list(c) for c in np.array_split(np.array(ids), rounds)]
     rate_s: dict[str, float] = dict.fromkeys([*engines, "fixed"], 0.0)
+    sp_times: dict[str, list[float]] = {name: [] for name in rate_s}
     # seconds spent inside the per-series function, wall and CPU, summed over series
     sc = spark.sparkContext
     inside = {name: (sc.accumulator(0.0), sc.accumulator(0.0)) for name in rate_s}
     tree_cpu = dict.fromkeys(rate_s, 0.0)
     for r, chunk in enumerate(chunks):
-        conds.append(f"Spark forecasts round {r + 1}/{rounds}: {common.conditions()}")
         for name in rate_s:
+            looped = loop_ids(name, chunk, sample_ids, job_ids)
+            conds.append(f"{name} round {r + 1}/{rounds}: {common.conditions()}")
+            before = plain_loop(fns[name], by_id, looped[0::2])
             df = series_df(chunk)
             wall_acc, cpu_acc = inside[name]
             if name == "fixed":
@@ -423,16 +426,22 @@ def run(args: argparse.Namespace) -> list[Result]:
                 with instrumented_job(wall_acc, cpu_acc):
                     out = forecasts(df, settings(name))
             cpu0 = spark_cpu_seconds()
-            t0 = time.perf_counter()
+            t1 = time.perf_counter()
             common.noop_write(out)
-            rate_s[name] += time.perf_counter() - t0
+            rate_s[name] += time.perf_counter() - t1
             cpu1 = spark_cpu_seconds()
             if cpu0 is not None and cpu1 is not None:
                 tree_cpu[name] += cpu1 - cpu0
+            after = plain_loop(fns[name], by_id, looped[1::2])
+            sp_times[name] += before + after
+            phases["single"] += sum(before) + sum(after)
         log(
             f"forecasts round {r + 1}/{rounds} ({len(chunk)} series), cumulative s: "
             + ", ".join(f"{k} {v:.1f}" for k, v in rate_s.items())
+            + "; plain loop s/series: "
+            + ", ".join(f"{k} {np.mean(v):.3f} ({len(v)})" for k, v in sp_times.items() if v)
         )
+    sp = {name: np.asarray(v) for name, v in sp_times.items()}
 
     bt_ids = ids[:n_bt]
     bt_frames, bt_s = [], {}
@@ -625,7 +634,8 @@ def build_results(i: dict[str, Any], handle: Any) -> list[Result]:
             meets_target=check_target(rates[job] / (cores * single[job]), ">= 0.85"),
             notes=(
                 f"like for like: ratio = job rate on Spark / ({cores} x the same per-series "
-                f"function in a plain loop, {_rate_notes(i, job)}; Spark forecasts "
+                f"function in a plain loop, {_rate_notes(i, job)}, half just before and half "
+                f"just after the Spark stage; Spark forecasts "
                 f"{i['n_series']} series)"
                 + _efficiency_interval(i, job, cores)
                 + _inside_notes(i, job, cores)
