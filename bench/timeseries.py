@@ -5,11 +5,12 @@ shapes drawn per series) are written once to Parquet and, in one run:
 
 0. statsforecast start-up in a fresh Python process (import, first and second AutoARIMA
    call): what each Spark Python worker pays once;
-1. Spark ``local[cores]``, per path: the job's path per engine (read Parquet, repartition
-   by series with ``series_partitions`` as ``run_forecast`` does, ``forecasts()``, noop
-   write) and the issue's baseline, a plain ``applyInPandas`` of statsmodels
-   ``SARIMAX(1,1,1)(1,0,1,7)`` fit (defaults) + 28-step forecast with 80%/95% intervals,
-   with the same output schema and partitions;
+1. Spark ``local[cores]``, per path: the job's path per engine (read Parquet,
+   ``forecasts()`` as ``run_forecast`` calls it: ~8 series per pandas call, range-
+   partitioned into ``series_partitions`` tasks; noop write) and the issue's baseline, a
+   plain ``applyInPandas`` of statsmodels ``SARIMAX(1,1,1)(1,0,1,7)`` fit (defaults) +
+   28-step forecast with 80%/95% intervals per series, repartitioned by series into the
+   same number of tasks, with the same output schema;
 2. bracketing each Spark stage, a plain single-process loop (one BLAS thread) of the same
    path's per-series function, half of its series just before the stage and half just
    after, so that a drift of the machine's speed during the run is shared by the Spark rate
@@ -382,9 +383,13 @@ def run(args: argparse.Namespace) -> list[Result]:
     spark = handle.spark
     parallelism = spark.sparkContext.defaultParallelism
 
+    def raw_df(limit_ids: list[str]) -> Any:
+        """The job's input: ``forecasts()``/``backtests()`` group and partition it."""
+        return spark.read.parquet(str(path)).where(F.col("series_id").isin(limit_ids))
+
     def series_df(limit_ids: list[str]) -> Any:
-        """The job's input as ``run_forecast`` prepares it (repartitioned by series)."""
-        df = spark.read.parquet(str(path)).where(F.col("series_id").isin(limit_ids))
+        """The baseline's input: repartitioned by series, one pandas call per series."""
+        df = raw_df(limit_ids)
         return df.repartition(series_partitions(len(limit_ids), parallelism), "series_id")
 
     def fixed_forecasts(df: Any) -> Any:
@@ -394,7 +399,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     t0 = time.perf_counter()
     warm_ids = ids[: min(4, n_series)]
     for engine in engines:
-        common.noop_write(forecasts(series_df(warm_ids), settings(engine)))
+        common.noop_write(forecasts(raw_df(warm_ids), settings(engine), n_series=len(warm_ids)))
     common.noop_write(fixed_forecasts(series_df(warm_ids)))
     warm_s = time.perf_counter() - t0
     log(f"warm-up {warm_s:.1f}s")
@@ -416,15 +421,18 @@ def run(args: argparse.Namespace) -> list[Result]:
             looped = loop_ids(name, chunk, sample_ids, job_ids)
             conds.append(f"{name} round {r + 1}/{rounds}: {common.conditions()}")
             before = plain_loop(fns[name], by_id, looped[0::2])
-            df = series_df(chunk)
             wall_acc, cpu_acc = inside[name]
             if name == "fixed":
-                out = df.groupBy("series_id").applyInPandas(
-                    timed(make_fixed_forecast_fn(), wall_acc, cpu_acc), FORECAST_SCHEMA
+                out = (
+                    series_df(chunk)
+                    .groupBy("series_id")
+                    .applyInPandas(
+                        timed(make_fixed_forecast_fn(), wall_acc, cpu_acc), FORECAST_SCHEMA
+                    )
                 )
             else:
                 with instrumented_job(wall_acc, cpu_acc):
-                    out = forecasts(df, settings(name))
+                    out = forecasts(raw_df(chunk), settings(name), n_series=len(chunk))
             cpu0 = spark_cpu_seconds()
             t1 = time.perf_counter()
             common.noop_write(out)
@@ -452,7 +460,7 @@ def run(args: argparse.Namespace) -> list[Result]:
             fn = make_fixed_backtest_fn(bcfg.folds, bcfg.horizon, bcfg.step)
             got = series_df(bt_ids).groupBy("series_id").applyInPandas(fn, BACKTEST_SCHEMA)
         else:
-            got = backtests(series_df(bt_ids), settings(name))
+            got = backtests(raw_df(bt_ids), settings(name), n_series=len(bt_ids))
         frame = got.toPandas()
         bt_s[name] = time.perf_counter() - t0
         log(f"{name} backtest {n_bt} series: {bt_s[name]:.1f}s")
@@ -572,6 +580,7 @@ def _efficiency_interval(i: dict[str, Any], name: str, cores: int) -> str:
 
 
 def build_results(i: dict[str, Any], handle: Any) -> list[Result]:
+    from shikong.jobs.forecast_arima import SERIES_PER_GROUP
     from shikong.timeseries import aggregate_metrics
 
     cores = handle.cores
@@ -615,12 +624,13 @@ def build_results(i: dict[str, Any], handle: Any) -> list[Result]:
             meets_target=check_target(rates[job] / fixed_rate, ">= 2.0"),
             notes=(
                 f"{n} series x {N_DAYS} days, local[{cores}], every path in {i['rounds']} "
-                f"alternating rounds of ~{n // i['rounds']} series, {i['parts']} partitions "
-                f"by series_id each (series_partitions); job (engine statsmodels): read Parquet + "
-                f"forecasts() (pruned SARIMA search on the innovations likelihood, fallbacks, "
-                f"28-day forecast + 80/95% bands) + noop write {i['rate_s'][job]:.1f}s; "
-                f"baseline: plain applyInPandas of SARIMAX(1,1,1)(1,0,1,7) fit + 28-step "
-                f"forecast with intervals, same schema and partitions, "
+                f"alternating rounds of ~{n // i['rounds']} series, {i['parts']} tasks each "
+                f"(series_partitions); job (engine statsmodels): read Parquet + forecasts() "
+                f"(~{SERIES_PER_GROUP} series per pandas call, pruned SARIMA search on the "
+                f"innovations likelihood, fallbacks, 28-day forecast + 80/95% bands) + noop "
+                f"write {i['rate_s'][job]:.1f}s; baseline: plain applyInPandas of "
+                f"SARIMAX(1,1,1)(1,0,1,7) fit + 28-step forecast with intervals, one call per "
+                f"series, repartitioned by series_id, same schema, "
                 f"{i['rate_s']['fixed']:.1f}s. {machine}"
             ),
         ),

@@ -16,7 +16,7 @@ import dataclasses
 import datetime as dt
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -35,17 +35,29 @@ from shikong.timeseries import (
     make_forecast_fn,
     sf_engine,
 )
+from shikong.timeseries._common import for_each_series, parse_ddl
 
 log = logging.getLogger(__name__)
 
 INPUT_COLUMNS = ("series_id", "ds", "y_clean", "y_obs", "available")
 
-#: Series per grouped-pandas task. Each task costs scheduling, a shuffle read and an Arrow
-#: stream set-up (measured ~0.1-0.2 s of wall time per task on local[2] under load); a
-#: series costs ~0.1-0.2 s to forecast. Small tasks shorten the tail (the last task of a
-#: stage runs while the other core idles), large ones amortise the set-up: ~32 series per
-#: task keeps both losses near 2% each on 2,000 series (63 tasks of ~4 s).
+#: Series per Spark task. Each task costs scheduling, a shuffle read and an Arrow stream
+#: set-up (~0.1-0.2 s of wall time on local[2] under load); a series costs ~0.1-0.2 s to
+#: forecast. Small tasks shorten the tail (the last task of a stage runs while the other core
+#: idles), large ones amortise the set-up: ~32 series per task keeps both losses near 2% each
+#: on 2,000 series (63 tasks of ~4 s).
 SERIES_PER_TASK = 32
+
+#: Series per pandas call. Around each call PySpark's grouped map spends ~7-10 ms of CPU
+#: (Arrow stream, pandas conversion both ways; py-spy on local[2]), about a twentieth of a
+#: SARIMA series and more than an intermittent series' whole forecast; one call per group
+#: of ~8 series pays it once for all of them. Small groups keep the tasks even: with ~4 groups
+#: per task the range bounds split 2,000 series into 22-42 per task, as even as hashing the
+#: series themselves (20-42); 16 per group gave 13-48.
+SERIES_PER_GROUP = 8
+
+#: The group-key column the per-series stages add (dropped before the series function).
+GROUP_COL = "_series_group"
 
 
 def series_partitions(n_series: int, parallelism: int) -> int:
@@ -61,6 +73,30 @@ def series_partitions(n_series: int, parallelism: int) -> int:
     """
     want = max(2 * parallelism, math.ceil(n_series / SERIES_PER_TASK))
     return max(1, min(n_series, want))
+
+
+def series_groups(series: DataFrame, n_series: int, parallelism: int) -> DataFrame:
+    """``series`` with a :data:`GROUP_COL` key, partitioned into tasks by it.
+
+    Every series lands whole in one of ~``n_series / SERIES_PER_GROUP`` groups (xxhash64 of
+    its id; at least one group per task), and the groups are range-partitioned into
+    :func:`series_partitions` tasks, so a task holds about four whole groups. Range rather
+    than hash partitioning: hashing ~250 group ids into ~60 tasks would spread them
+    unevenly (Poisson, 1-9 groups a task), a long tail on two cores.
+
+    Args:
+        series: Rows of many series (``series_id`` and the per-series columns).
+        n_series: Number of distinct series (sizes the groups and tasks).
+        parallelism: Spark's default parallelism (cores).
+
+    Returns:
+        ``series`` plus :data:`GROUP_COL` (bigint), ready for
+        ``groupBy(GROUP_COL).applyInPandas``.
+    """
+    tasks = series_partitions(n_series, parallelism)
+    groups = max(tasks, min(n_series, math.ceil(n_series / SERIES_PER_GROUP)))
+    keyed = series.withColumn(GROUP_COL, F.pmod(F.xxhash64("series_id"), F.lit(groups)))
+    return keyed.repartitionByRange(tasks, GROUP_COL)
 
 
 def _require_engine(ts: TimeSeriesSettings) -> None:
@@ -99,26 +135,49 @@ def backtest_config(ts: TimeSeriesSettings) -> BacktestConfig:
     )
 
 
-def forecasts(series: DataFrame, ts: TimeSeriesSettings) -> DataFrame:
-    """Forecast rows per series (``FORECAST_SCHEMA``)."""
-    _require_engine(ts)
+def _per_series(
+    series: DataFrame,
+    fn: Callable[[pd.DataFrame], pd.DataFrame],
+    schema: str,
+    n_series: int | None,
+) -> DataFrame:
+    """Run the one-series ``fn`` on every series, many series per pandas call."""
     cols = [c for c in INPUT_COLUMNS if c in series.columns]
-    return (
-        series.select(*cols)
-        .groupBy("series_id")
-        .applyInPandas(make_forecast_fn(forecast_config(ts)), FORECAST_SCHEMA)
+    rows = series.select(*cols)
+    if n_series is None:
+        n_series = rows.select("series_id").distinct().count()
+    grouped = series_groups(rows, n_series, series.sparkSession.sparkContext.defaultParallelism)
+    return grouped.groupBy(GROUP_COL).applyInPandas(
+        for_each_series(fn, parse_ddl(schema), drop=(GROUP_COL,)), schema
     )
 
 
-def backtests(series: DataFrame, ts: TimeSeriesSettings) -> DataFrame:
-    """Backtest metric rows per series x fold x model (``BACKTEST_SCHEMA``)."""
+def forecasts(
+    series: DataFrame, ts: TimeSeriesSettings, *, n_series: int | None = None
+) -> DataFrame:
+    """Forecast rows per series (``FORECAST_SCHEMA``).
+
+    Args:
+        series: Daily rows of many series (:data:`INPUT_COLUMNS`).
+        ts: Time-series settings.
+        n_series: Distinct series in ``series`` when the caller knows it (saves a count).
+    """
     _require_engine(ts)
-    cols = [c for c in INPUT_COLUMNS if c in series.columns]
-    return (
-        series.select(*cols)
-        .groupBy("series_id")
-        .applyInPandas(make_backtest_fn(backtest_config(ts)), BACKTEST_SCHEMA)
-    )
+    return _per_series(series, make_forecast_fn(forecast_config(ts)), FORECAST_SCHEMA, n_series)
+
+
+def backtests(
+    series: DataFrame, ts: TimeSeriesSettings, *, n_series: int | None = None
+) -> DataFrame:
+    """Backtest metric rows per series x fold x model (``BACKTEST_SCHEMA``).
+
+    Args:
+        series: Daily rows of many series (:data:`INPUT_COLUMNS`).
+        ts: Time-series settings.
+        n_series: Distinct series in ``series`` when the caller knows it (saves a count).
+    """
+    _require_engine(ts)
+    return _per_series(series, make_backtest_fn(backtest_config(ts)), BACKTEST_SCHEMA, n_series)
 
 
 def overall_metrics(metrics_pdf: pd.DataFrame) -> pd.DataFrame:
@@ -153,16 +212,13 @@ def run_forecast(spark: SparkSession, cfg: AppConfig, *, run_id: str | None = No
     ts = cfg.timeseries
     run_id = run_id or new_run_id()
     series = spark.read.format("delta").load(cfg.paths.table("silver", "sku_daily"))
-    # Repartition by series so both cores get work even when the table has few files, in
-    # tasks small enough that neither core idles long at the end of the stage.
+    # Counted once: it sizes the per-series groups and tasks of both stages.
     n_series = series.select("series_id").distinct().count()
-    parts = series_partitions(n_series, spark.sparkContext.defaultParallelism)
-    series = series.repartition(parts, "series_id")
     run_date = first_row(series.agg(F.max("ds")))[0] + dt.timedelta(days=1)
     stamp = [F.lit(run_date).alias("run_date"), F.lit(run_id).alias("run_id")]
 
     with stage("forecast_arima: forecasts") as done:
-        fc = forecasts(series, ts).select("*", *stamp)
+        fc = forecasts(series, ts, n_series=n_series).select("*", *stamp)
         merge_into(
             spark,
             fc,
@@ -172,7 +228,7 @@ def run_forecast(spark: SparkSession, cfg: AppConfig, *, run_id: str | None = No
         )
         done(n_series)
     with stage("forecast_arima: backtest") as done:
-        bt = backtests(series, ts).select("*", *stamp)
+        bt = backtests(series, ts, n_series=n_series).select("*", *stamp)
         path = cfg.paths.table("gold", "forecast_metrics")
         merge_into(
             spark,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -62,6 +62,39 @@ def parse_ddl(schema: str) -> list[tuple[str, str]]:
 def empty_frame(fields: Sequence[tuple[str, str]]) -> pd.DataFrame:
     """An empty frame whose columns and dtypes follow ``fields``."""
     return pd.DataFrame({name: pd.Series(dtype=_DDL_DTYPES[typ]) for name, typ in fields})
+
+
+def for_each_series(
+    fn: Callable[[pd.DataFrame], pd.DataFrame],
+    fields: Sequence[tuple[str, str]],
+    *,
+    key: str = "series_id",
+    drop: Sequence[str] = (),
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """Lift a one-series function to a frame holding several whole series.
+
+    For ``applyInPandas`` on a group key coarser than the series: each call then pays
+    PySpark's per-group cost (Arrow stream, pandas conversion both ways) once for many
+    series. A null ``key`` is a series of its own, as it is for Spark's ``groupBy``.
+
+    Args:
+        fn: ``fn(pdf) -> pdf`` for the rows of ONE series.
+        fields: The output schema (for the empty result).
+        key: Series id column.
+        drop: Columns to remove before ``fn`` sees a series (the group key).
+
+    Returns:
+        ``fn(pdf) -> pdf``: the outputs of ``fn`` per series, concatenated.
+    """
+
+    def _each(pdf: pd.DataFrame) -> pd.DataFrame:
+        if drop:
+            pdf = pdf.drop(columns=[c for c in drop if c in pdf.columns])
+        outs = [fn(one) for _, one in pdf.groupby(key, sort=False, dropna=False)]
+        outs = [o for o in outs if len(o)]
+        return pd.concat(outs, ignore_index=True) if outs else empty_frame(fields)
+
+    return _each
 
 
 def conform(df: pd.DataFrame, fields: Sequence[tuple[str, str]]) -> pd.DataFrame:
