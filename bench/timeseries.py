@@ -412,6 +412,8 @@ def run(args: argparse.Namespace) -> list[Result]:
     chunks = [list(c) for c in np.array_split(np.array(ids), rounds)]
     rate_s: dict[str, float] = dict.fromkeys([*engines, "fixed"], 0.0)
     sp_times: dict[str, list[float]] = {name: [] for name in rate_s}
+    # the bracketing halves kept apart too, so the notes show how far the machine drifted
+    sp_halves: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in rate_s}
     # seconds spent inside the per-series function, wall and CPU, summed over series
     sc = spark.sparkContext
     inside = {name: (sc.accumulator(0.0), sc.accumulator(0.0)) for name in rate_s}
@@ -442,6 +444,8 @@ def run(args: argparse.Namespace) -> list[Result]:
                 tree_cpu[name] += cpu1 - cpu0
             after = plain_loop(fns[name], by_id, looped[1::2])
             sp_times[name] += before + after
+            sp_halves[name][0].extend(before)
+            sp_halves[name][1].extend(after)
             phases["single"] += sum(before) + sum(after)
         log(
             f"forecasts round {r + 1}/{rounds} ({len(chunk)} series), cumulative s: "
@@ -487,6 +491,7 @@ def run(args: argparse.Namespace) -> list[Result]:
         rate_s=rate_s,
         inside={k: (w.value, c.value) for k, (w, c) in inside.items()},
         tree_cpu=tree_cpu,
+        sp_halves=sp_halves,
         bt_s=bt_s,
         warm_s=warm_s,
         sp=sp,
@@ -558,12 +563,22 @@ def _inside_notes(i: dict[str, Any], name: str, cores: int) -> str:
         f"per series inside vs {float(i['sp'][name].mean()) * 1000:.0f} ms wall in the plain "
         "loop"
     )
+    before, after = i["sp_halves"][name]
+    if before and after:
+        text += (
+            f"; plain loop {np.mean(before) * 1000:.0f} ms/series just before the Spark stage "
+            f"({len(before)} series), {np.mean(after) * 1000:.0f} ms just after ({len(after)})"
+        )
     tree = i["tree_cpu"].get(name)
     if tree:
+        share, obtained = cpu / tree, tree / (cores * stage)
         text += (
-            f"; Spark processes' CPU {tree:.0f}s: {cpu / tree:.3f} of it inside the function "
+            f"; Spark processes' CPU {tree:.0f}s: {share:.3f} of it inside the function "
             f"(the rest scheduling, shuffle, Arrow, pandas conversion), cores obtained "
-            f"{tree / (cores * stage):.2f} of {cores} x wall (1.00 on a quiet machine)"
+            f"{obtained:.2f} of {cores} x wall (1.00 on a quiet machine); drift-free "
+            f"cross-check, all measured within the stage: share x cores obtained = "
+            f"{share * obtained:.3f} (the efficiency if the function costs the same CPU in "
+            "Spark as in the plain loop)"
         )
     return text
 
