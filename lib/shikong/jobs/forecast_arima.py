@@ -171,10 +171,7 @@ def backtests(
 ) -> DataFrame:
     """Backtest metric rows per series x fold x model (``BACKTEST_SCHEMA``).
 
-    Args:
-        series: Daily rows of many series (:data:`INPUT_COLUMNS`).
-        ts: Time-series settings.
-        n_series: Distinct series in ``series`` when the caller knows it (saves a count).
+    Takes the same arguments as :func:`forecasts`.
     """
     _require_engine(ts)
     return _per_series(series, make_backtest_fn(backtest_config(ts)), BACKTEST_SCHEMA, n_series)
