@@ -32,12 +32,17 @@ mvn -B -q -f "$root/scripts/jars/pom.xml" -Dmaven.repo.local="$repo" \
   dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dest"
 
 spark_jars=$("$python" -c "import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), 'jars'))")
+# A glob, not `ls | grep -q`: under pipefail, grep -q exiting at its first match can kill
+# ls with SIGPIPE, and the failed pipeline then kept a jar Spark already ships (seen once).
+shopt -s nullglob
 for jar in "$dest"/*.jar; do
   artifact=$(basename "$jar" .jar | sed -E 's/-[0-9][0-9.]*(-[0-9]+)?$//')
-  if ls "$spark_jars" | grep -qE "^${artifact}-[0-9]"; then
+  shipped=("$spark_jars/$artifact"-[0-9]*.jar)
+  if [ ${#shipped[@]} -gt 0 ]; then
     rm -f "$jar"
   fi
 done
+shopt -u nullglob
 
 if [ "${1:-}" = "--pin" ]; then
   (cd "$dest" && sha256sum *.jar) > "$manifest"
