@@ -25,6 +25,11 @@ from dataclasses import dataclass
 
 from pyspark.sql.types import StringType, StructField, StructType
 
+#: Lineage column of every raw row: its file, relative to the landing folder.
+SOURCE_FILE = "_source_file"
+#: Where Spark's permissive readers keep a line that does not fit the schema.
+CORRUPT = "_corrupt_record"
+
 
 @dataclass(frozen=True)
 class LandingSource:
@@ -37,6 +42,7 @@ class LandingSource:
         columns: Column names in file order.
         keys: Business key used for de-duplication and MERGE.
         date_column: Column whose date partitions the bronze table, if any.
+        partition_by: Partition columns of the bronze table (derived from ``date_column``).
     """
 
     name: str
@@ -45,6 +51,7 @@ class LandingSource:
     columns: tuple[str, ...]
     keys: tuple[str, ...]
     date_column: str | None = None
+    partition_by: tuple[str, ...] = ()
 
     @property
     def raw_schema(self) -> StructType:
@@ -80,6 +87,7 @@ ORDERS = LandingSource(
     ("order_id", "customer_id", "order_ts", "warehouse_id", "lat", "lon", "status"),
     ("order_id",),
     date_column="order_ts",
+    partition_by=("order_month",),
 )
 ORDER_LINES = LandingSource(
     "order_lines",
@@ -88,6 +96,7 @@ ORDER_LINES = LandingSource(
     ("order_id", "line_no", "order_ts", "sku", "quantity", "unit_price"),
     ("order_id", "line_no"),
     date_column="order_ts",
+    partition_by=("order_month",),
 )
 EVENTS = LandingSource(
     "events",
@@ -96,6 +105,7 @@ EVENTS = LandingSource(
     ("event_id", "session_id", "customer_id", "event_ts", "event_type", "sku", "lat", "lon"),
     ("event_id",),
     date_column="event_ts",
+    partition_by=("event_month",),
 )
 INVENTORY = LandingSource(
     "inventory",
@@ -104,6 +114,7 @@ INVENTORY = LandingSource(
     ("snapshot_date", "sku", "warehouse_id", "on_hand", "on_order"),
     ("snapshot_date", "sku", "warehouse_id"),
     date_column="snapshot_date",
+    partition_by=("snapshot_month",),
 )
 
 #: Ingest order matters: referential checks need the catalogue first.

@@ -16,8 +16,8 @@ from pyspark.sql import functions as F
 
 from shikong import schemas as S
 
-SOURCE_FILE = "_source_file"
-CORRUPT = "_corrupt_record"
+SOURCE_FILE = S.SOURCE_FILE
+CORRUPT = S.CORRUPT
 UNPLACED = "_unplaced"  # set by adapters that geocode rows by name (Olist)
 ROW_HASH = "_row_hash"
 OCCURRENCE = "_occurrence"
@@ -55,7 +55,6 @@ class SourceSpec:
     source: S.LandingSource
     columns: tuple[ColumnSpec, ...]
     derived: Mapping[str, Callable[[], Column]] = field(default_factory=dict)
-    partition_by: tuple[str, ...] = ()
 
 
 def _month_of(col: str) -> Callable[[], Column]:
@@ -110,7 +109,6 @@ SPECS: dict[str, SourceSpec] = {
             ColumnSpec("status", domain=S.ORDER_STATUSES),
         ),
         derived={"order_date": _date_of("order_ts"), "order_month": _month_of("order_ts")},
-        partition_by=("order_month",),
     ),
     "order_lines": SourceSpec(
         S.ORDER_LINES,
@@ -123,7 +121,6 @@ SPECS: dict[str, SourceSpec] = {
             ColumnSpec("unit_price", "price"),
         ),
         derived={"order_date": _date_of("order_ts"), "order_month": _month_of("order_ts")},
-        partition_by=("order_month",),
     ),
     "events": SourceSpec(
         S.EVENTS,
@@ -138,7 +135,6 @@ SPECS: dict[str, SourceSpec] = {
             ColumnSpec("lon", "lon"),
         ),
         derived={"event_date": _date_of("event_ts"), "event_month": _month_of("event_ts")},
-        partition_by=("event_month",),
     ),
     "inventory": SourceSpec(
         S.INVENTORY,
@@ -150,7 +146,6 @@ SPECS: dict[str, SourceSpec] = {
             ColumnSpec("on_order", "stock"),
         ),
         derived={"snapshot_month": _month_of("snapshot_date")},
-        partition_by=("snapshot_month",),
     ),
 }
 

@@ -139,27 +139,18 @@ class TableInfo:
 def list_tables(spark: SparkSession, lakehouse: str) -> list[TableInfo]:
     """List the Delta tables at ``<lakehouse>/<layer>/<name>`` with row counts and versions.
 
-    Uses Hadoop's FileSystem so the same call works on local paths, ``s3a://`` and
-    ``abfss://``.
+    Folders are listed through :mod:`shikong.io.fs` (local, ``s3a://``... without a JVM
+    handle), tables are recognised and read by Delta itself.
     """
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None, "needs a classic (JVM) SparkSession"
-    hconf = spark.sparkContext._jsc.hadoopConfiguration()
-    root = jvm.org.apache.hadoop.fs.Path(lakehouse)
-    fs = root.getFileSystem(hconf)
-    if not fs.exists(root):
-        return []
+    from shikong.io import fs
+
     tables: list[TableInfo] = []
-    for layer in sorted(fs.listStatus(root), key=lambda s: s.getPath().getName()):
-        if not layer.isDirectory():
-            continue
-        for table in sorted(fs.listStatus(layer.getPath()), key=lambda s: s.getPath().getName()):
-            tpath = table.getPath()
-            if not fs.exists(jvm.org.apache.hadoop.fs.Path(tpath, "_delta_log")):
+    for layer in fs.listdir(lakehouse):
+        for name in fs.listdir(fs.join(lakehouse, layer)):
+            path = fs.join(lakehouse, layer, name)
+            if not fs.exists(fs.join(path, "_delta_log")):
                 continue
-            path = tpath.toString()
             version = _version(spark, path)
             rows = spark.read.format("delta").load(path).count()
-            name = f"{layer.getPath().getName()}.{tpath.getName()}"
-            tables.append(TableInfo(name, path, rows, version))
+            tables.append(TableInfo(f"{layer}.{name}", fs.spark_uri(path), rows, version))
     return tables

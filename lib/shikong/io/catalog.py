@@ -1,0 +1,298 @@
+"""The table catalogue: every lakehouse table declared once, and the only way to reach one.
+
+A :class:`TableSpec` says where a table lives (layer and name), what identifies a row
+(business keys), how it is partitioned, how a stage writes it (:class:`WriteMode`) and
+whether it is *published* (leaves the restricted layer: bronze and the quarantine hold raw
+data and stay restricted). :class:`Catalog` binds the specs to one lakehouse URI and reads,
+writes and MERGEs through :mod:`shikong.io.delta`, so stages never spell out a path, a key
+or a partition column.
+
+Lakehouse locations are URIs (a plain path, ``file:``, ``s3a:``, ``abfss:``, ``dbfs:``,
+``/Volumes/...``); Spark resolves them through Hadoop's filesystems.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+
+from shikong import schemas as S
+from shikong.io import delta, fs
+
+
+class WriteMode(enum.Enum):
+    """How a stage writes a table (the catalogue picks the Delta operation)."""
+
+    #: MERGE on the business keys, insert new keys only (immutable facts: bronze, logs).
+    INSERT_ONLY = "insert_only"
+    #: MERGE on the business keys, update rows whose values changed, insert new keys.
+    UPSERT = "upsert"
+    #: Overwrite exactly the partitions present in the new rows (dynamic overwrite).
+    REPLACE_PARTITIONS = "replace_partitions"
+    #: Replace the whole table (small derived tables recomputed every run).
+    OVERWRITE = "overwrite"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One lakehouse table.
+
+    Attributes:
+        layer: Lakehouse layer (``bronze``, ``silver``, ``gold``, ``ops``...).
+        name: Table name within the layer.
+        mode: How it is written.
+        keys: Business keys (MERGE condition; unique per row).
+        partition_by: Partition columns.
+        published: Whether the table may leave the restricted layer (reports, exports).
+        description: One line on what a row is.
+    """
+
+    layer: str
+    name: str
+    mode: WriteMode
+    keys: tuple[str, ...] = ()
+    partition_by: tuple[str, ...] = ()
+    published: bool = True
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        merge = self.mode in (WriteMode.INSERT_ONLY, WriteMode.UPSERT)
+        if merge and not self.keys:
+            raise ValueError(f"{self.qualified}: a MERGE-written table needs business keys")
+        if self.mode is WriteMode.REPLACE_PARTITIONS and not self.partition_by:
+            raise ValueError(f"{self.qualified}: replacing partitions needs partition columns")
+
+    @property
+    def qualified(self) -> str:
+        """``layer.name``."""
+        return f"{self.layer}.{self.name}"
+
+    def in_layer(self, layer: str) -> TableSpec:
+        """The same table in another layer (e.g. ``bronze_olist`` for the Olist adapter)."""
+        return dataclasses.replace(self, layer=layer)
+
+
+def _bronze(source: S.LandingSource) -> TableSpec:
+    return TableSpec(
+        "bronze",
+        source.name,
+        WriteMode.INSERT_ONLY,
+        keys=source.keys,
+        partition_by=source.partition_by,
+        published=False,
+        description=f"validated {source.name} rows from the landing files",
+    )
+
+
+_I, _U = WriteMode.INSERT_ONLY, WriteMode.UPSERT
+_P, _O = WriteMode.REPLACE_PARTITIONS, WriteMode.OVERWRITE
+
+#: Every table of the lakehouse, by qualified name.
+TABLES: Mapping[str, TableSpec] = {
+    t.qualified: t
+    for t in (
+        *(_bronze(src) for src in S.SOURCES),
+        TableSpec(
+            "bronze",
+            "quarantine",
+            _I,
+            keys=("source", "source_file", "row_hash", "occurrence"),
+            partition_by=("source",),
+            published=False,
+            description="every rejected raw row, unchanged, with its reason code",
+        ),
+        TableSpec(
+            "ops",
+            "run_log",
+            _U,
+            keys=("job", "run_id", "source", "source_file"),
+            published=False,
+            description="per job, run and file: rows in / accepted / rejected, status",
+        ),
+        TableSpec("silver", "customers_geo", _O, description="customer location features"),
+        TableSpec(
+            "silver",
+            "orders_geo",
+            _P,
+            partition_by=("order_month",),
+            description="per order: region, H3, distances, nearest warehouses, flags",
+        ),
+        TableSpec("silver", "sku_daily", _O, description="cleaned daily series per SKU key"),
+        TableSpec("silver", "sku_region_daily", _O, description="the demand model's series"),
+        TableSpec("gold", "service_zones", _O, description="service areas clipped to states"),
+        TableSpec(
+            "gold", "grid_daily", _P, partition_by=("month",), description="H3 cell x day"
+        ),
+        TableSpec(
+            "gold",
+            "grid_daily_category",
+            _P,
+            partition_by=("month",),
+            description="H3 cell x day x category",
+        ),
+        TableSpec(
+            "gold", "hotspots", _P, partition_by=("period",), description="Gi* per cell x period"
+        ),
+        TableSpec("gold", "spatial_autocorrelation", _O, description="global Moran's I"),
+        TableSpec("gold", "customer_clusters", _O, description="DBSCAN + K-means per customer"),
+        TableSpec("gold", "region_profiles", _O, description="clusters of states by profile"),
+        TableSpec(
+            "gold",
+            "forecasts",
+            _U,
+            keys=("series_id", "run_date", "ds"),
+            partition_by=("run_date",),
+            description="SARIMA forecasts with 80/95% intervals",
+        ),
+        TableSpec(
+            "gold",
+            "forecast_metrics",
+            _U,
+            keys=("series_id", "run_date", "fold", "model"),
+            partition_by=("run_date",),
+            description="rolling-origin backtest per series x fold x model",
+        ),
+        TableSpec(
+            "gold",
+            "inventory_policy",
+            _U,
+            keys=("sku", "warehouse_id", "run_date"),
+            partition_by=("run_date",),
+            description="safety stock, reorder point, EOQ, order today",
+        ),
+        TableSpec(
+            "gold",
+            "policy_simulation",
+            _U,
+            keys=("sku", "warehouse_id", "policy", "run_date"),
+            partition_by=("run_date",),
+            description="policy vs naive replay",
+        ),
+        *(
+            TableSpec("gold", name, _P, partition_by=("delivery_date",), description=what)
+            for name, what in (
+                ("routes", "one row per vehicle route"),
+                ("route_stops", "one row per routed order"),
+                ("route_groups", "OR-Tools vs nearest neighbour per warehouse-day"),
+                ("unrouted_orders", "orders left off every route, with a reason"),
+            )
+        ),
+        TableSpec(
+            "gold",
+            "training_metrics",
+            _U,
+            keys=("run_id", "model_kind", "epoch"),
+            description="per-epoch losses of every training run",
+        ),
+        TableSpec(
+            "gold",
+            "model_registry",
+            _U,
+            keys=("model_kind", "run_id"),
+            description="one row per trained model",
+        ),
+        TableSpec(
+            "gold",
+            "demand_predictions",
+            _U,
+            keys=("series_id", "origin", "ds"),
+            description="fusion-model quantile forecasts",
+        ),
+        TableSpec(
+            "gold",
+            "recommendations",
+            _U,
+            keys=("customer_id", "rank"),
+            description="top-K SKUs per recently active customer",
+        ),
+        TableSpec(
+            "gold",
+            "model_evaluation",
+            _U,
+            keys=("model_kind", "model_run_id", "model", "metric"),
+            description="test-split metrics of the models and their baselines",
+        ),
+    )
+}
+
+
+def spec(name: str | TableSpec) -> TableSpec:
+    """The spec of a table by qualified name (``gold.hotspots``), or the spec itself.
+
+    Raises:
+        KeyError: Naming the table and the known ones.
+    """
+    if isinstance(name, TableSpec):
+        return name
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"{name!r} is not in the table catalogue (known: {sorted(TABLES)})") from None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The catalogue bound to one lakehouse.
+
+    Attributes:
+        lakehouse: Root URI of the lakehouse.
+    """
+
+    lakehouse: str
+
+    def uri(self, table: str | TableSpec) -> str:
+        """Location of a table: ``<lakehouse>/<layer>/<name>``."""
+        t = spec(table)
+        return fs.join(self.lakehouse, t.layer, t.name)
+
+    def location(self, *parts: str) -> str:
+        """A non-table location under the lakehouse (``ml/models``, ``report``...)."""
+        return fs.join(self.lakehouse, *parts)
+
+    def exists(self, spark: SparkSession, table: str | TableSpec) -> bool:
+        """Whether the table has been written."""
+        return delta.table_exists(spark, self.uri(table))
+
+    def read(self, spark: SparkSession, table: str | TableSpec) -> DataFrame:
+        """The current version of a table."""
+        return spark.read.format("delta").load(self.uri(table))
+
+    def read_if_exists(self, spark: SparkSession, table: str | TableSpec) -> DataFrame | None:
+        """The table, or ``None`` when it has not been written yet."""
+        return self.read(spark, table) if self.exists(spark, table) else None
+
+    def write(
+        self, spark: SparkSession, table: str | TableSpec, df: DataFrame
+    ) -> delta.WriteResult:
+        """Write ``df`` with the table's declared :class:`WriteMode`.
+
+        Returns:
+            Delta's own metrics of the commit.
+        """
+        t = spec(table)
+        path = self.uri(t)
+        if t.mode in (WriteMode.INSERT_ONLY, WriteMode.UPSERT):
+            return delta.merge_into(
+                spark,
+                df,
+                path,
+                keys=t.keys,
+                partition_by=t.partition_by,
+                update_matched=t.mode is WriteMode.UPSERT,
+            )
+        if t.mode is WriteMode.REPLACE_PARTITIONS:
+            return delta.replace_partitions(spark, df, path, partition_by=t.partition_by)
+        return delta.overwrite(spark, df, path)
+
+    def list_tables(self, spark: SparkSession) -> list[delta.TableInfo]:
+        """Every Delta table under the lakehouse, with rows and latest version."""
+        return delta.list_tables(spark, self.lakehouse)
+
+
+def published(tables: Iterable[TableSpec] = TABLES.values()) -> list[TableSpec]:
+    """The published tables (those that may leave the restricted layer)."""
+    return [t for t in tables if t.published]
