@@ -19,6 +19,24 @@ X0, Y0 = 5_000_000.0, 7_400_000.0  # EPSG:5880 metres, near Sao Paulo
 EPS, MIN_PTS = 300.0, 3
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _checkpoint_dir(spark, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """DBSCAN needs a checkpoint directory; the spatial stage sets it from the config."""
+    spark.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("dbscan-checkpoints")))
+
+
+def test_dbscan_needs_a_checkpoint_dir() -> None:
+    from types import SimpleNamespace
+
+    from shikong.spatial.clusters import _require_checkpoint_dir
+
+    no_dir = SimpleNamespace(
+        sparkSession=SimpleNamespace(sparkContext=SimpleNamespace(getCheckpointDir=lambda: None))
+    )
+    with pytest.raises(ValueError, match="checkpoint directory"):
+        _require_checkpoint_dir(no_dir)  # type: ignore[arg-type]
+
+
 def _dbscan_points() -> pd.DataFrame:
     rng = np.random.default_rng(11)
     blob_a = rng.normal([0, 0], 100, size=(12, 2))

@@ -8,9 +8,11 @@ import pytest
 from scipy.stats import norm
 from statsmodels.stats.multitest import multipletests
 
+from shikong.session import sql_settings
 from shikong.spatial.hotspots import (
     GI_OUTPUT_COLUMNS,
     HOTSPOT_CLASSES,
+    REQUIRED_SQL_SETTINGS,
     getis_ord_gi_star,
     morans_i,
 )
@@ -21,6 +23,20 @@ NX, NY = 8, 6
 BAND = 1500.0  # queen neighbourhood: orthogonal (1 km) and diagonal (1.41 km) cells
 HIGH = {(c, r) for c in range(0, 3) for r in range(0, 3)}  # planted high 3 x 3 block
 LOW = {(c, r) for c in range(5, 8) for r in range(3, 6)}  # planted low 3 x 3 block
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _gi_settings(spark):
+    """The session settings the statistics' plans need (stages set them the same way)."""
+    with sql_settings(spark, REQUIRED_SQL_SETTINGS):
+        yield
+
+
+def test_gi_star_refuses_plans_built_under_ansi_mode(spark) -> None:
+    df = spark.createDataFrame(_grid()).selectExpr("cell", "orders", "ST_Point(x, y) AS geom")
+    with sql_settings(spark, {"spark.sql.ansi.enabled": "true"}):
+        with pytest.raises(ValueError, match="spark.sql.ansi.enabled"):
+            getis_ord_gi_star(df, geometry_col="geom", value_col="orders", distance_band_m=BAND)
 
 
 def _grid() -> pd.DataFrame:
@@ -275,7 +291,7 @@ def test_gi_star_h3_rejects_time_steps_without_time(spark) -> None:
 def test_hotspot_input_is_a_complete_panel(spark) -> None:
     """Every cell gets a row in every week (0 orders where it had none), weeks numbered."""
     from shikong.config import SpatialSettings
-    from shikong.jobs.spatial_features import hotspot_input
+    from shikong.spatial.tables import hotspot_input
 
     daily = pd.DataFrame(
         {

@@ -136,6 +136,9 @@ class SpatialSettings:
         kmeans_k_max: Largest k tried for K-means.
         kmeans_sample: Customers sampled for K-means model selection.
         region_clusters: Clusters of regions by weekly demand profile.
+        checkpoint_dir: Spark checkpoint directory of the clustering step (DBSCAN's
+            connected components); empty = ``<lakehouse>/_checkpoints``. On a cluster it
+            must be on storage every executor reaches, which the lakehouse is.
     """
 
     metric_crs: str = "EPSG:5880"
@@ -157,6 +160,7 @@ class SpatialSettings:
     kmeans_k_max: int = 6
     kmeans_sample: int = 10_000
     region_clusters: int = 4
+    checkpoint_dir: str = ""
 
     def __post_init__(self) -> None:
         for r in (*self.h3_resolutions, self.grid_resolution):

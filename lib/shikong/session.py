@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -111,3 +113,23 @@ def build_session(cfg: AppConfig) -> SparkSession:
     spark = SedonaContext.create(spark)
     log.info("Spark %s session ready (master=%s)", spark.version, spark.sparkContext.master)
     return spark
+
+
+@contextmanager
+def sql_settings(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
+    """Hold SQL settings for the block, then restore what was there (or unset it).
+
+    For transforms whose plans need a setting while they are built (e.g.
+    ``shikong.spatial.hotspots.REQUIRED_SQL_SETTINGS``): the stage wraps the call.
+    """
+    previous = {k: spark.conf.get(k, None) for k in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)

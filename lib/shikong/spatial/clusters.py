@@ -10,10 +10,7 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
-import shutil
-import tempfile
 from collections.abc import Sequence
 
 import pandas as pd
@@ -27,21 +24,14 @@ NOISE = -1
 _SEDONA_RESERVED = ("__id",)  # DBSCAN renames an input ``id`` to this while it runs
 
 
-def _ensure_checkpoint_dir(df: DataFrame, checkpoint_dir: str | None) -> None:
-    sc = df.sparkSession.sparkContext
-    if sc.getCheckpointDir():
-        return
-    if checkpoint_dir is None:
-        checkpoint_dir = tempfile.mkdtemp(prefix="shikong-dbscan-ckpt-")
-        atexit.register(shutil.rmtree, checkpoint_dir, ignore_errors=True)
-        if not (sc.master or "").startswith("local"):
-            logger.warning(
-                "DBSCAN: no checkpoint dir set on a %s master; a driver-local temp dir will "
-                "not be shared with the executors -- set spark checkpoint dir to shared storage",
-                sc.master,
-            )
-    logger.info("DBSCAN: no Spark checkpoint dir set; using %s", checkpoint_dir)
-    sc.setCheckpointDir(checkpoint_dir)
+def _require_checkpoint_dir(df: DataFrame) -> None:
+    # The transform only checks: where checkpoints go is storage, chosen by the caller
+    # (the spatial stage sets spatial.checkpoint_dir, under the lakehouse by default).
+    if not df.sparkSession.sparkContext.getCheckpointDir():
+        raise ValueError(
+            "dbscan_clusters needs a Spark checkpoint directory (shared storage on a "
+            "cluster): call spark.sparkContext.setCheckpointDir(...) first"
+        )
 
 
 def dbscan_clusters(
@@ -52,7 +42,6 @@ def dbscan_clusters(
     min_pts: int,
     cluster_col: str = "dbscan_cluster",
     is_core_col: str = "is_core",
-    checkpoint_dir: str | None = None,
 ) -> DataFrame:
     """DBSCAN with Sedona on geometries in a metric CRS.
 
@@ -71,8 +60,7 @@ def dbscan_clusters(
     smallest x and then y of the members' envelopes, so labels do not depend on partitioning.
 
     Sedona checkpoints an intermediate DataFrame and GraphFrames' connected components need a
-    checkpoint directory: when the SparkContext has none, ``checkpoint_dir`` (or a new local
-    temp dir) is set on it. On a cluster set a shared one (HDFS/S3) beforehand.
+    checkpoint directory: the SparkContext must have one (on a cluster on shared storage).
 
     Rows must be unique (Sedona keys rows by the hash of their content). Runs Spark jobs
     when called (checkpoint and connected components); the relabelling is lazy.
@@ -84,13 +72,13 @@ def dbscan_clusters(
         min_pts: Minimum neighbourhood size for a core point, self included (>= 1).
         cluster_col: Output cluster id column (int, noise = -1).
         is_core_col: Output core-point flag column (bool).
-        checkpoint_dir: Checkpoint directory to set when none is set yet.
 
     Returns:
         The input columns plus ``is_core_col`` and ``cluster_col``. Row order is not kept.
 
     Raises:
-        ValueError: On bad parameters, a missing geometry column or an output-name clash.
+        ValueError: On bad parameters, a missing geometry column, an output-name clash or
+            no checkpoint directory on the SparkContext.
     """
     from sedona.spark.sql import st_functions as stf
     from sedona.spark.stats.clustering.dbscan import dbscan
@@ -105,7 +93,7 @@ def dbscan_clusters(
     if clashing:
         raise ValueError(f"input already has column(s) {clashing}")
 
-    _ensure_checkpoint_dir(df, checkpoint_dir)
+    _require_checkpoint_dir(df)
     raw_cluster = "__dbscan_component"
     logger.info("DBSCAN: eps=%.1f m, min_pts=%d", eps_m, min_pts)
     clustered = dbscan(

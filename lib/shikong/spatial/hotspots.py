@@ -88,22 +88,24 @@ class MoransI:
     n: int
 
 
-@contextmanager
-def _ansi_off(spark: SparkSession) -> Iterator[None]:
-    """Build plans with non-ANSI arithmetic (x / 0 -> null) inside the block.
+#: Session settings the Gi* and Moran's I plans must be built under: Sedona's statistics
+#: divide by zero for isolated or constant neighbourhoods, which ANSI mode turns into errors
+#: (non-ANSI gives null, which the functions here map to a null z). Spark fixes an
+#: expression's evaluation mode when the plan is analysed, i.e. at call time for the
+#: DataFrame API, so the settings need to hold only while these functions are called; the
+#: caller sets them (``shikong.session.sql_settings``), the transforms only check.
+REQUIRED_SQL_SETTINGS = {_ANSI_CONF: "false"}
 
-    Spark fixes an expression's evaluation mode when the plan is analysed, which for the
-    DataFrame API is at call time, so the setting only needs to hold while the plan is built.
-    """
-    previous = spark.conf.get(_ANSI_CONF, None)
-    spark.conf.set(_ANSI_CONF, "false")
-    try:
-        yield
-    finally:
-        if previous is None:
-            spark.conf.unset(_ANSI_CONF)
-        else:
-            spark.conf.set(_ANSI_CONF, previous)
+
+def _require_settings(spark: SparkSession) -> None:
+    wrong = {
+        k: v for k, v in REQUIRED_SQL_SETTINGS.items() if str(spark.conf.get(k, None)).lower() != v
+    }
+    if wrong:
+        raise ValueError(
+            f"build Gi*/Moran's I plans under the session settings {wrong} "
+            "(with shikong.session.sql_settings(spark, hotspots.REQUIRED_SQL_SETTINGS))"
+        )
 
 
 def _check_columns(df: DataFrame, required: tuple[str, ...], reserved: tuple[str, ...]) -> None:
@@ -284,18 +286,18 @@ def _gi_from_weights(weighted: DataFrame, input_cols: Sequence[str]) -> DataFram
     """Sedona's ``g_local`` (star) on a prepared weights column, then p, FDR and class."""
     from sedona.spark.stats import g_local
 
-    with _ansi_off(weighted.sparkSession):
-        gi = g_local(weighted, _X, weights=_WEIGHTS, star=True)
-        z_ok = F.col("Z").isNotNull() & ~F.isnan("Z")
-        gi = gi.select(
-            *[F.col(c) for c in input_cols],
-            # Sum of the binary weights = neighbours incl. self (also for an aggregated entry).
-            F.aggregate(_WEIGHTS, F.lit(0.0), lambda acc, w: acc + w["value"])
-            .cast("int")
-            .alias("gi_n_neighbors"),
-            F.when(z_ok, F.col("Z")).alias("gi_z"),
-            F.when(z_ok, F.least(F.col("P") * 2.0, F.lit(1.0))).alias("gi_p"),
-        )
+    _require_settings(weighted.sparkSession)
+    gi = g_local(weighted, _X, weights=_WEIGHTS, star=True)
+    z_ok = F.col("Z").isNotNull() & ~F.isnan("Z")
+    gi = gi.select(
+        *[F.col(c) for c in input_cols],
+        # Sum of the binary weights = neighbours incl. self (also for an aggregated entry).
+        F.aggregate(_WEIGHTS, F.lit(0.0), lambda acc, w: acc + w["value"])
+        .cast("int")
+        .alias("gi_n_neighbors"),
+        F.when(z_ok, F.col("Z")).alias("gi_z"),
+        F.when(z_ok, F.least(F.col("P") * 2.0, F.lit(1.0))).alias("gi_p"),
+    )
     gi = add_bh_fdr(gi, p_col="gi_p", out_col="gi_p_fdr")
     return gi.withColumn("hotspot_class", _hotspot_class(F.col("gi_z"), F.col("gi_p_fdr")))
 
