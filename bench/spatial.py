@@ -239,7 +239,7 @@ def sedona_states(spark: Any) -> tuple[Any, dict[str, float]]:
 def state_lookup(states: Any) -> tuple[Any, float]:
     """The job's states lookup (grid index, or the frame above the broadcast threshold)."""
     from shikong.config import SpatialSettings
-    from shikong.jobs.spatial_features import state_lookup as job_lookup
+    from shikong.spatial.tables import state_lookup as job_lookup
 
     t0 = time.perf_counter()
     lookup = job_lookup(states, SpatialSettings())
@@ -249,7 +249,7 @@ def state_lookup(states: Any) -> tuple[Any, float]:
 def shikong_frame(spark: Any, path: Path, lookup: Any) -> Any:
     """The job's region join on the Parquet points (lazy)."""
     from shikong.config import SpatialSettings
-    from shikong.jobs.spatial_features import state_of
+    from shikong.spatial.tables import state_of
 
     return (
         spark.read.parquet(str(path))

@@ -75,12 +75,13 @@ def small_world(
 ) -> SmallWorld:
     """Generate the small demo world (seeded) and ingest it into a session lakehouse."""
     from shikong.jobs.generate import generate
-    from shikong.jobs.ingest import run_ingest
+    from shikong.stages.context import StageContext
+    from shikong.stages.ingest import ingest_landing
 
     lakehouse = tmp_path_factory.mktemp("small_world") / "lakehouse"
     cfg = dataclasses.replace(base_config, paths=Paths(lakehouse=str(lakehouse)))
     generate(cfg, scale="small", seed=7)
-    reports = {r.source: r for r in run_ingest(spark, cfg)}
+    reports = {r.source: r for r in ingest_landing(StageContext.create(spark, cfg))}
     return SmallWorld(cfg, reports)
 
 
@@ -91,7 +92,8 @@ def small_pipeline(spark, small_world: SmallWorld) -> SmallWorld:
     from shikong.jobs.demand_series import run_demand_series
     from shikong.jobs.forecast_arima import run_forecast
     from shikong.jobs.inventory_policy import run_inventory_policy
-    from shikong.jobs.spatial_features import run_spatial
+    from shikong.stages.context import StageContext
+    from shikong.stages import spatial_features
 
     cfg = dataclasses.replace(
         small_world.cfg,
@@ -99,7 +101,7 @@ def small_pipeline(spark, small_world: SmallWorld) -> SmallWorld:
         decisions=dataclasses.replace(small_world.cfg.decisions, route_days=2),
     )
     results = {
-        "spatial": run_spatial(spark, cfg),
+        "spatial": spatial_features.run(StageContext.create(spark, cfg)),
         "series": run_demand_series(spark, cfg),
         "forecast": run_forecast(spark, cfg),
         "policy": run_inventory_policy(spark, cfg),

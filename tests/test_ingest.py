@@ -12,7 +12,8 @@ from pyspark.sql import functions as F
 
 from shikong import schemas as S
 from shikong.config import Paths
-from shikong.jobs.ingest import run_ingest
+from shikong.stages.context import StageContext
+from shikong.stages.ingest import ingest_landing
 
 
 def _write_csv(path: Path, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -106,11 +107,11 @@ def ingested(spark, base_config, tmp_path_factory) -> Ingested:
     lakehouse = tmp_path_factory.mktemp("ingest") / "lakehouse"
     cfg = dataclasses.replace(base_config, paths=Paths(lakehouse=str(lakehouse)))
     _make_landing(Path(cfg.paths.landing_dir))
-    first = {r.source: r for r in run_ingest(spark, cfg)}
+    first = {r.source: r for r in ingest_landing(StageContext.create(spark, cfg))}
     counts = {
         t: spark.read.format("delta").load(cfg.paths.table("bronze", t)).count() for t in TABLES
     }
-    second = {r.source: r for r in run_ingest(spark, cfg)}
+    second = {r.source: r for r in ingest_landing(StageContext.create(spark, cfg))}
     return Ingested(cfg, first, second, counts)
 
 

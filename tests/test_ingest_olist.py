@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from shikong.config import Paths
-from shikong.ingest.olist import LAYER, run_olist_ingest
+from shikong.ingest.olist import LAYER
+from shikong.stages.context import StageContext
+from shikong.stages.ingest import ingest_olist
 
 
 def _norm(s: object) -> str:
@@ -62,7 +64,7 @@ def oracle(shared_data) -> dict[str, int]:
 
 def test_olist_ingest_matches_pandas(spark, base_config, tmp_path, shared_data, oracle):
     cfg = dataclasses.replace(base_config, paths=Paths(lakehouse=str(tmp_path / "lakehouse")))
-    reports = {r.source: r for r in run_olist_ingest(spark, cfg, str(shared_data / "olist_sample"))}
+    reports = {r.source: r for r in ingest_olist(StageContext.create(spark, cfg), str(shared_data / "olist_sample"))}
 
     assert reports["customers"].rows_in == oracle["customers_in"]
     assert reports["customers"].rows_accepted == oracle["customers_ok"]

@@ -1,4 +1,4 @@
-"""The ``shikong`` command line: generate, ingest, run (whole pipeline), tables."""
+"""The ``shikong`` command line: generate, one stage, the whole pipeline (run), tables."""
 
 from __future__ import annotations
 
@@ -8,47 +8,29 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
+from types import ModuleType
 
 from shikong.io.delta import TableInfo
-from shikong.jobs.common import add_common_arguments, load_config_or_exit, stage
+from shikong.jobs.common import add_common_arguments, load_config_or_exit
 from shikong.logs import configure_logging
+from shikong.stages import registry
+from shikong.stages.context import StageContext, step
 
 log = logging.getLogger(__name__)
-
-#: Spark jobs in pipeline order: (subcommand, module under shikong.jobs).
-PIPELINE_JOBS: tuple[tuple[str, str], ...] = (
-    ("ingest", "ingest"),
-    ("spatial", "spatial_features"),
-    ("series", "demand_series"),
-    ("forecast", "forecast_arima"),
-    ("policy", "inventory_policy"),
-    ("routes", "delivery_routes"),
-    ("training_data", "prepare_training_data"),
-    ("train", "train_models"),
-    ("infer", "batch_inference"),
-    ("evaluate", "evaluate_models"),
-)
-#: Pipeline stages skipped when ``models.enabled`` is false.
-MODEL_STAGES = frozenset({"training_data", "train", "infer", "evaluate"})
 
 
 def _out(line: str = "") -> None:
     sys.stdout.write(line + "\n")
 
 
-def _job(module: str):  # noqa: ANN202
-    return importlib.import_module(f"shikong.jobs.{module}")
+def _face(job: str) -> ModuleType:
+    return importlib.import_module(f"shikong.jobs.{job}")
 
 
-def _cmd_tables(args: argparse.Namespace) -> int:
-    from shikong.io.delta import list_tables
-    from shikong.session import build_session
+def _shown(uri: str) -> str:
+    from shikong.io import fs
 
-    cfg = load_config_or_exit(args.config)
-    spark = build_session(cfg)
-    _print_tables(list_tables(spark, cfg.paths.lakehouse))
-    return 0
+    return fs.local_path(uri) if fs.is_local(uri) else uri
 
 
 def _print_tables(tables: Sequence[TableInfo]) -> None:
@@ -61,11 +43,21 @@ def _print_tables(tables: Sequence[TableInfo]) -> None:
         _out(f"{t.name:<{width}}  {t.rows:>12,}  {t.version:>7}  {t.path}")
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
-    from shikong.jobs.generate import generate
+def _cmd_tables(args: argparse.Namespace) -> int:
+    from shikong.io.catalog import Catalog
+    from shikong.session import build_session
 
     cfg = load_config_or_exit(args.config)
-    summary = generate(cfg, scale=args.scale, seed=args.seed, out=args.out)
+    spark = build_session(cfg)
+    _print_tables(Catalog(cfg.paths.lakehouse).list_tables(spark))
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from shikong.stages.generate import run as generate
+
+    cfg = load_config_or_exit(args.config)
+    summary = generate(cfg, **_face("generate").options(args))
     _out(f"landing files: {summary.landing_dir}")
     for name, n in sorted(summary.rows_per_file.items()):
         _out(f"  {name:<14} {n:>12,} rows")
@@ -76,53 +68,53 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_job(args: argparse.Namespace) -> int:
+def _cmd_stage(args: argparse.Namespace) -> int:
     from shikong.session import build_session
 
     cfg = load_config_or_exit(args.config)
-    spark = build_session(cfg)
-    _job(args.module).run(spark, cfg, args)
+    stage = registry.get(args.stage)
+    ctx = StageContext.create(build_session(cfg), cfg)
+    stage.module().run(ctx, **_face(stage.job).options(args))
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    """Whole pipeline: generate (if needed), then every Spark job in order."""
-    from shikong.io.delta import list_tables
-    from shikong.jobs.generate import generate
+    """Whole pipeline: generate (if needed), then every stage of the registry in order."""
+    from shikong.io import fs
     from shikong.session import build_session
+    from shikong.stages.generate import run as generate
 
     cfg = load_config_or_exit(args.config)
+    try:
+        stages = registry.select(args.only, models_enabled=cfg.models.enabled)
+    except registry.UnknownStageError as exc:
+        sys.stderr.write(f"shikong run: {exc}\n")
+        return 2
     t0 = time.perf_counter()
-    landing = Path(cfg.paths.landing_dir)
-    if args.regenerate or not (landing / "_ground_truth" / "world.json").is_file():
+    landing = cfg.paths.landing_dir
+    if args.regenerate or not fs.is_file(fs.join(landing, "_ground_truth", "world.json")):
         generate(cfg, scale=args.scale)
     else:
         log.info("landing files exist in %s; not regenerating (use --regenerate)", landing)
-    with stage("spark session"):
+    with step("spark session"):
         spark = build_session(cfg)
+    ctx = StageContext.create(spark, cfg)
+    skipped = [s.name for s in registry.select(args.only) if s not in stages]
+    if skipped:
+        log.info("models.enabled is false: skipping stages %s", ", ".join(skipped))
     evaluation = None
-    for name, module in PIPELINE_JOBS:
-        if args.only and name not in args.only:
-            continue
-        if name in MODEL_STAGES and not cfg.models.enabled:
-            log.info("models.enabled is false: skipping stage %s", name)
-            continue
-        job = _job(module)
-        # Inside the pipeline every job runs with its own defaults.
-        defaults = argparse.ArgumentParser()
-        job.add_arguments(defaults)
-        job_args = defaults.parse_args([])
-        with stage(name):
-            out = job.run(spark, cfg, job_args)
-        if name == "evaluate":
+    for stage in stages:
+        with step(stage.name):
+            out = stage.module().run(ctx)
+        if stage.name == "evaluate":
             evaluation = out
-    tables = list_tables(spark, cfg.paths.lakehouse)
+    tables = ctx.catalog.list_tables(spark)
     _out("")
-    _out(f"shikong pipeline finished in {time.perf_counter() - t0:.0f} s")
-    _out(f"lakehouse: {Path(cfg.paths.lakehouse).resolve()}")
-    report = Path(cfg.paths.lakehouse) / "report" / "index.html"
-    if report.is_file():
-        _out(f"report:    {report.resolve()}")
+    _out(f"shikong pipeline finished in {time.perf_counter() - t0:.0f} s (run {ctx.run_id})")
+    _out(f"lakehouse: {_shown(cfg.paths.lakehouse)}")
+    report = ctx.catalog.location("report", "index.html")
+    if fs.is_file(report):
+        _out(f"report:    {_shown(report)}")
     _out("")
     if evaluation is not None:
         _out("deep models vs baselines (time-split test data, gold.model_evaluation):")
@@ -142,15 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="write the seeded demo world into the landing folder")
     add_common_arguments(p)
-    _job("generate").add_arguments(p)
+    _face("generate").add_arguments(p)
     p.set_defaults(func=_cmd_generate)
 
-    for name, module in PIPELINE_JOBS:
-        job = _job(module)
-        p = sub.add_parser(name, help=(job.run.__doc__ or "").strip().splitlines()[0])
+    for stage in registry.STAGES:
+        aliases = [stage.job] if stage.job != stage.name else []
+        p = sub.add_parser(stage.name, aliases=aliases, help=stage.summary)
         add_common_arguments(p)
-        job.add_arguments(p)
-        p.set_defaults(func=_cmd_job, module=module)
+        _face(stage.job).add_arguments(p)
+        p.set_defaults(func=_cmd_stage, stage=stage.name)
 
     p = sub.add_parser(
         "run", help="the whole pipeline, stage by stage (generates the world if needed)"
@@ -160,7 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scale", choices=("small", "default"), default=None, help="world size when generating"
     )
-    p.add_argument("--only", nargs="*", default=None, help="run only these stages")
+    p.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        metavar="STAGE",
+        help=f"run only these stages ({', '.join(s.name for s in registry.STAGES)})",
+    )
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("tables", help="list lakehouse tables with row counts and latest version")

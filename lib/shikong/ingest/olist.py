@@ -10,20 +10,14 @@ quarantined too, with their own reason.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
 
 import pandas as pd
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from shikong.config import AppConfig
-from shikong.geo_resources import load_municipalities, normalise_name
+from shikong.geo_resources import normalise_name
 from shikong.ingest.validate import SOURCE_FILE, UNPLACED
-from shikong.jobs.common import new_run_id
-
-if TYPE_CHECKING:  # the job module imports this one at run time
-    from shikong.jobs.ingest import SourceReport
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +36,12 @@ STATUS_MAP = {
 }
 
 
-def _read_csv(spark: SparkSession, folder: str, name: str) -> DataFrame:
-    path = f"{folder.rstrip('/')}/{name}"
-    # Strings only: validation parses and reports, the reader must not guess.
-    return (
-        spark.read.option("header", "true")
-        .option("inferSchema", "false")
-        .option("multiLine", "false")
-        .csv(path)
-        .withColumn(SOURCE_FILE, F.lit(f"olist/{name}"))
-    )
-
-
 def _normalise_udf() -> Callable[[Column], Column]:
     @F.pandas_udf("string")  # type: ignore[call-overload]
     def normalise(names: pd.Series) -> pd.Series:
         return names.map(lambda s: None if s is None or pd.isna(s) else normalise_name(str(s)))
 
     return normalise
-
-
-def municipality_lookup(spark: SparkSession) -> DataFrame:
-    """(name_norm, uf) -> lat/lon of the packaged municipalities, unique per key."""
-    muni = load_municipalities()[["name_norm", "uf", "lat", "lon", "ibge_code"]]
-    muni = muni.sort_values("ibge_code").drop_duplicates(["name_norm", "uf"])
-    return spark.createDataFrame(muni.drop(columns="ibge_code"))
 
 
 def _place(df: DataFrame, lookup: DataFrame, *, city: str, state: str) -> DataFrame:
@@ -85,27 +60,26 @@ def _place(df: DataFrame, lookup: DataFrame, *, city: str, state: str) -> DataFr
     )
 
 
-def olist_frames(spark: SparkSession, folder: str) -> dict[str, DataFrame]:
+def olist_frames(files: Mapping[str, DataFrame], *, lookup: DataFrame) -> dict[str, DataFrame]:
     """Map the Olist CSV files to raw landing frames (all strings) per source name.
 
     Args:
-        spark: Session.
-        folder: Folder with ``customers.csv``, ``orders.csv``, ``order_items.csv``,
-            ``products.csv``, ``olist_sellers_dataset.csv`` and
-            ``product_category_name_translation.csv``.
+        files: The raw Olist files by name (:func:`shikong.io.landing.read_olist`):
+            ``customers.csv``, ``orders.csv``, ``order_items.csv``, ``products.csv``,
+            ``olist_sellers_dataset.csv`` and ``product_category_name_translation.csv``,
+            each with ``_source_file``.
+        lookup: (``name_norm``, ``uf``) -> ``lat``/``lon`` of the municipalities
+            (:func:`shikong.io.reference.municipality_lookup`).
 
     Returns:
         Raw frames keyed by landing source name, in the landing contract's columns.
     """
-    lookup = municipality_lookup(spark)
-    customers = _read_csv(spark, folder, "customers.csv")
-    sellers = _read_csv(spark, folder, "olist_sellers_dataset.csv")
-    orders = _read_csv(spark, folder, "orders.csv")
-    items = _read_csv(spark, folder, "order_items.csv")
-    products = _read_csv(spark, folder, "products.csv")
-    translation = _read_csv(spark, folder, "product_category_name_translation.csv").drop(
-        SOURCE_FILE
-    )
+    customers = files["customers.csv"]
+    sellers = files["olist_sellers_dataset.csv"]
+    orders = files["orders.csv"]
+    items = files["order_items.csv"]
+    products = files["products.csv"]
+    translation = files["product_category_name_translation.csv"].drop(SOURCE_FILE)
 
     frames: dict[str, DataFrame] = {}
     frames["products"] = products.join(
@@ -177,11 +151,3 @@ def olist_frames(spark: SparkSession, folder: str) -> dict[str, DataFrame]:
         SOURCE_FILE,
     )
     return frames
-
-
-def run_olist_ingest(spark: SparkSession, cfg: AppConfig, folder: str) -> list[SourceReport]:
-    """Ingest the Olist files in ``folder`` into the ``bronze_olist`` layer."""
-    from shikong.jobs.ingest import ingest_frames
-
-    frames = olist_frames(spark, folder)
-    return ingest_frames(spark, cfg, frames, run_id=new_run_id(), layer=LAYER)

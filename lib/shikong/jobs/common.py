@@ -1,4 +1,4 @@
-"""What every job shares: common arguments, config loading, progress reporting, run log."""
+"""What every job entry point shares: common arguments, config loading, running a stage."""
 
 from __future__ import annotations
 
@@ -108,6 +108,33 @@ def stage(name: str) -> Iterator[Callable[[int], None]]:
     secs = time.perf_counter() - t0
     count = f"{sum(rows):,} rows, " if rows else ""
     progress_log.info("[%s] done: %s%.1f s", name, count, secs)
+
+
+def run_job(job: str, argv: Sequence[str] | None) -> int:
+    """``main`` of a job: parse args, load config once, build the session once, run the stage.
+
+    Args:
+        job: Job name (module under ``shikong.jobs`` with ``add_arguments`` and ``options``).
+        argv: Command-line arguments (``None``: ``sys.argv``).
+    """
+    import importlib
+
+    from shikong.stages import registry
+    from shikong.stages.context import StageContext
+
+    face = importlib.import_module(f"shikong.jobs.{job}")
+    stage_def = registry.get(job)
+    parser = argparse.ArgumentParser(prog=stage_def.console_script, description=stage_def.summary)
+    add_common_arguments(parser)
+    face.add_arguments(parser)
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level)
+    cfg = load_config_or_exit(args.config)
+    from shikong.session import build_session
+
+    ctx = StageContext.create(build_session(cfg), cfg)
+    stage_def.module().run(ctx, **face.options(args))
+    return 0
 
 
 def job_main(

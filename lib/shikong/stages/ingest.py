@@ -1,0 +1,221 @@
+"""Stage ``ingest``: landing files (or the Olist files) -> bronze + quarantine + run log.
+
+Rows in = rows accepted + rows quarantined, per file, always; the stage checks this
+against an independent count of the raw files and fails loudly if it ever does not hold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from shikong import schemas as S
+from shikong.ingest.olist import LAYER as OLIST_LAYER
+from shikong.ingest.olist import olist_frames
+from shikong.ingest.validate import (
+    REASON,
+    SOURCE_FILE,
+    SPECS,
+    accepted_rows,
+    classify,
+    quarantined_rows,
+)
+from shikong.io import catalog as C
+from shikong.io.landing import landing_sources, read_landing, read_olist
+from shikong.io.reference import municipality_lookup
+from shikong.io.runlog import RunLogEntry, write_run_log
+from shikong.stages.context import StageContext, step
+
+log = logging.getLogger(__name__)
+
+
+class ReconciliationError(RuntimeError):
+    """Rows in != rows accepted + rows quarantined for some file."""
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """Outcome of ingesting one source."""
+
+    source: str
+    rows_in: int
+    rows_accepted: int
+    rows_rejected: int
+    rows_inserted: int
+    table: str
+
+
+def _table(name: str, layer: str) -> C.TableSpec:
+    return C.spec(f"bronze.{name}").in_layer(layer)
+
+
+def _reference_sets(ctx: StageContext, layer: str) -> dict[str, DataFrame]:
+    """Known keys for referential checks, from the bronze tables written so far."""
+    refs: dict[str, DataFrame] = {}
+    for name, table, key in (
+        ("sku", "products", "sku"),
+        ("customers", "customers", "customer_id"),
+        ("warehouses", "warehouses", "warehouse_id"),
+    ):
+        df = ctx.catalog.read_if_exists(ctx.spark, _table(table, layer))
+        refs[name] = (
+            df.select(key) if df is not None else ctx.spark.createDataFrame([], f"{key} string")
+        )
+    return refs
+
+
+def ingest_source(
+    ctx: StageContext, raw: DataFrame, source: S.LandingSource, *, layer: str = "bronze"
+) -> tuple[SourceReport, list[RunLogEntry]]:
+    """Validate one source's raw rows and write bronze, quarantine and reconciliation.
+
+    Args:
+        ctx: Stage context.
+        raw: All-string rows with ``_source_file`` (from :func:`read_landing` or an adapter).
+        source: Which source.
+        layer: Lakehouse layer of the bronze tables (``bronze``, ``bronze_olist``...).
+
+    Returns:
+        The source report and one run-log entry per file.
+
+    Raises:
+        ReconciliationError: If any file's rows do not reconcile.
+    """
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    spec = SPECS[source.name]
+    ingest = ctx.cfg.ingest
+    classified = classify(
+        raw,
+        spec,
+        refs=_reference_sets(ctx, layer),
+        valid_from=ingest.valid_from,
+        valid_to=ingest.valid_to,
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    table = _table(source.name, layer)
+    try:
+        per_file = {
+            r[SOURCE_FILE]: (int(r["accepted"]), int(r["rejected"]))
+            for r in classified.groupBy(SOURCE_FILE)
+            .agg(
+                F.count(F.when(F.col(REASON).isNull(), 1)).alias("accepted"),
+                F.count(F.when(F.col(REASON).isNotNull(), 1)).alias("rejected"),
+            )
+            .collect()
+        }
+        # Independent count straight from the raw input: nothing may vanish in between.
+        rows_in = {
+            r[SOURCE_FILE]: int(r["n"])
+            for r in raw.groupBy(SOURCE_FILE).agg(F.count(F.lit(1)).alias("n")).collect()
+        }
+        bad = {
+            f: (n, per_file.get(f, (0, 0)))
+            for f, n in rows_in.items()
+            if n != sum(per_file.get(f, (0, 0)))
+        }
+        if bad or set(per_file) - set(rows_in):
+            raise ReconciliationError(f"{source.name}: rows in != accepted + quarantined for {bad}")
+
+        written = ctx.catalog.write(
+            ctx.spark, table, accepted_rows(classified, spec, run_id=ctx.run_id)
+        )
+        ctx.catalog.write(
+            ctx.spark,
+            _table("quarantine", layer),
+            quarantined_rows(classified, spec, run_id=ctx.run_id),
+        )
+    finally:
+        classified.unpersist()
+
+    ended = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    entries = [
+        RunLogEntry(
+            "ingest",
+            ctx.run_id,
+            source.name,
+            f,
+            started,
+            ended,
+            n,
+            per_file[f][0],
+            per_file[f][1],
+            "OK",
+        )
+        for f, n in sorted(rows_in.items())
+    ]
+    report = SourceReport(
+        source.name,
+        sum(rows_in.values()),
+        sum(a for a, _ in per_file.values()),
+        sum(r for _, r in per_file.values()),
+        written.rows_inserted,
+        ctx.catalog.uri(table),
+    )
+    log.info(
+        "%s: %d in, %d accepted (%d new), %d quarantined",
+        source.name,
+        report.rows_in,
+        report.rows_accepted,
+        report.rows_inserted,
+        report.rows_rejected,
+    )
+    return report, entries
+
+
+def ingest_frames(
+    ctx: StageContext, frames: Mapping[str, DataFrame], *, layer: str
+) -> list[SourceReport]:
+    """Ingest raw frames per source name (in catalogue-first order) and log the run."""
+    reports: list[SourceReport] = []
+    entries: list[RunLogEntry] = []
+    for source in S.SOURCES:
+        if source.name not in frames:
+            continue
+        with step(f"ingest {source.name}") as done:
+            report, file_entries = ingest_source(ctx, frames[source.name], source, layer=layer)
+            done(report.rows_in)
+        reports.append(report)
+        entries.extend(file_entries)
+    write_run_log(ctx.spark, ctx.catalog, entries)
+    return reports
+
+
+def ingest_landing(
+    ctx: StageContext, *, sources: Sequence[str] | None = None
+) -> list[SourceReport]:
+    """Ingest the landing files of ``paths.landing`` into ``bronze``."""
+    landing = ctx.cfg.paths.landing_dir
+    wanted = tuple(s for s in S.SOURCES if sources is None or s.name in sources)
+    present = landing_sources(landing, wanted)
+    for missing in sorted({s.name for s in wanted} - {s.name for s in present}):
+        log.warning("no landing folder for %s under %s; skipped", missing, landing)
+    frames = {s.name: read_landing(ctx.spark, landing, s) for s in present}
+    return ingest_frames(ctx, frames, layer="bronze")
+
+
+def ingest_olist(ctx: StageContext, folder: str) -> list[SourceReport]:
+    """Ingest the Olist files in ``folder`` into the ``bronze_olist`` layer."""
+    frames = olist_frames(read_olist(ctx.spark, folder), lookup=municipality_lookup(ctx.spark))
+    return ingest_frames(ctx, frames, layer=OLIST_LAYER)
+
+
+def run(
+    ctx: StageContext, *, source: str = "landing", path: str | None = None
+) -> list[SourceReport]:
+    """Validate landing files into bronze Delta tables, quarantine and run log.
+
+    Args:
+        ctx: Stage context.
+        source: ``landing`` (the generated/upstream landing files) or ``olist``.
+        path: Folder of the Olist CSV files (``source="olist"``).
+    """
+    if source == "olist":
+        if not path:
+            raise ValueError("ingest --source olist needs --path (the folder of the Olist CSVs)")
+        return ingest_olist(ctx, path)
+    return ingest_landing(ctx)

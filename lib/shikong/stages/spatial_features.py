@@ -1,0 +1,225 @@
+"""Stage ``spatial_features``: bronze -> silver/gold spatial features on Apache Sedona.
+
+Extract bronze orders, lines, customers, warehouses and the packaged Brazil geography;
+transform with :mod:`shikong.spatial` (:mod:`shikong.spatial.tables` builds each table);
+load through the catalogue (partition overwrite for per-order and per-cell tables,
+whole-table overwrite for the small derived ones). Geometry is stored as WKB.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from sedona.spark.sql import st_constructors as stc
+from sedona.spark.sql import st_functions as stf
+
+from shikong.frames import first_row
+from shikong.io import fs, reference
+from shikong.io.catalog import spec
+from shikong.session import sql_settings
+from shikong.spatial import clusters, hotspots
+from shikong.spatial import features as sf
+from shikong.spatial import tables as st
+from shikong.stages.context import StageContext, step
+
+log = logging.getLogger(__name__)
+
+
+def extract(ctx: StageContext, *, layer: str = "bronze") -> st.SpatialInputs:
+    """Read the bronze tables of ``layer`` and the packaged geography."""
+
+    def bronze(name: str) -> DataFrame:
+        return ctx.catalog.read(ctx.spark, spec(f"bronze.{name}").in_layer(layer))
+
+    return st.SpatialInputs(
+        orders=bronze("orders"),
+        lines=bronze("order_lines"),
+        customers=bronze("customers"),
+        warehouses=bronze("warehouses"),
+        products=bronze("products"),
+        states=st.states_geometry(reference.states(ctx.spark)),
+        municipalities=st.municipalities_geometry(reference.municipalities(ctx.spark)),
+    )
+
+
+def _customers_and_orders(
+    ctx: StageContext, inputs: st.SpatialInputs, whs: DataFrame
+) -> tuple[DataFrame, DataFrame, dict[str, int]]:
+    s = ctx.cfg.spatial
+    spark, cat = ctx.spark, ctx.catalog
+    counts: dict[str, int] = {}
+    # One grid index of the 27 states for both joins (customers and orders).
+    states = st.state_lookup(inputs.states, s)
+
+    with step("spatial: customers_geo") as done:
+        cat.write(
+            spark,
+            "silver.customers_geo",
+            st.customers_geo(inputs.customers, inputs, whs, s, states=states),
+        )
+        cust_geo = cat.read(spark, "silver.customers_geo")
+        counts["silver.customers_geo"] = cust_geo.count()
+        done(counts["silver.customers_geo"])
+
+    with step("spatial: orders_geo") as done:
+        cat.write(
+            spark,
+            "silver.orders_geo",
+            st.orders_geo(inputs.orders, cust_geo, whs, inputs, s, states=states),
+        )
+        og = cat.read(spark, "silver.orders_geo")
+        stats = first_row(
+            og.agg(
+                F.count(F.lit(1)).alias("n"),
+                F.count(F.when(F.col("uf").isNull(), 1)).alias("no_region"),
+                F.count(F.when(~F.col("in_service_area"), 1)).alias("outside_service"),
+                F.count(F.when(F.col("warehouse_mismatch"), 1)).alias("mismatch"),
+            )
+        )
+        counts["silver.orders_geo"] = int(stats["n"])
+        log.info(
+            "orders_geo: %d orders, %d in no state, %d outside every service area, "
+            "%d not served by their nearest warehouse",
+            stats["n"],
+            stats["no_region"],
+            stats["outside_service"],
+            stats["mismatch"],
+        )
+        done(int(stats["n"]))
+    return cust_geo, og, counts
+
+
+def _hotspots(ctx: StageContext, grid: DataFrame) -> int:
+    s = ctx.cfg.spatial
+    spark, cat = ctx.spark, ctx.catalog
+    obs = st.hotspot_input(grid, s).cache()
+    with sql_settings(spark, hotspots.REQUIRED_SQL_SETTINGS):
+        gi = hotspots.getis_ord_gi_star_h3(
+            obs,
+            cell_col="cell",
+            value_col="excess",
+            k_ring=s.hotspot_k_ring,
+            time_col="period_index",
+            time_steps=s.hotspot_time_steps,
+        )
+    out = gi.select(
+        "period",
+        "cell",
+        F.lit(s.grid_resolution).alias("resolution"),
+        "orders",
+        "expected",
+        "excess",
+        "gi_z",
+        "gi_p",
+        "gi_p_fdr",
+        "hotspot_class",
+    )
+    # One task per period: otherwise every task writes a small file into every period.
+    cat.write(spark, "gold.hotspots", out.repartition("period"))
+    n = cat.read(spark, "gold.hotspots").count()
+    cat.write(
+        spark, "gold.spatial_autocorrelation", spark.createDataFrame(st.global_moran(obs, s))
+    )
+    obs.unpersist()
+    return n
+
+
+def _clusters(ctx: StageContext, cust_geo: DataFrame) -> int:
+    s = ctx.cfg.spatial
+    spark, cat = ctx.spark, ctx.catalog
+    pts = (
+        cust_geo.where(F.col("lat").isNotNull())
+        .select("customer_id", stc.ST_GeomFromWKB("geom_wkb").alias("geom"))
+        .transform(sf.to_crs(geom_col="geom", out_col="geom_m", target_crs=s.metric_crs))
+        .select(
+            "customer_id",
+            "geom_m",
+            stf.ST_X(F.col("geom_m")).alias("x_m"),
+            stf.ST_Y(F.col("geom_m")).alias("y_m"),
+        )
+    )
+    # DBSCAN's neighbour pairs grow with the square of local density (a city centre
+    # holds thousands of customers within eps), so it runs on a seeded hash sample;
+    # customers outside the sample keep a null cluster and dbscan_sampled = false.
+    sampled = (
+        pts.orderBy(F.xxhash64("customer_id")).limit(s.dbscan_sample) if s.dbscan_sample else pts
+    )
+    # DBSCAN checkpoints (connected components): on storage every executor reaches.
+    spark.sparkContext.setCheckpointDir(
+        fs.spark_uri(s.checkpoint_dir or ctx.catalog.location("_checkpoints"))
+    )
+    db = clusters.dbscan_clusters(
+        sampled,
+        geometry_col="geom_m",
+        eps_m=s.dbscan_eps_m,
+        min_pts=s.dbscan_min_pts,
+        cluster_col="dbscan_cluster",
+    ).select("customer_id", "dbscan_cluster", "is_core", F.lit(True).alias("dbscan_sampled"))
+    with_db = pts.drop("geom_m").join(db, "customer_id", "left").fillna({"dbscan_sampled": False})
+    out, k, sil = clusters.kmeans_by_silhouette(
+        with_db,
+        x_col="x_m",
+        y_col="y_m",
+        k_range=(s.kmeans_k_min, s.kmeans_k_max),
+        sample=s.kmeans_sample,
+    )
+    log.info("K-means: k=%d chosen by silhouette %s", k, {kk: round(v, 3) for kk, v in sil.items()})
+    cat.write(spark, "gold.customer_clusters", out)
+    return cat.read(spark, "gold.customer_clusters").count()
+
+
+def run(ctx: StageContext, *, layer: str = "bronze") -> dict[str, int]:
+    """Spatial features: regions, grids, hot spots and clusters (Sedona) into silver/gold.
+
+    Args:
+        ctx: Stage context.
+        layer: Bronze layer to read (``bronze``, ``bronze_olist``).
+
+    Returns:
+        Row counts per table written.
+    """
+    s = ctx.cfg.spatial
+    spark, cat = ctx.spark, ctx.catalog
+    inputs = extract(ctx, layer=layer)
+    whs = st.warehouse_points(inputs.warehouses, s).cache()
+    cust_geo, og, counts = _customers_and_orders(ctx, inputs, whs)
+
+    with step("spatial: service_zones") as done:
+        cat.write(spark, "gold.service_zones", st.service_zones(whs, inputs.states, s))
+        repaired = inputs.states.where(~stf.ST_IsValid(F.col("geom"))).count()
+        log.info("service_zones: %d state polygons needed ST_MakeValid", repaired)
+        counts["gold.service_zones"] = cat.read(spark, "gold.service_zones").count()
+        done(counts["gold.service_zones"])
+
+    with step("spatial: grid") as done:
+        daily, by_cat = st.grid_frames(og, inputs.lines, inputs.products, s)
+        cat.write(spark, "gold.grid_daily", daily)
+        cat.write(spark, "gold.grid_daily_category", by_cat)
+        grid = cat.read(spark, "gold.grid_daily")
+        counts["gold.grid_daily"] = grid.count()
+        done(counts["gold.grid_daily"])
+
+    with step("spatial: hotspots") as done:
+        counts["gold.hotspots"] = _hotspots(ctx, grid)
+        done(counts["gold.hotspots"])
+
+    with step("spatial: clusters") as done:
+        counts["gold.customer_clusters"] = _clusters(ctx, cust_geo)
+        done(counts["gold.customer_clusters"])
+
+    with step("spatial: region_profiles") as done:
+        prof = st.region_profiles_frame(og, inputs.lines, s)
+        n = min(s.region_clusters, len(prof))
+        wide = prof.set_index("uf")
+        clustered = (
+            clusters.hierarchical_region_profiles(wide, n_clusters=n)
+            if n >= 2
+            else wide.assign(cluster=0)
+        ).reset_index()
+        cat.write(spark, "gold.region_profiles", spark.createDataFrame(clustered))
+        counts["gold.region_profiles"] = len(clustered)
+        done(len(clustered))
+    whs.unpersist()
+    return counts
