@@ -1,9 +1,10 @@
 """Job ``inventory_policy``: forecasts + history + latest stock -> policy and simulation (gold).
 
-Per SKU x warehouse (one grouped pandas UDF each, see :mod:`shikong.decisions.inventory`):
-safety stock, reorder point, order-up-to level and EOQ from the forecast distribution over
-the lead time; today's recommended order, days of cover and stock-out risk; and a replay
-of the last weeks of actual demand under the policy and a naive rule.
+Per SKU x warehouse (one grouped pandas UDF each, see :mod:`shikong.decisions.inventory_policy`
+and :mod:`shikong.decisions.inventory_simulation`): safety stock, reorder point, order-up-to
+level and EOQ from the forecast distribution over the lead time; today's recommended order,
+days of cover and stock-out risk; and a replay of the last weeks of actual demand under the
+policy and a naive rule.
 """
 
 from __future__ import annotations
