@@ -12,9 +12,7 @@ import pyarrow as pa
 import pytest
 import shapely
 
-from shikong.decisions import routing
-from shikong.decisions._frames import column_names, schema_fields
-from shikong.decisions.routing import (
+from shikong.decisions import (
     BAD_COORDINATE,
     BAD_DEMAND,
     BAD_DEPOT,
@@ -31,12 +29,16 @@ from shikong.decisions.routing import (
     TIME_WINDOW_UNREACHABLE,
     UNROUTED_SCHEMA,
     RoutingConfig,
+    RoutingResult,
     Solution,
+    column_names,
     distance_matrix_m,
     geodesic_m,
     haversine_m,
     make_routing_fn,
     nearest_neighbor_routes,
+    routing,
+    schema_fields,
     solve_routing_group,
     split_routing_output,
 )
@@ -77,7 +79,7 @@ def _stops(n: int, seed: int, *, max_demand: int = 10, spread: float = 0.05) -> 
     )
 
 
-def _check_solution(stops: pd.DataFrame, cfg: RoutingConfig) -> routing.RoutingResult:
+def _check_solution(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResult:
     """Invariants every group result must satisfy."""
     res = solve_routing_group(stops, cfg)
     routes, summary, group, unrouted = (
@@ -289,7 +291,7 @@ def test_deterministic_and_independent_of_row_order() -> None:
 # ------------------------------------------------------------------------------ infeasible input
 
 
-def _reasons(res: routing.RoutingResult) -> dict[str, str]:
+def _reasons(res: RoutingResult) -> dict[str, str]:
     return dict(zip(res.unrouted["order_id"].fillna("<null>"), res.unrouted["reason"], strict=True))
 
 
