@@ -37,6 +37,7 @@ from shikong.decisions import (
     haversine_m,
     make_routing_fn,
     nearest_neighbor_routes,
+    road_matrix_from_frame,
     routing,
     schema_fields,
     solve_routing_group,
@@ -425,7 +426,9 @@ def test_long_output_schema_and_split_round_trip() -> None:
         pd.testing.assert_frame_equal(got, want)
 
 
-def test_road_matrix_file_is_used_and_missing_file_ignored(tmp_path: object) -> None:
+def test_road_matrix_is_used_and_missing_file_ignored(tmp_path: object) -> None:
+    from shikong.jobs.delivery_routes import load_road_matrix
+
     stops = _stops(5, 101)
     ids = ["W1", *stops["order_id"]]
     m = distance_matrix_m(np.r_[DEPOT[0], stops["lat"]], np.r_[DEPOT[1], stops["lon"]])
@@ -437,11 +440,17 @@ def test_road_matrix_file_is_used_and_missing_file_ignored(tmp_path: object) -> 
     ]
     path = tmp_path / "road.csv"  # type: ignore[operator]
     pd.DataFrame(rows).to_csv(path, index=False)
-    base_cfg = dict(vehicles=1, capacity=1e6, **FAST)
-    plain = solve_routing_group(stops, RoutingConfig(**base_cfg)).group_summary.iloc[0]
-    road = solve_routing_group(stops, RoutingConfig(road_matrix_path=str(path), **base_cfg))
+    cfg = RoutingConfig(vehicles=1, capacity=1e6, **FAST)
+    plain = solve_routing_group(stops, cfg).group_summary.iloc[0]
+    road_matrix = load_road_matrix(str(path))
+    assert road_matrix == road_matrix_from_frame(pd.DataFrame(rows))
+    road = solve_routing_group(stops, cfg, road_matrix=road_matrix)
     assert road.group_summary.iloc[0]["distance_km"] == pytest.approx(2 * plain["distance_km"])
-    gone = solve_routing_group(
-        stops, RoutingConfig(road_matrix_path=str(path) + ".missing", **base_cfg)
+    # The grouped function carries the lookup built on the driver; it reads no file.
+    long = make_routing_fn(cfg, road_matrix=road_matrix)(stops)
+    assert split_routing_output(long).group_summary.iloc[0]["distance_km"] == pytest.approx(
+        2 * plain["distance_km"]
     )
-    assert gone.group_summary.iloc[0]["distance_km"] == pytest.approx(plain["distance_km"])
+    assert load_road_matrix(str(path) + ".missing") is None
+    with pytest.raises(ValueError, match="lacks columns"):
+        road_matrix_from_frame(pd.DataFrame(rows).drop(columns="distance_m"))

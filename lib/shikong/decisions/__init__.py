@@ -84,7 +84,7 @@ from shikong.decisions.routing_distances import (
     distance_matrix_m,
     geodesic_m,
     haversine_m,
-    load_road_matrix,
+    road_matrix_from_frame,
     route_length_m,
 )
 from shikong.decisions.routing_solvers import (
@@ -140,13 +140,13 @@ __all__ = [
     "haversine_m",
     "lead_time_demand_samples",
     "ledger_balances",
-    "load_road_matrix",
     "make_policy_fn",
     "make_routing_fn",
     "make_simulation_fn",
     "nearest_neighbor_routes",
     "policy_params",
     "recommended_order",
+    "road_matrix_from_frame",
     "route_length_m",
     "schema_fields",
     "simulate_ledger",

@@ -23,9 +23,9 @@ Split it with ``filter(record_type == ...)`` + ``select(*column_names(SCHEMA))``
 ``unrouted`` row.
 
 Distances: geodesics on the WGS84 spheroid (pyproj ``Geod``), rounded to integer metres
-(OR-Tools works in integers), or a road-distance file when configured
-(:mod:`shikong.decisions.routing_distances`). Travel time is distance / ``speed_kmh``.
-The solvers (OR-Tools and the nearest-neighbour baseline) are in
+(OR-Tools works in integers), or road distances the caller passes in (read on the driver,
+never in the grouped function; :mod:`shikong.decisions.routing_distances`). Travel time is
+distance / ``speed_kmh``. The solvers (OR-Tools and the nearest-neighbour baseline) are in
 :mod:`shikong.decisions.routing_solvers`; this module validates a group, runs both and
 assembles the outputs.
 """
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,11 +43,7 @@ import pandas as pd
 import shapely
 
 from shikong.decisions._frames import _to_date, conform, frame_from_records, schema_fields
-from shikong.decisions.routing_distances import (
-    load_road_matrix,
-    route_length_m,
-    stop_matrix_m,
-)
+from shikong.decisions.routing_distances import route_length_m, stop_matrix_m
 from shikong.decisions.routing_solvers import (
     Solution,
     Timing,
@@ -146,9 +142,6 @@ class RoutingConfig:
         horizon_min: Length of the working day; routes must be back by then (only when
             time windows are in play).
         use_time_windows: Honour ``tw_start``/``tw_end`` when the input has them.
-        road_matrix_path: Optional CSV/Parquet file (from_id, to_id, distance_m; ids are
-            order ids and the warehouse id for the depot). Pairs it lacks fall back to
-            haversine; a missing file is logged and ignored. Must be readable on executors.
         demand_scale: Demands are handled as integers ``ceil(demand * demand_scale)`` and
             capacity as ``floor(capacity * demand_scale)``, so rounding never overloads.
     """
@@ -161,7 +154,6 @@ class RoutingConfig:
     service_time_min: float = 0.0
     horizon_min: float = 24 * 60.0
     use_time_windows: bool = True
-    road_matrix_path: str | None = None
     demand_scale: int = 1000
 
     def __post_init__(self) -> None:
@@ -223,12 +215,21 @@ def _first(series: pd.Series) -> Any:
     return vals.iloc[0] if len(vals) else None
 
 
-def solve_routing_group(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResult:
+def solve_routing_group(
+    stops: pd.DataFrame,
+    cfg: RoutingConfig,
+    *,
+    road_matrix: Mapping[tuple[str, str], int] | None = None,
+) -> RoutingResult:
     """Route one warehouse x delivery day.
 
     Args:
         stops: The group's orders (see module docstring for columns). Not modified.
         cfg: Fleet and solver configuration.
+        road_matrix: Road distances ``{(from_id, to_id): metres}`` (ids are order ids and the
+            warehouse id for the depot; see
+            :func:`~shikong.decisions.routing_distances.road_matrix_from_frame`). Pairs it
+            lacks use spheroidal distances; None = spheroidal only.
 
     Returns:
         The four outputs of the group.
@@ -307,7 +308,7 @@ def solve_routing_group(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResul
         ids = [warehouse_id or "", *df.loc[cand, "order_id"].tolist()]
         lats = np.concatenate([[depot[0]], df.loc[cand, "lat"].to_numpy()])
         lons = np.concatenate([[depot[1]], df.loc[cand, "lon"].to_numpy()])
-        matrix = stop_matrix_m(ids, lats, lons, load_road_matrix(cfg.road_matrix_path))
+        matrix = stop_matrix_m(ids, lats, lons, road_matrix)
         mps = cfg.speed_kmh / 3.6
         service = np.concatenate([[0], np.full(len(cand), int(round(cfg.service_time_min * 60)))])
         timing = Timing(
@@ -459,11 +460,15 @@ def solve_routing_group(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResul
     )
 
 
-def make_routing_fn(cfg: RoutingConfig) -> Callable[[pd.DataFrame], pd.DataFrame]:
+def make_routing_fn(
+    cfg: RoutingConfig, *, road_matrix: Mapping[tuple[str, str], int] | None = None
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """Grouped-map function for ``applyInPandas(fn, ROUTING_OUTPUT_SCHEMA)``.
 
     Args:
         cfg: Fleet and solver configuration.
+        road_matrix: Road distances built on the driver (see :func:`solve_routing_group`);
+            they travel with the function to every task, so keep them to the pairs routed.
 
     Returns:
         ``fn(pdf) -> pdf``: one warehouse x day of orders in, the long
@@ -471,7 +476,7 @@ def make_routing_fn(cfg: RoutingConfig) -> Callable[[pd.DataFrame], pd.DataFrame
     """
 
     def routing_fn(pdf: pd.DataFrame) -> pd.DataFrame:
-        return solve_routing_group(pdf, cfg).to_long()
+        return solve_routing_group(pdf, cfg, road_matrix=road_matrix).to_long()
 
     return routing_fn
 

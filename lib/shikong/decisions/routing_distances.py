@@ -6,9 +6,7 @@ OR-Tools works in integers; node 0 of every matrix is the depot by convention.
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -54,13 +52,24 @@ def distance_matrix_m(
     return np.rint(d).astype(np.int64)
 
 
-@functools.lru_cache(maxsize=4)
-def _load_road_matrix(path: str, mtime_ns: int, size: int) -> Mapping[tuple[str, str], int]:
-    del mtime_ns, size  # cache key only: a rewritten file is re-read
-    frame = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+def road_matrix_from_frame(frame: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """Road distances ``{(from_id, to_id): metres}`` from a frame, for :func:`stop_matrix_m`.
+
+    Built once on the driver and handed to the grouped function, which must not read files.
+
+    Args:
+        frame: Columns from_id, to_id (order ids; the warehouse id for the depot) and
+            distance_m. Rows with a null in any of them are skipped.
+
+    Returns:
+        The lookup, distances rounded to whole metres.
+
+    Raises:
+        ValueError: If a column is missing.
+    """
     missing = {"from_id", "to_id", "distance_m"} - set(frame.columns)
     if missing:
-        raise ValueError(f"road matrix {path} lacks columns {sorted(missing)}")
+        raise ValueError(f"road matrix lacks columns {sorted(missing)}")
     frame = frame.dropna(subset=["from_id", "to_id", "distance_m"])
     return dict(
         zip(
@@ -69,25 +78,6 @@ def _load_road_matrix(path: str, mtime_ns: int, size: int) -> Mapping[tuple[str,
             strict=True,
         )
     )
-
-
-def load_road_matrix(path: str | None) -> Mapping[tuple[str, str], int] | None:
-    """Road distances ``{(from_id, to_id): metres}`` from a file, cached per process.
-
-    Args:
-        path: CSV or Parquet with columns from_id, to_id, distance_m; None to skip.
-
-    Returns:
-        The lookup, or None when no path is set or the file does not exist.
-    """
-    if not path:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        logger.warning("road matrix %s not found; using haversine distances", path)
-        return None
-    return _load_road_matrix(path, st.st_mtime_ns, st.st_size)
 
 
 def stop_matrix_m(
@@ -145,7 +135,7 @@ __all__ = [
     "distance_matrix_m",
     "geodesic_m",
     "haversine_m",
-    "load_road_matrix",
+    "road_matrix_from_frame",
     "route_length_m",
     "stop_matrix_m",
     "total_length_m",

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 from pyspark import StorageLevel
@@ -29,6 +30,7 @@ from shikong.decisions import (
     RoutingConfig,
     column_names,
     make_routing_fn,
+    road_matrix_from_frame,
 )
 from shikong.io.delta import replace_partitions
 from shikong.jobs.common import first_row, job_main, stage, to_pandas
@@ -74,6 +76,33 @@ def routing_input(
 
 def _part(long: DataFrame, record_type: str, ddl: str) -> DataFrame:
     return long.where(F.col("record_type") == record_type).select(*column_names(ddl))
+
+
+def load_road_matrix(path: str | None) -> Mapping[tuple[str, str], int] | None:
+    """Road distances ``{(from_id, to_id): metres}`` from a file, read on the driver.
+
+    The result is passed to ``make_routing_fn(cfg, road_matrix=...)``: the grouped function
+    itself reads no files.
+
+    Args:
+        path: CSV or Parquet with columns from_id, to_id, distance_m; None to skip.
+
+    Returns:
+        The lookup, or None when no path is set or the file does not exist.
+
+    Raises:
+        ValueError: If the file lacks a column.
+    """
+    if not path:
+        return None
+    if not os.path.exists(path):
+        log.warning("road matrix %s not found; using spheroidal distances", path)
+        return None
+    frame = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+    try:
+        return road_matrix_from_frame(frame)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
 
 
 def run_delivery_routes(spark: SparkSession, cfg: AppConfig) -> pd.DataFrame:
