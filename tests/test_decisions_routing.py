@@ -18,7 +18,6 @@ from shikong.decisions import (
     BAD_DEPOT,
     BAD_TIME_WINDOW,
     DUPLICATE_ORDER_ID,
-    EARTH_RADIUS_M,
     EXCEEDS_VEHICLE_CAPACITY,
     FLEET_CAPACITY_EXCEEDED,
     GROUP_SUMMARY_SCHEMA,
@@ -34,7 +33,6 @@ from shikong.decisions import (
     column_names,
     distance_matrix_m,
     geodesic_m,
-    haversine_m,
     make_routing_fn,
     nearest_neighbor_routes,
     road_matrix_from_frame,
@@ -43,6 +41,7 @@ from shikong.decisions import (
     solve_routing_group,
     split_routing_output,
 )
+from shikong.geodesy import EARTH_RADIUS_M, haversine
 
 DEPOT = (-23.5505, -46.6333)
 DAY = dt.date(2024, 5, 2)
@@ -170,7 +169,7 @@ def test_missing_required_column_is_an_error() -> None:
     ],
 )
 def test_haversine(a: tuple[float, float], b: tuple[float, float], expected_m: float) -> None:
-    assert float(haversine_m(a[0], a[1], b[0], b[1])) == pytest.approx(
+    assert float(haversine(a[0], a[1], b[0], b[1], radius=EARTH_RADIUS_M)) == pytest.approx(
         expected_m, rel=1e-9, abs=1e-6
     )
 

@@ -80,10 +80,8 @@ from shikong.decisions.routing import (
     split_routing_output,
 )
 from shikong.decisions.routing_distances import (
-    EARTH_RADIUS_M,
     distance_matrix_m,
     geodesic_m,
-    haversine_m,
     road_matrix_from_frame,
     route_length_m,
 )
@@ -100,7 +98,6 @@ __all__ = [
     "BAD_DEPOT",
     "BAD_TIME_WINDOW",
     "DUPLICATE_ORDER_ID",
-    "EARTH_RADIUS_M",
     "EXCEEDS_VEHICLE_CAPACITY",
     "FLEET_CAPACITY_EXCEEDED",
     "FLEET_CAPACITY_OR_TIME_WINDOWS",
@@ -137,7 +134,6 @@ __all__ = [
     "distance_matrix_m",
     "economic_order_quantity",
     "geodesic_m",
-    "haversine_m",
     "lead_time_demand_samples",
     "ledger_balances",
     "make_policy_fn",

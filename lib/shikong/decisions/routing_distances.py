@@ -16,20 +16,6 @@ from pyproj import Geod
 
 logger = logging.getLogger(__name__)
 
-EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius R1
-
-
-def haversine_m(
-    lat1: Any, lon1: Any, lat2: Any, lon2: Any, *, radius_m: float = EARTH_RADIUS_M
-) -> np.ndarray:
-    """Great-circle distance in metres (vectorised, broadcasting)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dphi = p2 - p1
-    dlmb = np.radians(lon2) - np.radians(lon1)
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2.0 * radius_m * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
-
-
 _WGS84 = Geod(ellps="WGS84")
 
 
@@ -131,10 +117,8 @@ def total_length_m(matrix: np.ndarray, routes: Sequence[Sequence[int]]) -> int:
 
 
 __all__ = [
-    "EARTH_RADIUS_M",
     "distance_matrix_m",
     "geodesic_m",
-    "haversine_m",
     "road_matrix_from_frame",
     "route_length_m",
     "stop_matrix_m",
