@@ -12,13 +12,15 @@ factory                    group by                    output schema
 =========================  ==========================  ===============================
 
 Input column contracts: ``POLICY_INPUT_SCHEMA`` (one ``kind``-tagged frame per group) and
-``ROUTING_INPUT_SCHEMA``. Nothing here imports Spark.
+``ROUTING_INPUT_SCHEMA``; ``policy_config``/``routing_config`` map the job settings.
 
 Modules: ``inventory_common`` (input contract, ``PolicyConfig``, one group's inputs),
 ``inventory_policy`` (safety stock, reorder point, EOQ, today's order),
 ``inventory_simulation`` (replay of recent demand, policy vs naive), ``routing`` (one
 warehouse-day: validation, both solvers, outputs), ``routing_distances``,
-``routing_solvers`` (OR-Tools and the nearest-neighbour baseline).
+``routing_solvers`` (OR-Tools and the nearest-neighbour baseline). None of them imports
+Spark: they run inside the Python workers. Only ``spark_frames`` (the grouped functions'
+inputs and outputs as Spark DataFrames) does.
 """
 
 from shikong.decisions._frames import column_names, schema_fields
@@ -29,6 +31,7 @@ from shikong.decisions.inventory_common import (
     POLICY_INPUT_SCHEMA,
     PolicyConfig,
     daily_sigma_from_bands,
+    policy_config,
     split_policy_input,
     stack_policy_inputs,
 )
@@ -50,6 +53,7 @@ from shikong.decisions.inventory_simulation import (
     ledger_balances,
     make_simulation_fn,
     simulate_ledger,
+    simulation_summary,
     summarize_ledger,
 )
 from shikong.decisions.routing import (
@@ -76,6 +80,7 @@ from shikong.decisions.routing import (
     RoutingConfig,
     RoutingResult,
     make_routing_fn,
+    routing_config,
     solve_routing_group,
     split_routing_output,
 )
@@ -91,6 +96,7 @@ from shikong.decisions.routing_solvers import (
     nearest_neighbor_routes,
     solve_ortools,
 )
+from shikong.decisions.spark_frames import policy_inputs, routing_input, routing_output_part
 
 __all__ = [
     "BAD_COORDINATE",
@@ -140,12 +146,18 @@ __all__ = [
     "make_routing_fn",
     "make_simulation_fn",
     "nearest_neighbor_routes",
+    "policy_config",
+    "policy_inputs",
     "policy_params",
     "recommended_order",
     "road_matrix_from_frame",
     "route_length_m",
+    "routing_config",
+    "routing_input",
+    "routing_output_part",
     "schema_fields",
     "simulate_ledger",
+    "simulation_summary",
     "solve_ortools",
     "solve_routing_group",
     "split_policy_input",

@@ -26,9 +26,9 @@ is :data:`POLICY_INPUT_SCHEMA` (missing optional columns are fine):
     rows carry a value the largest is used, so row order never matters).
 
 In Spark build it with ``unionByName(..., allowMissingColumns=True)`` of the three sources,
-each with ``F.lit(kind).alias("kind")``. The three-frame core functions
-(``compute_policy``, ``compute_simulation``) take the frames separately for a cogroup or
-for plain pandas use.
+each with ``F.lit(kind).alias("kind")`` (:func:`shikong.decisions.spark_frames.policy_inputs`
+does this for the job's tables). The three-frame core functions (``compute_policy``,
+``compute_simulation``) take the frames separately for a cogroup or for plain pandas use.
 
 Time convention: the snapshot is taken at the end of its day; forecast days strictly after
 it are the future. An order placed at the end of day t arrives at the start of day t + L.
@@ -44,6 +44,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
+
+from shikong.config import DecisionSettings
 
 KIND_FORECAST = "forecast"
 KIND_HISTORY = "history"
@@ -137,6 +139,18 @@ class PolicyConfig:
             raise ValueError(f"history_days must be >= 1, got {self.history_days}")
         if self.days_per_year <= 0:
             raise ValueError(f"days_per_year must be > 0, got {self.days_per_year}")
+
+
+def policy_config(d: DecisionSettings) -> PolicyConfig:
+    """Policy parameters from the config (unit price comes per row from the catalogue)."""
+    return PolicyConfig(
+        lead_time_days=d.lead_time_days,
+        review_days=d.review_days,
+        service_level=d.service_level,
+        order_cost=d.order_cost,
+        holding_rate=d.holding_rate,
+        method="empirical" if d.method == "empirical" else "normal",
+    )
 
 
 def daily_sigma_from_bands(
@@ -390,6 +404,7 @@ __all__ = [
     "PolicyConfig",
     "PreparedGroup",
     "daily_sigma_from_bands",
+    "policy_config",
     "prepare_group",
     "split_policy_input",
     "stack_policy_inputs",

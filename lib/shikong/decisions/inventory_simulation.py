@@ -335,6 +335,21 @@ def make_simulation_fn(
     return simulation_fn
 
 
+def simulation_summary(sim: pd.DataFrame) -> pd.DataFrame:
+    """Policy vs naive over all SKU x warehouses: fill rate, stock-out days, inventory, cost."""
+    return (
+        sim.groupby("policy")
+        .agg(
+            pairs=("sku", "size"),
+            fill_rate=("fill_rate", "mean"),
+            stockout_days=("stockout_days", "sum"),
+            avg_inventory=("avg_inventory", "sum"),
+            total_cost=("total_cost", "sum"),
+        )
+        .reset_index()
+    )
+
+
 __all__ = [
     "LEDGER_COLUMNS",
     "SIMULATION_SCHEMA",
@@ -344,5 +359,6 @@ __all__ = [
     "ledger_balances",
     "make_simulation_fn",
     "simulate_ledger",
+    "simulation_summary",
     "summarize_ledger",
 ]

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from shikong.config import DecisionSettings
 from shikong.decisions._frames import _to_date, conform, frame_from_records, schema_fields
 from shikong.decisions.routing_distances import route_length_m, stop_matrix_m
 from shikong.decisions.routing_solvers import (
@@ -173,6 +174,17 @@ class RoutingConfig:
             raise ValueError(f"horizon_min must be > 0, got {self.horizon_min}")
         if int(self.demand_scale) != self.demand_scale or self.demand_scale < 1:
             raise ValueError(f"demand_scale must be an integer >= 1, got {self.demand_scale}")
+
+
+def routing_config(d: DecisionSettings) -> RoutingConfig:
+    """OR-Tools settings from the config."""
+    return RoutingConfig(
+        vehicles=d.vehicles,
+        capacity=d.vehicle_capacity,
+        time_limit_s=d.route_time_limit_s,
+        solution_limit=d.route_solution_limit,
+        speed_kmh=d.speed_kmh,
+    )
 
 
 @dataclass(frozen=True)
@@ -516,6 +528,7 @@ __all__ = [
     "RoutingConfig",
     "RoutingResult",
     "make_routing_fn",
+    "routing_config",
     "solve_routing_group",
     "split_routing_output",
 ]
