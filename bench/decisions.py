@@ -82,9 +82,13 @@ def run(args: argparse.Namespace) -> list[Result]:
     from pyspark.sql import functions as F
 
     from shikong.config import DecisionSettings
-    from shikong.decisions import ROUTING_INPUT_SCHEMA, make_routing_fn, solve_routing_group
-    from shikong.decisions.routing import ROUTING_OUTPUT_SCHEMA
-    from shikong.jobs.delivery_routes import routing_config
+    from shikong.decisions import (
+        ROUTING_INPUT_SCHEMA,
+        ROUTING_OUTPUT_SCHEMA,
+        make_routing_fn,
+        routing_config,
+        solve_routing_group,
+    )
 
     n_groups = 4 if args.quick and not args.groups_given else args.groups
     cfg = routing_config(DecisionSettings())

@@ -10,8 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from shikong.decisions._frames import column_names, schema_fields
-from shikong.decisions.inventory import (
+from shikong.decisions import (
     LEDGER_COLUMNS,
     POLICY_INPUT_SCHEMA,
     POLICY_SCHEMA,
@@ -19,12 +18,14 @@ from shikong.decisions.inventory import (
     PolicyConfig,
     PolicyParams,
     SimulationConfig,
+    column_names,
     compute_policy,
     compute_simulation,
     daily_sigma_from_bands,
     economic_order_quantity,
     make_policy_fn,
     make_simulation_fn,
+    schema_fields,
     simulate_ledger,
     stack_policy_inputs,
 )

@@ -12,15 +12,12 @@ import pyarrow as pa
 import pytest
 import shapely
 
-from shikong.decisions import routing
-from shikong.decisions._frames import column_names, schema_fields
-from shikong.decisions.routing import (
+from shikong.decisions import (
     BAD_COORDINATE,
     BAD_DEMAND,
     BAD_DEPOT,
     BAD_TIME_WINDOW,
     DUPLICATE_ORDER_ID,
-    EARTH_RADIUS_M,
     EXCEEDS_VEHICLE_CAPACITY,
     FLEET_CAPACITY_EXCEEDED,
     GROUP_SUMMARY_SCHEMA,
@@ -31,15 +28,20 @@ from shikong.decisions.routing import (
     TIME_WINDOW_UNREACHABLE,
     UNROUTED_SCHEMA,
     RoutingConfig,
+    RoutingResult,
     Solution,
+    column_names,
     distance_matrix_m,
     geodesic_m,
-    haversine_m,
     make_routing_fn,
     nearest_neighbor_routes,
+    road_matrix_from_frame,
+    routing,
+    schema_fields,
     solve_routing_group,
     split_routing_output,
 )
+from shikong.geodesy import EARTH_RADIUS_M, haversine
 
 DEPOT = (-23.5505, -46.6333)
 DAY = dt.date(2024, 5, 2)
@@ -77,7 +79,7 @@ def _stops(n: int, seed: int, *, max_demand: int = 10, spread: float = 0.05) -> 
     )
 
 
-def _check_solution(stops: pd.DataFrame, cfg: RoutingConfig) -> routing.RoutingResult:
+def _check_solution(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResult:
     """Invariants every group result must satisfy."""
     res = solve_routing_group(stops, cfg)
     routes, summary, group, unrouted = (
@@ -167,7 +169,7 @@ def test_missing_required_column_is_an_error() -> None:
     ],
 )
 def test_haversine(a: tuple[float, float], b: tuple[float, float], expected_m: float) -> None:
-    assert float(haversine_m(a[0], a[1], b[0], b[1])) == pytest.approx(
+    assert float(haversine(a[0], a[1], b[0], b[1], radius=EARTH_RADIUS_M)) == pytest.approx(
         expected_m, rel=1e-9, abs=1e-6
     )
 
@@ -289,7 +291,7 @@ def test_deterministic_and_independent_of_row_order() -> None:
 # ------------------------------------------------------------------------------ infeasible input
 
 
-def _reasons(res: routing.RoutingResult) -> dict[str, str]:
+def _reasons(res: RoutingResult) -> dict[str, str]:
     return dict(zip(res.unrouted["order_id"].fillna("<null>"), res.unrouted["reason"], strict=True))
 
 
@@ -423,7 +425,9 @@ def test_long_output_schema_and_split_round_trip() -> None:
         pd.testing.assert_frame_equal(got, want)
 
 
-def test_road_matrix_file_is_used_and_missing_file_ignored(tmp_path: object) -> None:
+def test_road_matrix_is_used_and_missing_file_ignored(tmp_path: object) -> None:
+    from shikong.jobs.delivery_routes import load_road_matrix
+
     stops = _stops(5, 101)
     ids = ["W1", *stops["order_id"]]
     m = distance_matrix_m(np.r_[DEPOT[0], stops["lat"]], np.r_[DEPOT[1], stops["lon"]])
@@ -435,11 +439,17 @@ def test_road_matrix_file_is_used_and_missing_file_ignored(tmp_path: object) -> 
     ]
     path = tmp_path / "road.csv"  # type: ignore[operator]
     pd.DataFrame(rows).to_csv(path, index=False)
-    base_cfg = dict(vehicles=1, capacity=1e6, **FAST)
-    plain = solve_routing_group(stops, RoutingConfig(**base_cfg)).group_summary.iloc[0]
-    road = solve_routing_group(stops, RoutingConfig(road_matrix_path=str(path), **base_cfg))
+    cfg = RoutingConfig(vehicles=1, capacity=1e6, **FAST)
+    plain = solve_routing_group(stops, cfg).group_summary.iloc[0]
+    road_matrix = load_road_matrix(str(path))
+    assert road_matrix == road_matrix_from_frame(pd.DataFrame(rows))
+    road = solve_routing_group(stops, cfg, road_matrix=road_matrix)
     assert road.group_summary.iloc[0]["distance_km"] == pytest.approx(2 * plain["distance_km"])
-    gone = solve_routing_group(
-        stops, RoutingConfig(road_matrix_path=str(path) + ".missing", **base_cfg)
+    # The grouped function carries the lookup built on the driver; it reads no file.
+    long = make_routing_fn(cfg, road_matrix=road_matrix)(stops)
+    assert split_routing_output(long).group_summary.iloc[0]["distance_km"] == pytest.approx(
+        2 * plain["distance_km"]
     )
-    assert gone.group_summary.iloc[0]["distance_km"] == pytest.approx(plain["distance_km"])
+    assert load_road_matrix(str(path) + ".missing") is None
+    with pytest.raises(ValueError, match="lacks columns"):
+        road_matrix_from_frame(pd.DataFrame(rows).drop(columns="distance_m"))

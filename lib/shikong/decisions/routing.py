@@ -23,38 +23,38 @@ Split it with ``filter(record_type == ...)`` + ``select(*column_names(SCHEMA))``
 ``unrouted`` row.
 
 Distances: geodesics on the WGS84 spheroid (pyproj ``Geod``), rounded to integer metres
-(OR-Tools works in integers), or a road-distance file when configured. Travel time is
-distance / ``speed_kmh``.
+(OR-Tools works in integers), or road distances the caller passes in (read on the driver,
+never in the grouped function; :mod:`shikong.decisions.routing_distances`). Travel time is
+distance / ``speed_kmh``. The solvers (OR-Tools and the nearest-neighbour baseline) are in
+:mod:`shikong.decisions.routing_solvers`; this module validates a group, runs both and
+assembles the outputs.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
-import os
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import shapely
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
-from pyproj import Geod
 
-from shikong.decisions._frames import (
-    _to_date,
-    column_names,
-    conform,
-    frame_from_records,
-    schema_fields,
+from shikong.config import DecisionSettings
+from shikong.decisions._frames import _to_date, conform, frame_from_records, schema_fields
+from shikong.decisions.routing_distances import route_length_m, stop_matrix_m
+from shikong.decisions.routing_solvers import (
+    Solution,
+    Timing,
+    is_feasible,
+    nearest_neighbor_routes,
+    schedule,
+    solve_ortools,
 )
 
 logger = logging.getLogger(__name__)
-
-EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius R1
 
 RECORD_STOP = "stop"
 RECORD_ROUTE = "route"
@@ -143,9 +143,6 @@ class RoutingConfig:
         horizon_min: Length of the working day; routes must be back by then (only when
             time windows are in play).
         use_time_windows: Honour ``tw_start``/``tw_end`` when the input has them.
-        road_matrix_path: Optional CSV/Parquet file (from_id, to_id, distance_m; ids are
-            order ids and the warehouse id for the depot). Pairs it lacks fall back to
-            haversine; a missing file is logged and ignored. Must be readable on executors.
         demand_scale: Demands are handled as integers ``ceil(demand * demand_scale)`` and
             capacity as ``floor(capacity * demand_scale)``, so rounding never overloads.
     """
@@ -158,7 +155,6 @@ class RoutingConfig:
     service_time_min: float = 0.0
     horizon_min: float = 24 * 60.0
     use_time_windows: bool = True
-    road_matrix_path: str | None = None
     demand_scale: int = 1000
 
     def __post_init__(self) -> None:
@@ -180,29 +176,15 @@ class RoutingConfig:
             raise ValueError(f"demand_scale must be an integer >= 1, got {self.demand_scale}")
 
 
-@dataclass(frozen=True)
-class Solution:
-    """Routes over matrix nodes (0 = depot, stops 1..n), stops left out, total metres."""
-
-    routes: tuple[tuple[int, ...], ...]
-    dropped: tuple[int, ...]
-    distance_m: int
-
-    @property
-    def key(self) -> tuple[int, int]:
-        """Ordering of solutions: fewer orders left out first, then shorter."""
-        return (len(self.dropped), self.distance_m)
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Time model in whole seconds: travel matrix, service per node, windows, horizon."""
-
-    travel_s: np.ndarray
-    service_s: np.ndarray
-    tw_start_s: np.ndarray
-    tw_end_s: np.ndarray
-    horizon_s: int
+def routing_config(d: DecisionSettings) -> RoutingConfig:
+    """OR-Tools settings from the config."""
+    return RoutingConfig(
+        vehicles=d.vehicles,
+        capacity=d.vehicle_capacity,
+        time_limit_s=d.route_time_limit_s,
+        solution_limit=d.route_solution_limit,
+        speed_kmh=d.speed_kmh,
+    )
 
 
 @dataclass(frozen=True)
@@ -230,307 +212,6 @@ class RoutingResult:
         return conform(stacked, ROUTING_OUTPUT_SCHEMA)
 
 
-# --------------------------------------------------------------------------------------
-# Distances
-# --------------------------------------------------------------------------------------
-
-
-def haversine_m(
-    lat1: Any, lon1: Any, lat2: Any, lon2: Any, *, radius_m: float = EARTH_RADIUS_M
-) -> np.ndarray:
-    """Great-circle distance in metres (vectorised, broadcasting)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dphi = p2 - p1
-    dlmb = np.radians(lon2) - np.radians(lon1)
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2.0 * radius_m * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
-
-
-_WGS84 = Geod(ellps="WGS84")
-
-
-def geodesic_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:
-    """Geodesic distance on the WGS84 spheroid in metres (vectorised, broadcasting)."""
-    a, b, c, d = np.broadcast_arrays(
-        *(np.asarray(v, dtype=float) for v in (lon1, lat1, lon2, lat2))
-    )
-    _, _, dist = _WGS84.inv(a.ravel(), b.ravel(), c.ravel(), d.ravel())
-    return np.asarray(dist, dtype=float).reshape(a.shape)
-
-
-def distance_matrix_m(
-    lats: Sequence[float] | np.ndarray, lons: Sequence[float] | np.ndarray
-) -> np.ndarray:
-    """Integer-metre spheroidal matrix between all points (index 0 is the depot by convention)."""
-    la = np.asarray(lats, dtype=float)
-    lo = np.asarray(lons, dtype=float)
-    d = geodesic_m(la[:, None], lo[:, None], la[None, :], lo[None, :])
-    return np.rint(d).astype(np.int64)
-
-
-@functools.lru_cache(maxsize=4)
-def _load_road_matrix(path: str, mtime_ns: int, size: int) -> Mapping[tuple[str, str], int]:
-    del mtime_ns, size  # cache key only: a rewritten file is re-read
-    frame = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
-    missing = {"from_id", "to_id", "distance_m"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"road matrix {path} lacks columns {sorted(missing)}")
-    frame = frame.dropna(subset=["from_id", "to_id", "distance_m"])
-    return dict(
-        zip(
-            zip(frame["from_id"].astype(str), frame["to_id"].astype(str), strict=True),
-            np.rint(frame["distance_m"].astype(float)).astype(np.int64).tolist(),
-            strict=True,
-        )
-    )
-
-
-def load_road_matrix(path: str | None) -> Mapping[tuple[str, str], int] | None:
-    """Road distances ``{(from_id, to_id): metres}`` from a file, cached per process.
-
-    Args:
-        path: CSV or Parquet with columns from_id, to_id, distance_m; None to skip.
-
-    Returns:
-        The lookup, or None when no path is set or the file does not exist.
-    """
-    if not path:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        logger.warning("road matrix %s not found; using haversine distances", path)
-        return None
-    return _load_road_matrix(path, st.st_mtime_ns, st.st_size)
-
-
-def _matrix(
-    ids: Sequence[str],
-    lats: np.ndarray,
-    lons: np.ndarray,
-    road: Mapping[tuple[str, str], int] | None,
-) -> np.ndarray:
-    d = distance_matrix_m(lats, lons)
-    if road:
-        missing = 0
-        for i, a in enumerate(ids):
-            for j, b in enumerate(ids):
-                if i != j:
-                    v = road.get((a, b))
-                    if v is None:
-                        missing += 1
-                    else:
-                        d[i, j] = max(int(v), 0)
-        if missing:
-            logger.debug(
-                "road matrix lacks %d of %d pairs; spheroidal distances used for those",
-                missing,
-                len(ids) * (len(ids) - 1),
-            )
-    return d
-
-
-def route_length_m(matrix: np.ndarray, route: Sequence[int]) -> int:
-    """Length of depot -> route -> depot over ``matrix`` (node 0 = depot)."""
-    if not route:
-        return 0
-    path = [0, *route, 0]
-    return int(sum(int(matrix[a, b]) for a, b in zip(path[:-1], path[1:], strict=True)))
-
-
-def _total(matrix: np.ndarray, routes: Sequence[Sequence[int]]) -> int:
-    return sum(route_length_m(matrix, r) for r in routes)
-
-
-# --------------------------------------------------------------------------------------
-# Solvers
-# --------------------------------------------------------------------------------------
-
-
-def nearest_neighbor_routes(
-    matrix: np.ndarray,
-    demands: Sequence[int] | np.ndarray,
-    capacity: int,
-    vehicles: int,
-    timing: Timing | None = None,
-) -> Solution:
-    """Greedy baseline: from the depot always go to the nearest unvisited stop that still fits.
-
-    When no remaining stop fits (capacity, and time windows when ``timing`` is given) the
-    vehicle returns to the depot and the next one starts; stops left when the vehicles run
-    out are dropped. Ties go to the lower node index, so the result is deterministic.
-
-    Args:
-        matrix: Integer distances, node 0 = depot.
-        demands: Integer demand per node (index 0 ignored).
-        capacity: Integer capacity per vehicle.
-        vehicles: Number of vehicles.
-        timing: Optional time model.
-
-    Returns:
-        The baseline :class:`Solution`.
-    """
-    n = len(matrix) - 1
-    dem = np.asarray(demands, dtype=np.int64)
-    left = np.zeros(n + 1, dtype=bool)
-    left[1:] = True
-    routes: list[tuple[int, ...]] = []
-    for _ in range(vehicles):
-        if not left.any():
-            break
-        cur, load, clock = 0, 0, 0
-        route: list[int] = []
-        while True:
-            ok = left & (load + dem <= capacity)
-            if timing is not None:
-                start = np.maximum(clock + timing.travel_s[cur], timing.tw_start_s)
-                back = start + timing.service_s + timing.travel_s[:, 0]
-                ok &= (start <= timing.tw_end_s) & (back <= timing.horizon_s)
-            cand = np.flatnonzero(ok)
-            if cand.size == 0:
-                break
-            nxt = int(cand[np.argmin(matrix[cur, cand])])
-            if timing is not None:
-                clock = int(
-                    max(clock + timing.travel_s[cur, nxt], timing.tw_start_s[nxt])
-                    + timing.service_s[nxt]
-                )
-            route.append(nxt)
-            load += int(dem[nxt])
-            left[nxt] = False
-            cur = nxt
-        if not route:
-            break  # identical vehicles: if an empty one cannot take anything, none can
-        routes.append(tuple(route))
-    dropped = tuple(int(i) for i in np.flatnonzero(left))
-    return Solution(tuple(routes), dropped, _total(matrix, routes))
-
-
-def solve_ortools(
-    matrix: np.ndarray,
-    demands: Sequence[int] | np.ndarray,
-    capacity: int,
-    vehicles: int,
-    *,
-    time_limit_s: float,
-    solution_limit: int | None,
-    timing: Timing | None = None,
-) -> tuple[Solution | None, str, str, float]:
-    """Capacitated VRP with OR-Tools: PATH_CHEAPEST_ARC then GUIDED_LOCAL_SEARCH.
-
-    Every stop may be dropped at a penalty larger than any total route length, so the
-    search first serves as many orders as it can and then minimises distance; this keeps
-    over-full days solvable instead of failing.
-
-    Args:
-        matrix: Integer distances, node 0 = depot.
-        demands: Integer demand per node (index 0 ignored).
-        capacity: Integer capacity per vehicle.
-        vehicles: Number of vehicles.
-        time_limit_s: Wall-clock cap.
-        solution_limit: Work budget (None = clock only).
-        timing: Optional time model (adds a time dimension with windows).
-
-    Returns:
-        ``(solution or None, status name, stop reason, seconds)``; stop reason is
-        ``solution_limit`` (reproducible), ``time_limit`` or ``search_completed``.
-    """
-    n = len(matrix) - 1
-    manager = pywrapcp.RoutingIndexManager(n + 1, vehicles, 0)
-    model = pywrapcp.RoutingModel(manager)
-    arc = model.RegisterTransitMatrix(matrix.tolist())
-    model.SetArcCostEvaluatorOfAllVehicles(arc)
-    load = model.RegisterUnaryTransitVector([int(x) for x in demands])
-    model.AddDimensionWithVehicleCapacity(load, 0, [int(capacity)] * vehicles, True, "load")
-    if timing is not None:
-        transit = timing.travel_s + timing.service_s[:, None]
-        cb = model.RegisterTransitMatrix(transit.astype(np.int64).tolist())
-        model.AddDimension(cb, timing.horizon_s, timing.horizon_s, False, "time")
-        dim = model.GetDimensionOrDie("time")
-        for node in range(1, n + 1):
-            dim.CumulVar(manager.NodeToIndex(node)).SetRange(
-                int(timing.tw_start_s[node]), int(timing.tw_end_s[node])
-            )
-    penalty = (n + vehicles + 1) * max(int(matrix.max()), 1) + 1
-    for node in range(1, n + 1):
-        model.AddDisjunction([manager.NodeToIndex(node)], penalty)
-
-    params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
-    params.local_search_metaheuristic = (
-        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    )
-    params.time_limit.FromMilliseconds(max(1, int(round(time_limit_s * 1000))))
-    if solution_limit is not None:
-        params.solution_limit = int(solution_limit)
-    params.log_search = False
-
-    t0 = time.perf_counter()
-    assignment = model.SolveWithParameters(params)
-    seconds = time.perf_counter() - t0
-    status = routing_enums_pb2.RoutingSearchStatus.Value.Name(model.status())
-    if solution_limit is not None and model.solver().Solutions() >= solution_limit:
-        stop = "solution_limit"
-    elif seconds >= 0.95 * time_limit_s:
-        stop = "time_limit"
-    else:
-        stop = "search_completed"
-    if assignment is None:
-        return None, status, stop, seconds
-
-    routes: list[tuple[int, ...]] = []
-    for v in range(vehicles):
-        idx = assignment.Value(model.NextVar(model.Start(v)))
-        route: list[int] = []
-        while not model.IsEnd(idx):
-            route.append(manager.IndexToNode(idx))
-            idx = assignment.Value(model.NextVar(idx))
-        if route:
-            routes.append(tuple(route))
-    served = {s for r in routes for s in r}
-    dropped = tuple(i for i in range(1, n + 1) if i not in served)
-    return Solution(tuple(routes), dropped, _total(matrix, routes)), status, stop, seconds
-
-
-def _schedule(route: Sequence[int], timing: Timing) -> list[int]:
-    """Earliest service start (s) at each stop, leaving the depot at 0 and waiting if early."""
-    clock, cur, starts = 0, 0, []
-    for node in route:
-        clock = max(clock + int(timing.travel_s[cur, node]), int(timing.tw_start_s[node]))
-        starts.append(clock)
-        clock += int(timing.service_s[node])
-        cur = node
-    return starts
-
-
-def _feasible(
-    sol: Solution,
-    dem: np.ndarray,
-    capacity: int,
-    vehicles: int,
-    timing: Timing | None,
-    time_windows: bool,
-) -> bool:
-    if len(sol.routes) > vehicles:
-        return False
-    for r in sol.routes:
-        if int(dem[list(r)].sum()) > capacity:
-            return False
-        if time_windows and timing is not None:
-            starts = _schedule(r, timing)
-            if any(s > timing.tw_end_s[n] for s, n in zip(starts, r, strict=True)):
-                return False
-            back = starts[-1] + int(timing.service_s[r[-1]]) + int(timing.travel_s[r[-1], 0])
-            if back > timing.horizon_s:
-                return False
-    return True
-
-
-# --------------------------------------------------------------------------------------
-# Group function
-# --------------------------------------------------------------------------------------
-
-
 def _valid_coords(lat: pd.Series, lon: pd.Series) -> pd.Series:
     return lat.between(-90, 90) & lon.between(-180, 180) & np.isfinite(lat) & np.isfinite(lon)
 
@@ -546,12 +227,21 @@ def _first(series: pd.Series) -> Any:
     return vals.iloc[0] if len(vals) else None
 
 
-def solve_routing_group(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResult:
+def solve_routing_group(
+    stops: pd.DataFrame,
+    cfg: RoutingConfig,
+    *,
+    road_matrix: Mapping[tuple[str, str], int] | None = None,
+) -> RoutingResult:
     """Route one warehouse x delivery day.
 
     Args:
         stops: The group's orders (see module docstring for columns). Not modified.
         cfg: Fleet and solver configuration.
+        road_matrix: Road distances ``{(from_id, to_id): metres}`` (ids are order ids and the
+            warehouse id for the depot; see
+            :func:`~shikong.decisions.routing_distances.road_matrix_from_frame`). Pairs it
+            lacks use spheroidal distances; None = spheroidal only.
 
     Returns:
         The four outputs of the group.
@@ -630,7 +320,7 @@ def solve_routing_group(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResul
         ids = [warehouse_id or "", *df.loc[cand, "order_id"].tolist()]
         lats = np.concatenate([[depot[0]], df.loc[cand, "lat"].to_numpy()])
         lons = np.concatenate([[depot[1]], df.loc[cand, "lon"].to_numpy()])
-        matrix = _matrix(ids, lats, lons, load_road_matrix(cfg.road_matrix_path))
+        matrix = stop_matrix_m(ids, lats, lons, road_matrix)
         mps = cfg.speed_kmh / 3.6
         service = np.concatenate([[0], np.full(len(cand), int(round(cfg.service_time_min * 60)))])
         timing = Timing(
@@ -683,7 +373,9 @@ def solve_routing_group(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResul
         except Exception as exc:  # a solver crash must not take the Spark task down
             logger.exception("OR-Tools failed for group %s", keys)
             ort, status = None, f"ERROR:{type(exc).__name__}"
-        if ort is not None and not _feasible(ort, node_dem, cap_int, cfg.vehicles, timing, use_tw):
+        if ort is not None and not is_feasible(
+            ort, node_dem, cap_int, cfg.vehicles, timing, use_tw
+        ):
             logger.error("OR-Tools returned an infeasible solution for group %s", keys)
             status, ort = status + ":INFEASIBLE_RESULT", None
         if ort is not None:
@@ -706,7 +398,7 @@ def solve_routing_group(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResul
     if chosen is not None and depot is not None:
         for v, route in enumerate(chosen.routes, start=1):
             route_id = f"{warehouse_id}:{date_txt}:{v:02d}"
-            starts = _schedule(route, timing) if timing is not None else [None] * len(route)
+            starts = schedule(route, timing) if timing is not None else [None] * len(route)
             prev, cum = 0, 0.0
             coords = [(depot[1], depot[0])]
             for seq, (node, start) in enumerate(zip(route, starts, strict=True), start=1):
@@ -780,11 +472,15 @@ def solve_routing_group(stops: pd.DataFrame, cfg: RoutingConfig) -> RoutingResul
     )
 
 
-def make_routing_fn(cfg: RoutingConfig) -> Callable[[pd.DataFrame], pd.DataFrame]:
+def make_routing_fn(
+    cfg: RoutingConfig, *, road_matrix: Mapping[tuple[str, str], int] | None = None
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """Grouped-map function for ``applyInPandas(fn, ROUTING_OUTPUT_SCHEMA)``.
 
     Args:
         cfg: Fleet and solver configuration.
+        road_matrix: Road distances built on the driver (see :func:`solve_routing_group`);
+            they travel with the function to every task, so keep them to the pairs routed.
 
     Returns:
         ``fn(pdf) -> pdf``: one warehouse x day of orders in, the long
@@ -792,7 +488,7 @@ def make_routing_fn(cfg: RoutingConfig) -> Callable[[pd.DataFrame], pd.DataFrame
     """
 
     def routing_fn(pdf: pd.DataFrame) -> pd.DataFrame:
-        return solve_routing_group(pdf, cfg).to_long()
+        return solve_routing_group(pdf, cfg, road_matrix=road_matrix).to_long()
 
     return routing_fn
 
@@ -814,7 +510,6 @@ __all__ = [
     "BAD_DEPOT",
     "BAD_TIME_WINDOW",
     "DUPLICATE_ORDER_ID",
-    "EARTH_RADIUS_M",
     "EXCEEDS_VEHICLE_CAPACITY",
     "FLEET_CAPACITY_EXCEEDED",
     "FLEET_CAPACITY_OR_TIME_WINDOWS",
@@ -832,17 +527,8 @@ __all__ = [
     "UNROUTED_SCHEMA",
     "RoutingConfig",
     "RoutingResult",
-    "Solution",
-    "Timing",
-    "column_names",
-    "distance_matrix_m",
-    "geodesic_m",
-    "haversine_m",
-    "load_road_matrix",
     "make_routing_fn",
-    "nearest_neighbor_routes",
-    "route_length_m",
-    "solve_ortools",
+    "routing_config",
     "solve_routing_group",
     "split_routing_output",
 ]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 from pyspark import StorageLevel
@@ -19,61 +20,50 @@ from pyspark.sql import functions as F
 from sedona.spark.sql import st_constructors as stc
 from sedona.spark.sql import st_functions as stf
 
-from shikong.config import AppConfig, DecisionSettings
+from shikong.config import AppConfig
 from shikong.decisions import (
-    GROUP_SUMMARY_SCHEMA,
-    ROUTE_SUMMARY_SCHEMA,
-    ROUTES_SCHEMA,
+    RECORD_GROUP,
+    RECORD_ROUTE,
+    RECORD_STOP,
+    RECORD_UNROUTED,
     ROUTING_OUTPUT_SCHEMA,
-    UNROUTED_SCHEMA,
-    RoutingConfig,
-    column_names,
     make_routing_fn,
+    road_matrix_from_frame,
+    routing_config,
+    routing_input,
+    routing_output_part,
 )
 from shikong.io.delta import replace_partitions
-from shikong.jobs.common import first_row, job_main, stage, to_pandas
+from shikong.jobs.common import job_main, stage, to_pandas
 
 log = logging.getLogger(__name__)
 
 
-def routing_config(d: DecisionSettings) -> RoutingConfig:
-    """OR-Tools settings from the config."""
-    return RoutingConfig(
-        vehicles=d.vehicles,
-        capacity=d.vehicle_capacity,
-        time_limit_s=d.route_time_limit_s,
-        solution_limit=d.route_solution_limit,
-        speed_kmh=d.speed_kmh,
-    )
+def load_road_matrix(path: str | None) -> Mapping[tuple[str, str], int] | None:
+    """Road distances ``{(from_id, to_id): metres}`` from a file, read on the driver.
 
+    The result is passed to ``make_routing_fn(cfg, road_matrix=...)``: the grouped function
+    itself reads no files.
 
-def routing_input(
-    orders: DataFrame, lines: DataFrame, warehouses: DataFrame, *, days: int
-) -> DataFrame:
-    """Stops of the last ``days`` delivery days: order location, units and the depot."""
-    units = lines.groupBy("order_id").agg(F.sum("quantity").cast("double").alias("demand"))
-    stops = orders.where(F.col("status") != "canceled") if "status" in orders.columns else orders
-    stops = stops.select(
-        "order_id", "warehouse_id", F.col("order_date").alias("delivery_date"), "lat", "lon"
-    )
-    if days:
-        last = first_row(stops.agg(F.max("delivery_date")))[0]
-        stops = stops.where(F.col("delivery_date") > F.date_sub(F.lit(last), days))
-    depot = F.broadcast(
-        warehouses.select(
-            "warehouse_id", F.col("lat").alias("depot_lat"), F.col("lon").alias("depot_lon")
-        )
-    )
-    return (
-        stops.join(units, "order_id", "left")
-        .join(depot, "warehouse_id", "left")
-        .withColumn("tw_start", F.lit(None).cast("double"))
-        .withColumn("tw_end", F.lit(None).cast("double"))
-    )
+    Args:
+        path: CSV or Parquet with columns from_id, to_id, distance_m; None to skip.
 
+    Returns:
+        The lookup, or None when no path is set or the file does not exist.
 
-def _part(long: DataFrame, record_type: str, ddl: str) -> DataFrame:
-    return long.where(F.col("record_type") == record_type).select(*column_names(ddl))
+    Raises:
+        ValueError: If the file lacks a column.
+    """
+    if not path:
+        return None
+    if not os.path.exists(path):
+        log.warning("road matrix %s not found; using spheroidal distances", path)
+        return None
+    frame = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+    try:
+        return road_matrix_from_frame(frame)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
 
 
 def run_delivery_routes(spark: SparkSession, cfg: AppConfig) -> pd.DataFrame:
@@ -103,15 +93,15 @@ def run_delivery_routes(spark: SparkSession, cfg: AppConfig) -> pd.DataFrame:
     )
     try:
         routes = (
-            _part(long, "route", ROUTE_SUMMARY_SCHEMA)
+            routing_output_part(long, RECORD_ROUTE)
             .withColumn("geom_wkb", stf.ST_AsBinary(stc.ST_GeomFromWKT(F.col("route_wkt"))))
             .drop("route_wkt")
         )
         tables = {
             "routes": routes,
-            "route_stops": _part(long, "stop", ROUTES_SCHEMA),
-            "route_groups": _part(long, "group", GROUP_SUMMARY_SCHEMA),
-            "unrouted_orders": _part(long, "unrouted", UNROUTED_SCHEMA),
+            "route_stops": routing_output_part(long, RECORD_STOP),
+            "route_groups": routing_output_part(long, RECORD_GROUP),
+            "unrouted_orders": routing_output_part(long, RECORD_UNROUTED),
         }
         for name, df in tables.items():
             replace_partitions(

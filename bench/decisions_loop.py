@@ -1,6 +1,9 @@
 """Throughput check of the routing decision: seeded random days around one city.
 
-Run: ``python -m shikong.decisions.bench [--groups 20] [--seed 7] [--time-limit 2]``.
+A quick single-process loop over ``solve_routing_group`` (no Spark, no results file);
+``bench/decisions.py`` is the area benchmark.
+
+Run: ``python bench/decisions_loop.py [--groups 20] [--seed 7] [--time-limit 2]``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from shikong.decisions.routing import RoutingConfig, solve_routing_group
+from shikong.decisions import RoutingConfig, solve_routing_group
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,129 @@
+"""The Spark side of the decisions: the grouped functions' inputs and outputs as DataFrames.
+
+``DataFrame -> DataFrame`` transforms from the lakehouse tables to the stacked inputs of
+:func:`~shikong.decisions.inventory_policy.make_policy_fn` /
+:func:`~shikong.decisions.inventory_simulation.make_simulation_fn` and
+:func:`~shikong.decisions.routing.make_routing_fn`, and back from the long routing output
+to its four tables. The rest of the package is plain pandas and imports no Spark, because
+it runs inside the Python workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from shikong.decisions._frames import column_names
+from shikong.decisions.inventory_common import POLICY_INPUT_SCHEMA
+from shikong.decisions.routing import _SCHEMA_BY_RECORD
+
+logger = logging.getLogger(__name__)
+
+
+def policy_inputs(
+    forecasts: DataFrame, series: DataFrame, inventory: DataFrame, products: DataFrame
+) -> DataFrame:
+    """Stack forecast, history and latest-snapshot rows, tagged by ``kind``.
+
+    The result has the columns of ``POLICY_INPUT_SCHEMA``.
+    """
+    cols = column_names(POLICY_INPUT_SCHEMA)
+    keys = series.select("series_id", "sku", "warehouse_id").distinct()
+    fc = forecasts.join(F.broadcast(keys), "series_id").withColumn("kind", F.lit("forecast"))
+    hist = series.select("sku", "warehouse_id", "ds", F.col("y_obs").alias("y")).withColumn(
+        "kind", F.lit("history")
+    )
+    latest = inventory.groupBy("sku", "warehouse_id").agg(
+        F.max("snapshot_date").alias("snapshot_date")
+    )
+    snap = (
+        inventory.join(latest, ["sku", "warehouse_id", "snapshot_date"])
+        .join(F.broadcast(keys.select("sku", "warehouse_id")), ["sku", "warehouse_id"])
+        .select(
+            "sku",
+            "warehouse_id",
+            F.col("snapshot_date").alias("ds"),
+            F.col("on_hand").cast("double"),
+            F.col("on_order").cast("double"),
+        )
+        .withColumn("kind", F.lit("inventory"))
+    )
+    stacked = fc.unionByName(hist, allowMissingColumns=True).unionByName(
+        snap, allowMissingColumns=True
+    )
+    price = F.broadcast(products.select("sku", F.col("unit_price").alias("_price")))
+    stacked = (
+        stacked.join(price, "sku", "left").withColumn("unit_price", F.col("_price")).drop("_price")
+    )
+    for c in cols:
+        if c not in stacked.columns:
+            stacked = stacked.withColumn(c, F.lit(None))
+    return stacked.select(*[F.col(c).cast(t) for c, t in _fields(POLICY_INPUT_SCHEMA)])
+
+
+def _fields(ddl: str) -> list[tuple[str, str]]:
+    return [tuple(part.strip().split(" ", 1)) for part in ddl.split(",")]  # type: ignore[misc]
+
+
+def routing_input(
+    orders: DataFrame, lines: DataFrame, warehouses: DataFrame, *, days: int
+) -> DataFrame:
+    """Stops of the last ``days`` delivery days: order location, units and the depot."""
+    units = lines.groupBy("order_id").agg(F.sum("quantity").cast("double").alias("demand"))
+    stops = orders.where(F.col("status") != "canceled") if "status" in orders.columns else orders
+    stops = stops.select(
+        "order_id", "warehouse_id", F.col("order_date").alias("delivery_date"), "lat", "lon"
+    )
+    if days:
+        last = _aggregate(stops.agg(F.max("delivery_date")))
+        stops = stops.where(F.col("delivery_date") > F.date_sub(F.lit(last), days))
+    depot = F.broadcast(
+        warehouses.select(
+            "warehouse_id", F.col("lat").alias("depot_lat"), F.col("lon").alias("depot_lon")
+        )
+    )
+    return (
+        stops.join(units, "order_id", "left")
+        .join(depot, "warehouse_id", "left")
+        .withColumn("tw_start", F.lit(None).cast("double"))
+        .withColumn("tw_end", F.lit(None).cast("double"))
+    )
+
+
+def _aggregate(df: DataFrame) -> Any:
+    # The value of a one-row aggregate (an aggregate without groupBy always has its row).
+    row = df.first()
+    if row is None:
+        raise ValueError("expected at least one row")
+    return row[0]
+
+
+def routing_output_part(long: DataFrame, record_type: str) -> DataFrame:
+    """The rows of one ``record_type`` of the long routing output, in that record's schema.
+
+    The Spark counterpart of :func:`~shikong.decisions.routing.split_routing_output`.
+
+    Args:
+        long: Output of ``applyInPandas(make_routing_fn(cfg), ROUTING_OUTPUT_SCHEMA)``.
+        record_type: ``stop``, ``route``, ``group`` or ``unrouted`` (the ``RECORD_*``
+            constants); the columns are those of ``ROUTES_SCHEMA``,
+            ``ROUTE_SUMMARY_SCHEMA``, ``GROUP_SUMMARY_SCHEMA`` or ``UNROUTED_SCHEMA``.
+
+    Returns:
+        The filtered, projected frame.
+
+    Raises:
+        ValueError: On an unknown record type.
+    """
+    if record_type not in _SCHEMA_BY_RECORD:
+        raise ValueError(
+            f"record_type must be one of {sorted(_SCHEMA_BY_RECORD)}, got {record_type!r}"
+        )
+    ddl = _SCHEMA_BY_RECORD[record_type]
+    return long.where(F.col("record_type") == record_type).select(*column_names(ddl))
+
+
+__all__ = ["policy_inputs", "routing_input", "routing_output_part"]
