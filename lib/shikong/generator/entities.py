@@ -20,28 +20,7 @@ from shikong.generator.priors import (
     STATE_POP_M,
     WAREHOUSE_UFS,
 )
-
-_EARTH_RADIUS_KM = 6371.0088
-
-
-def _haversine_km(
-    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
-) -> np.ndarray:
-    """Great-circle distance in km (numpy broadcasting).
-
-    Args:
-        lat1: Latitudes of the first points, degrees.
-        lon1: Longitudes of the first points, degrees.
-        lat2: Latitudes of the second points, degrees.
-        lon2: Longitudes of the second points, degrees.
-
-    Returns:
-        Distances in km, broadcast shape of the inputs.
-    """
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp, dl = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * _EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+from shikong.geodesy import haversine
 
 
 def offset_km(
@@ -179,7 +158,7 @@ def make_customers(
     uf_idx = np.searchsorted(uf_codes, muni["uf"].to_numpy()[cm])
     activity = rng.gamma(0.6, 1 / 0.6, size=cfg.customers) * state_eff[uf_idx]
     lat, lon = np.round(lat, 5), np.round(lon, 5)
-    d = _haversine_km(lat[:, None], lon[:, None], wh.lat[None, :], wh.lon[None, :])
+    d = haversine(lat[:, None], lon[:, None], wh.lat[None, :], wh.lon[None, :])
     order = np.argsort(d, axis=1, kind="stable")
     near2 = order[:, 1] if d.shape[1] > 1 else order[:, 0]
     return Customers(cm, lat, lon, activity, order[:, 0], near2)
@@ -208,14 +187,14 @@ def make_hotspots(
     ranked = np.argsort(-counts, kind="stable")
     # Busy cities, but away from the very busiest one: a hot spot inside the biggest
     # metropolis would swamp national demand instead of being a local anomaly.
-    far = _haversine_km(mlat[ranked], mlon[ranked], mlat[ranked[0]], mlon[ranked[0]]) >= 60
+    far = haversine(mlat[ranked], mlon[ranked], mlat[ranked[0]], mlon[ranked[0]]) >= 60
     cand = ranked[far][: 4 * max(h, 1)]
     cand = cand[rng.permutation(len(cand))]
     chosen: list[int] = []
     for c in cand:  # at most ~50 candidates
         if len(chosen) == h:
             break
-        if all(_haversine_km(mlat[c], mlon[c], mlat[o], mlon[o]) >= 150 for o in chosen):
+        if all(haversine(mlat[c], mlon[c], mlat[o], mlon[o]) >= 150 for o in chosen):
             chosen.append(int(c))
     ch = np.array(chosen, dtype=np.int64)
     lat, lon = offset_km(rng, mlat[ch], mlon[ch], rng.uniform(0, 5, size=len(ch)))
@@ -230,7 +209,7 @@ def make_hotspots(
     uplift = np.round(rng.uniform(2.0, 4.0, size=len(ch)), 2)
     lat, lon = np.round(lat, 5), np.round(lon, 5)
     member = (
-        _haversine_km(cust.lat[:, None], cust.lon[:, None], lat[None, :], lon[None, :])
+        haversine(cust.lat[:, None], cust.lon[:, None], lat[None, :], lon[None, :])
         <= radius[None, :]
     )
     return Hotspots(lat, lon, radius, start, end, uplift, member)
