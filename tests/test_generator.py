@@ -15,9 +15,11 @@ import pytest
 import shapely
 
 from shikong import schemas
-from shikong.generator import GenerationSummary, generate_world, resolve_scale
-from shikong.generator.world import haversine_km
+from shikong.config import AppConfig
+from shikong.generator import GeneratorScale, build_world, resolve_scale
 from shikong.geo_resources import load_municipalities, load_states, normalise_name
+from shikong.geodesy import haversine
+from shikong.io.world_files import GenerationSummary, write_world
 
 SEED = 11
 TS_FMT = "%Y-%m-%dT%H:%M:%S"
@@ -25,6 +27,11 @@ VALID_FROM, VALID_TO = pd.Timestamp("2000-01-01"), pd.Timestamp("2035-12-31 23:5
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+def generate_world(out: Path, *, seed: int, scale: str | GeneratorScale) -> GenerationSummary:
+    """Build the world and write it to ``out/landing``."""
+    return write_world(build_world(seed=seed, scale=scale), str(out / "landing"))
 
 
 def _hashes(landing: Path) -> dict[str, str]:
@@ -171,9 +178,9 @@ def test_small_world_is_fast_and_sized(world: tuple[Path, GenerationSummary]) ->
 
 def test_deterministic_per_seed(world: tuple[Path, GenerationSummary], tmp_path: Path) -> None:
     again = generate_world(tmp_path / "b", seed=SEED, scale="small")
-    assert _hashes(again.landing_dir) == _hashes(world[0])
+    assert _hashes(Path(again.landing_dir)) == _hashes(world[0])
     other = generate_world(tmp_path / "c", seed=SEED + 1, scale="small")
-    h_other, h_ref = _hashes(other.landing_dir), _hashes(world[0])
+    h_other, h_ref = _hashes(Path(other.landing_dir)), _hashes(world[0])
     assert set(h_other) == set(h_ref)
     assert all(h_other[f] != h_ref[f] for f in h_ref if f.startswith(("orders/", "events/")))
 
@@ -182,13 +189,32 @@ def test_rerun_replaces_previous_files(tmp_path: Path) -> None:
     tiny = resolve_scale("small", skus=40, customers=500, order_lines=1_000)
     generate_world(tmp_path, seed=3, scale=resolve_scale(tiny, days=62))
     s = generate_world(tmp_path, seed=3, scale=resolve_scale(tiny, days=20))
+    landing = Path(s.landing_dir)
     written = {
-        str(p.relative_to(s.landing_dir))
-        for p in s.landing_dir.rglob("*.*")
-        if p.parts[-2] != "_ground_truth"
+        str(p.relative_to(landing)) for p in landing.rglob("*.*") if p.parts[-2] != "_ground_truth"
     }
     assert written == set(s.rows_per_file)
     assert not any("2023-02" in f for f in written)
+
+
+def test_world_is_in_memory_and_rerunnable(tmp_path: Path) -> None:
+    tiny = resolve_scale("small", skus=40, customers=500, order_lines=1_000, days=20)
+    world = build_world(seed=3, scale=tiny)
+    files = list(world.files())  # nothing written
+    assert not any(tmp_path.iterdir())
+    assert files[-1].rel == "_ground_truth/world.json" and files[-1].source is None
+    s = write_world(world, str(tmp_path / "landing"))  # runs the simulation again
+    assert {f.rel: f.rows for f in files if f.source} == dict(s.rows_per_file)
+    written = (tmp_path / "landing" / "orders" / "orders-2023-01.jsonl").read_bytes()
+    assert written.count(b"\n") == s.rows_per_file["orders/orders-2023-01.jsonl"]
+
+
+def test_generate_job_refuses_remote_landing(base_config: AppConfig) -> None:
+    from shikong.io.fs import StorageError
+    from shikong.jobs.generate import generate
+
+    with pytest.raises(StorageError, match=r"^s3a://bucket/landing: .*local"):
+        generate(base_config, scale="small", seed=1, out="s3a://bucket/landing")
 
 
 def test_files_and_columns_match_contract(world: tuple[Path, GenerationSummary]) -> None:
@@ -307,8 +333,7 @@ def test_hotspots_raise_order_density(recount: tuple[dict, dict], truth: dict[st
     days = pd.date_range("2023-01-01", "2023-03-31")
     for h in hs.itertuples():
         inside = cust.loc[
-            haversine_km(cust["lat"].to_numpy(), cust["lon"].to_numpy(), h.lat, h.lon)
-            <= h.radius_km,
+            haversine(cust["lat"].to_numpy(), cust["lon"].to_numpy(), h.lat, h.lon) <= h.radius_km,
             "customer_id",
         ]
         assert len(inside) >= 10, h.id
@@ -386,7 +411,7 @@ def test_customers_are_placed_at_real_municipalities(recount: tuple[dict, dict])
         muni, left_on=["city", "state"], right_on=["name", "uf"], how="left", suffixes=("", "_m")
     )
     assert m["ibge_code"].notna().all()
-    d = haversine_km(
+    d = haversine(
         m["lat"].astype(float).to_numpy(),
         m["lon"].astype(float).to_numpy(),
         m["lat_m"].to_numpy(),

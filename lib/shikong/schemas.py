@@ -128,6 +128,9 @@ SOURCES: tuple[LandingSource, ...] = (
     INVENTORY,
 )
 
+#: Folder under ``landing/`` with the generator's planted truth (never ingested).
+GROUND_TRUTH_DIR = "_ground_truth"
+
 EVENT_TYPES = ("view", "cart", "purchase")
 ORDER_STATUSES = ("delivered", "shipped", "processing", "canceled")
 

@@ -1,4 +1,4 @@
-"""Vectorised value formatting and landing-file writers.
+"""Vectorised value formatting of landing tables (written by :mod:`shikong.io.world_files`).
 
 A landing table is a ``dict[column, np.ndarray]`` of fixed-width unicode strings where
 ``""`` means null. Formatting is done here once, with fixed decimals, so that the same
@@ -7,8 +7,7 @@ inputs always give the same bytes (no float repr, no locale, no pandas version e
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -59,79 +58,3 @@ def fmt_date(epoch_days: np.ndarray) -> np.ndarray:
 def table_len(table: Mapping[str, np.ndarray]) -> int:
     """Number of rows of a table (all columns have the same length)."""
     return len(next(iter(table.values()))) if table else 0
-
-
-def _csv_field(v: np.ndarray) -> np.ndarray:
-    needs = (
-        (np.strings.find(v, ",") >= 0)
-        | (np.strings.find(v, '"') >= 0)
-        | (np.strings.find(v, "\n") >= 0)
-    )
-    if not needs.any():
-        return v
-    quoted = np.strings.add(np.strings.add('"', np.strings.replace(v, '"', '""')), '"')
-    return np.where(needs, quoted, v)
-
-
-def _json_string(v: np.ndarray) -> np.ndarray:
-    if ((np.strings.find(v, "\\") >= 0) | (np.strings.find(v, '"') >= 0)).any():
-        v = np.strings.replace(np.strings.replace(v, "\\", "\\\\"), '"', '\\"')
-    return np.where(v == "", "null", np.strings.add(np.strings.add('"', v), '"'))
-
-
-def _write_lines(path: Path, lines: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        if len(lines):
-            fh.write("\n".join(lines.tolist()))
-            fh.write("\n")
-
-
-def write_csv(path: Path, columns: Sequence[str], table: Mapping[str, np.ndarray]) -> int:
-    """Write a CSV file with a header row; ``""`` cells are written as empty fields.
-
-    Args:
-        path: Output file (parents are created).
-        columns: Column order.
-        table: Column name -> string array.
-
-    Returns:
-        Number of data rows written.
-    """
-    n = table_len(table)
-    if n:
-        line = _csv_field(table[columns[0]])
-        for c in columns[1:]:
-            line = np.strings.add(np.strings.add(line, ","), _csv_field(table[c]))
-    else:
-        line = np.array([], dtype=str)
-    _write_lines(path, np.concatenate([np.array([",".join(columns)]), line]))
-    return n
-
-
-def write_jsonl(
-    path: Path,
-    columns: Sequence[str],
-    table: Mapping[str, np.ndarray],
-    numeric: frozenset[str] = frozenset(),
-) -> int:
-    """Write JSON lines, one compact object per row, keys in column order.
-
-    Args:
-        path: Output file (parents are created).
-        columns: Key order.
-        table: Column name -> string array.
-        numeric: Columns written as JSON numbers (their strings must be valid numbers);
-            all other columns are JSON strings. ``""`` becomes ``null`` either way.
-
-    Returns:
-        Number of rows written.
-    """
-    n = table_len(table)
-    line = np.full(n, "{", dtype="U1")
-    for i, c in enumerate(columns):
-        v = table[c]
-        v = np.where(v == "", "null", v) if c in numeric else _json_string(v)
-        line = np.strings.add(np.strings.add(line, f'{"," if i else ""}"{c}":'), v)
-    _write_lines(path, np.strings.add(line, "}"))
-    return n

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shikong.config import AppConfig
 from shikong.jobs.common import job_main, stage
+
+if TYPE_CHECKING:
+    from shikong.io.world_files import GenerationSummary
 
 log = logging.getLogger(__name__)
 
@@ -27,26 +30,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def generate(
     cfg: AppConfig, *, scale: str | None = None, seed: int | None = None, out: str | None = None
-):  # noqa: ANN201 - GenerationSummary, imported lazily
-    """Generate the demo world into the landing folder (local filesystem only)."""
-    from shikong.generator import generate_world
+) -> GenerationSummary:
+    """Generate the demo world into the landing folder (a local path or ``file:`` URI)."""
+    from shikong.generator import build_world
+    from shikong.io.fs import StorageError, is_local
+    from shikong.io.world_files import write_world
 
-    target = Path(out or cfg.paths.landing_dir)
-    # The generator writes <root>/landing; point it at the parent of the landing folder.
-    target = target.parent if target.name == "landing" else target
+    landing = out or cfg.paths.landing_dir
+    if not is_local(landing):
+        raise StorageError(f"{landing}: generate writes local landing folders only")
     with stage("generate") as done:
-        summary = generate_world(
-            target,
+        world = build_world(
             seed=cfg.generator.seed if seed is None else seed,
             scale=scale or cfg.generator.scale,
             start_date=cfg.generator.start_date,
         )
+        summary = write_world(world, landing)
         done(summary.total_rows)
     log.info(
         "generated %d rows (%.0f rows/s) into %s",
         summary.total_rows,
         summary.rows_per_second,
-        target,
+        landing,
     )
     return summary
 
