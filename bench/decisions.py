@@ -7,7 +7,7 @@ units; no time windows, as the job sends none) are routed with the job's own set
 budget, 10 s cap) through:
 
 * the job's path: Parquet -> repartition by (warehouse_id, delivery_date) as
-  ``run_delivery_routes`` does -> ``applyInPandas(make_routing_fn(cfg),
+  the ``delivery_routes`` stage does -> ``applyInPandas(make_routing_fn(cfg),
   ROUTING_OUTPUT_SCHEMA)`` -> collected (Spark start-up and one warm-up group excluded);
 * for reference, the same ``solve_routing_group`` in a plain single-process loop.
 

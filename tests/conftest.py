@@ -74,7 +74,7 @@ def small_world(
     spark, base_config: AppConfig, tmp_path_factory: pytest.TempPathFactory
 ) -> SmallWorld:
     """Generate the small demo world (seeded) and ingest it into a session lakehouse."""
-    from shikong.jobs.generate import generate
+    from shikong.stages.generate import run as generate
     from shikong.stages.context import StageContext
     from shikong.stages.ingest import ingest_landing
 
@@ -88,10 +88,9 @@ def small_world(
 @pytest.fixture(scope="session")
 def small_pipeline(spark, small_world: SmallWorld) -> SmallWorld:
     """Every Spark job after ingest, run once on the small world with test-sized settings."""
-    from shikong.jobs.delivery_routes import run_delivery_routes
     from shikong.jobs.demand_series import run_demand_series
     from shikong.jobs.forecast_arima import run_forecast
-    from shikong.jobs.inventory_policy import run_inventory_policy
+    from shikong.stages import delivery_routes, inventory_policy
     from shikong.stages.context import StageContext
     from shikong.stages import spatial_features
 
@@ -104,8 +103,8 @@ def small_pipeline(spark, small_world: SmallWorld) -> SmallWorld:
         "spatial": spatial_features.run(StageContext.create(spark, cfg)),
         "series": run_demand_series(spark, cfg),
         "forecast": run_forecast(spark, cfg),
-        "policy": run_inventory_policy(spark, cfg),
-        "routes": run_delivery_routes(spark, cfg),
+        "policy": inventory_policy.run(StageContext.create(spark, cfg)),
+        "routes": delivery_routes.run(StageContext.create(spark, cfg)),
     }
     return SmallWorld(cfg, {**small_world.reports, "pipeline": results})
 

@@ -426,7 +426,7 @@ def test_long_output_schema_and_split_round_trip() -> None:
 
 
 def test_road_matrix_is_used_and_missing_file_ignored(tmp_path: object) -> None:
-    from shikong.jobs.delivery_routes import load_road_matrix
+    from shikong.io.reference import road_matrix as read_road_matrix
 
     stops = _stops(5, 101)
     ids = ["W1", *stops["order_id"]]
@@ -441,7 +441,7 @@ def test_road_matrix_is_used_and_missing_file_ignored(tmp_path: object) -> None:
     pd.DataFrame(rows).to_csv(path, index=False)
     cfg = RoutingConfig(vehicles=1, capacity=1e6, **FAST)
     plain = solve_routing_group(stops, cfg).group_summary.iloc[0]
-    road_matrix = load_road_matrix(str(path))
+    road_matrix = road_matrix_from_frame(read_road_matrix(str(path)))
     assert road_matrix == road_matrix_from_frame(pd.DataFrame(rows))
     road = solve_routing_group(stops, cfg, road_matrix=road_matrix)
     assert road.group_summary.iloc[0]["distance_km"] == pytest.approx(2 * plain["distance_km"])
@@ -450,6 +450,6 @@ def test_road_matrix_is_used_and_missing_file_ignored(tmp_path: object) -> None:
     assert split_routing_output(long).group_summary.iloc[0]["distance_km"] == pytest.approx(
         2 * plain["distance_km"]
     )
-    assert load_road_matrix(str(path) + ".missing") is None
+    assert read_road_matrix(str(path) + ".missing") is None
     with pytest.raises(ValueError, match="lacks columns"):
         road_matrix_from_frame(pd.DataFrame(rows).drop(columns="distance_m"))

@@ -211,7 +211,7 @@ def test_world_is_in_memory_and_rerunnable(tmp_path: Path) -> None:
 
 def test_generate_job_refuses_remote_landing(base_config: AppConfig) -> None:
     from shikong.io.fs import StorageError
-    from shikong.jobs.generate import generate
+    from shikong.stages.generate import run as generate
 
     with pytest.raises(StorageError, match=r"^s3a://bucket/landing: .*local"):
         generate(base_config, scale="small", seed=1, out="s3a://bucket/landing")

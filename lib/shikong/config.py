@@ -259,6 +259,9 @@ class DecisionSettings:
         route_time_limit_s: OR-Tools search time cap per warehouse-day.
         route_solution_limit: OR-Tools solutions per warehouse-day (repeatable work budget).
         speed_kmh: Travel speed for time windows.
+        road_matrix: URI of a CSV or Parquet file of road distances (``from_id``,
+            ``to_id``, ``distance_m``) between warehouses and orders; empty = spheroidal
+            distances. Pairs it lacks fall back to the spheroid.
     """
 
     lead_time_days: int = 7
@@ -274,6 +277,7 @@ class DecisionSettings:
     route_time_limit_s: float = 10.0
     route_solution_limit: int = 200
     speed_kmh: float = 30.0
+    road_matrix: str = ""
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.service_level < 1.0:

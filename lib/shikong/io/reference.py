@@ -1,10 +1,17 @@
-"""The packaged reference geography (Brazil's states and municipalities) as DataFrames."""
+"""Reference data: the packaged geography (Brazil's states and municipalities) as
+DataFrames, and an optional road-distance file."""
 
 from __future__ import annotations
 
+import logging
+
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
 from shikong.geo_resources import load_municipalities, load_states
+from shikong.io import fs
+
+log = logging.getLogger(__name__)
 
 
 def states(spark: SparkSession) -> DataFrame:
@@ -25,3 +32,19 @@ def municipality_lookup(spark: SparkSession) -> DataFrame:
     muni = load_municipalities()[["name_norm", "uf", "lat", "lon", "ibge_code"]]
     muni = muni.sort_values("ibge_code").drop_duplicates(["name_norm", "uf"])
     return spark.createDataFrame(muni.drop(columns="ibge_code"))
+
+
+def road_matrix(uri: str) -> pd.DataFrame | None:
+    """Road distances (``from_id``, ``to_id``, ``distance_m``) from a CSV or Parquet file.
+
+    Returns:
+        The frame, or ``None`` when ``uri`` is empty or names no file (with a warning: the
+        routes then use spheroidal distances).
+    """
+    if not uri:
+        return None
+    if not fs.is_file(uri):
+        log.warning("road matrix %s not found; using spheroidal distances", uri)
+        return None
+    with fs.open_input(uri) as f:
+        return pd.read_parquet(f) if uri.endswith(".parquet") else pd.read_csv(f)

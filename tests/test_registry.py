@@ -1,0 +1,112 @@
+"""The stage registry and the table catalogue agree with each other and with the packaging."""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from shikong.io import catalog as C
+from shikong.stages import registry as R
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_every_read_and_write_is_a_catalogue_table_or_artifact() -> None:
+    known = set(C.TABLES) | set(R.ARTIFACTS)
+    for stage in R.STAGES:
+        assert set(stage.reads) <= known, (stage.name, set(stage.reads) - known)
+        assert set(stage.writes) <= known, (stage.name, set(stage.writes) - known)
+
+
+def test_every_table_has_exactly_one_writer() -> None:
+    writers: dict[str, list[str]] = {}
+    for stage in R.STAGES:
+        for t in stage.writes:
+            writers.setdefault(t, []).append(stage.name)
+    assert {t: w for t, w in writers.items() if len(w) > 1} == {}
+    assert set(C.TABLES) - set(writers) == set()
+
+
+def test_the_order_runs_every_writer_before_its_readers() -> None:
+    seen: set[str] = {"landing"}
+    for stage in R.STAGES:
+        produced_later = {
+            t for later in R.STAGES[R.STAGES.index(stage) :] for t in later.writes
+        } - set(stage.writes)
+        assert not set(stage.reads) & produced_later, stage.name
+        seen |= set(stage.writes)
+
+
+@pytest.mark.parametrize(
+    ("stage", "deps"),
+    [
+        ("ingest", ()),
+        ("spatial", ("ingest",)),
+        ("series", ("ingest", "spatial")),
+        ("forecast", ("series",)),
+        ("policy", ("ingest", "series", "forecast")),
+        ("routes", ("ingest",)),
+        ("training_data", ("ingest", "spatial")),
+        ("train", ("training_data",)),
+        ("infer", ("training_data", "train")),
+        ("evaluate", ("training_data", "train")),
+    ],
+    ids=lambda v: v if isinstance(v, str) else ",".join(v) or "none",
+)
+def test_dependencies_follow_from_reads_and_writes(stage: str, deps: tuple[str, ...]) -> None:
+    assert R.depends_on(stage) == deps
+
+
+def test_stage_lookup_by_name_or_job_and_unknown_names() -> None:
+    assert R.get("spatial") is R.get("spatial_features")
+    with pytest.raises(R.UnknownStageError, match="unknown stage 'spatail'.*spatial"):
+        R.get("spatail")
+    assert [s.name for s in R.select(["routes", "ingest"])] == ["ingest", "routes"]
+    assert not any(s.models for s in R.select(None, models_enabled=False))
+
+
+def test_every_stage_has_a_job_face_a_stage_module_and_a_console_script() -> None:
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    for stage in R.STAGES:
+        face = importlib.import_module(f"shikong.jobs.{stage.job}")
+        assert callable(face.add_arguments) and callable(face.options) and callable(face.main)
+        assert callable(stage.module().run)
+        assert scripts[stage.console_script] == f"shikong.jobs.{stage.job}:main"
+        assert (REPO / "jobs" / f"{stage.job}.py").is_file()
+
+
+@pytest.mark.parametrize(
+    ("mode", "keys", "parts", "error"),
+    [
+        (C.WriteMode.UPSERT, (), (), "needs business keys"),
+        (C.WriteMode.INSERT_ONLY, (), (), "needs business keys"),
+        (C.WriteMode.REPLACE_PARTITIONS, (), (), "needs partition columns"),
+    ],
+    ids=["upsert-no-keys", "insert-no-keys", "replace-no-partitions"],
+)
+def test_a_spec_refuses_inconsistent_declarations(mode, keys, parts, error) -> None:
+    with pytest.raises(ValueError, match=error):
+        C.TableSpec("gold", "x", mode, keys=keys, partition_by=parts)
+
+
+def test_restricted_tables_are_bronze_quarantine_and_ops() -> None:
+    restricted = {t.qualified for t in C.TABLES.values() if not t.published}
+    assert restricted == {
+        *(f"bronze.{n}" for n in ("products", "warehouses", "customers", "orders",
+                                   "order_lines", "events", "inventory", "quarantine")),
+        "ops.run_log",
+    }
+
+
+def test_catalog_locations_are_uris() -> None:
+    cat = C.Catalog("s3a://bucket/lake/")
+    assert cat.uri("gold.hotspots") == "s3a://bucket/lake/gold/hotspots"
+    assert cat.uri(C.spec("bronze.orders").in_layer("bronze_olist")) == (
+        "s3a://bucket/lake/bronze_olist/orders"
+    )
+    assert cat.location("ml", "models") == "s3a://bucket/lake/ml/models"
+    with pytest.raises(KeyError, match="not in the table catalogue"):
+        cat.uri("gold.nope")
