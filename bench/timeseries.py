@@ -113,8 +113,8 @@ def fixed_forecast_arrays(y: np.ndarray, horizon: int = HORIZON) -> Any:
     """SARIMAX(1,1,1)(1,0,1,7), statsmodels defaults, + forecast with 80%/95% intervals."""
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
+    from shikong.timeseries import SeriesForecast, seasonal_naive_forecast
     from shikong.timeseries._common import quiet
-    from shikong.timeseries.forecast import SeriesForecast, seasonal_naive_forecast
 
     try:
         with quiet():

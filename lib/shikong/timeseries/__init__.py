@@ -24,6 +24,12 @@ from shikong.timeseries.backtest import (
     make_backtest_fn,
     make_backtest_forecast_fn,
 )
+from shikong.timeseries.baselines import (
+    croston_forecast,
+    ets_forecast,
+    naive_forecast,
+    seasonal_naive_forecast,
+)
 from shikong.timeseries.cleaning import (
     CLEAN_SCHEMA,
     FILL_METHODS,
@@ -42,23 +48,12 @@ from shikong.timeseries.cleaning import (
     normalise,
 )
 from shikong.timeseries.forecast import (
-    DEFAULT_CANDIDATES,
     FORECAST_SCHEMA,
-    ForecastConfig,
-    SarimaSpec,
-    SeriesForecast,
-    croston_forecast,
-    ets_forecast,
-    fit_sarimax,
     forecast_array,
     forecast_series,
-    has_weekly_seasonality,
-    kpss_needs_difference,
     make_forecast_fn,
-    naive_forecast,
-    seasonal_naive_forecast,
-    seasonal_strength,
 )
+from shikong.timeseries.forecast_types import ForecastConfig, SeriesForecast
 from shikong.timeseries.metrics import (
     aggregate_metrics,
     bias,
@@ -69,6 +64,12 @@ from shikong.timeseries.metrics import (
     smape,
     wape,
 )
+from shikong.timeseries.order_search import (
+    has_weekly_seasonality,
+    kpss_needs_difference,
+    seasonal_strength,
+)
+from shikong.timeseries.sarima import DEFAULT_CANDIDATES, SarimaSpec, fit_sarimax
 from shikong.timeseries.smoothing import (
     SmoothConfig,
     holt_winters,

@@ -42,8 +42,9 @@ import numpy as np
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 from threadpoolctl import threadpool_limits
 
+from shikong.timeseries import ForecastConfig, forecast_array
 from shikong.timeseries._common import quiet
-from shikong.timeseries.forecast import ForecastConfig, WarmStarts, forecast_array
+from shikong.timeseries.sarima import WarmStarts
 
 logger = logging.getLogger(__name__)
 
