@@ -466,14 +466,6 @@ def test_bad_config_raises(factory, match):
         factory()
 
 
-def test_bench_smoke():
-    from shikong.timeseries import bench
-
-    result = bench.run(n_series=1, with_grid=False)
-    assert set(result) == {"single", "pruned", "pruned_warm"}
-    assert all(mean > 0 for mean, _ in result.values())
-
-
 def test_drift_decision_only_prunes_orders_offered_both_ways(monkeypatch):
     """Without the (d, D) tests every group is searched: the pair's verdict must not drop
     the orders that exist only with a constant (d = D = 0) or only without (d + D = 2)."""
