@@ -39,8 +39,10 @@ the reasons, the output and the backtest are the same for both.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -293,3 +295,42 @@ def make_forecast_fn(cfg: ForecastConfig | None = None) -> Callable[[pd.DataFram
         return forecast_series(pdf, cfg)
 
     return _forecast
+
+
+#: DDL of :func:`make_origin_forecast_fn`'s rows (``day0``: origin, days since 1970-01-01).
+ARIMA_SCHEMA = (
+    "series_id string, day0 long, step int, yhat double, lo80 double, hi80 double, model string"
+)
+
+
+def make_origin_forecast_fn(
+    origins: Sequence[int], horizon: int, cfg: Any
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """Grouped function: forecast one series from each origin with the data before it."""
+    fcfg = dataclasses.replace(cfg, horizon=horizon)
+
+    def fn(pdf: pd.DataFrame) -> pd.DataFrame:
+        day = pd.to_datetime(pdf["ds"]).sort_values()
+        y = pdf.set_index(pd.to_datetime(pdf["ds"]))["y"].reindex(day).to_numpy(float)
+        days = ((day - pd.Timestamp("1970-01-01")).dt.days).to_numpy()
+        rows = []
+        for d0 in origins:
+            hist = y[days < d0]
+            fc = forecast_array(hist, fcfg)
+            for h in range(horizon):
+                rows.append(
+                    (
+                        pdf["series_id"].iloc[0],
+                        d0,
+                        h + 1,
+                        fc.yhat[h],
+                        fc.lo80[h],
+                        fc.hi80[h],
+                        fc.model,
+                    )
+                )
+        return pd.DataFrame(
+            rows, columns=["series_id", "day0", "step", "yhat", "lo80", "hi80", "model"]
+        )
+
+    return fn
