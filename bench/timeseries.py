@@ -113,8 +113,8 @@ def fixed_forecast_arrays(y: np.ndarray, horizon: int = HORIZON) -> Any:
     """SARIMAX(1,1,1)(1,0,1,7), statsmodels defaults, + forecast with 80%/95% intervals."""
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
+    from shikong.timeseries import SeriesForecast, seasonal_naive_forecast
     from shikong.timeseries._common import quiet
-    from shikong.timeseries.forecast import SeriesForecast, seasonal_naive_forecast
 
     try:
         with quiet():
@@ -242,8 +242,7 @@ def settings(engine: str) -> Any:
 
 def plain_fns(engines: list[str]) -> dict[str, Callable[[pd.DataFrame], pd.DataFrame]]:
     """The per-series functions of every path: the fixed order and the job's, per engine."""
-    from shikong.jobs.forecast_arima import forecast_config
-    from shikong.timeseries import make_forecast_fn
+    from shikong.timeseries import forecast_config, make_forecast_fn
 
     fns: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {"fixed": make_fixed_forecast_fn()}
     for engine in engines:
@@ -333,21 +332,27 @@ def instrumented_job(wall: Any, cpu: Any) -> Iterator[None]:
     ``applyInPandas`` also reports how long it ran (two clock reads and two accumulator
     adds per series).
     """
-    from shikong.jobs import forecast_arima
+    from shikong.timeseries import distributed
 
-    real = forecast_arima.make_forecast_fn
-    forecast_arima.make_forecast_fn = lambda cfg=None: timed(real(cfg), wall, cpu)  # type: ignore[assignment]
+    real = distributed.make_forecast_fn
+    distributed.make_forecast_fn = lambda cfg=None: timed(real(cfg), wall, cpu)  # type: ignore[assignment]
     try:
         yield
     finally:
-        forecast_arima.make_forecast_fn = real  # type: ignore[assignment]
+        distributed.make_forecast_fn = real  # type: ignore[assignment]
 
 
 def run(args: argparse.Namespace) -> list[Result]:
     from pyspark.sql import functions as F
 
-    from shikong.jobs.forecast_arima import backtest_config, backtests, forecasts, series_partitions
-    from shikong.timeseries import BACKTEST_SCHEMA, FORECAST_SCHEMA
+    from shikong.timeseries import (
+        BACKTEST_SCHEMA,
+        FORECAST_SCHEMA,
+        backtest_config,
+        backtests,
+        forecasts,
+        series_partitions,
+    )
 
     n_series = 8 if args.quick and not args.series_given else args.series
     sample = min(n_series, 4 if args.quick else args.sample)
@@ -595,8 +600,7 @@ def _efficiency_interval(i: dict[str, Any], name: str, cores: int) -> str:
 
 
 def build_results(i: dict[str, Any], handle: Any) -> list[Result]:
-    from shikong.jobs.forecast_arima import SERIES_PER_GROUP
-    from shikong.timeseries import aggregate_metrics
+    from shikong.timeseries import SERIES_PER_GROUP, aggregate_metrics
 
     cores = handle.cores
     n = i["n_series"]

@@ -11,7 +11,10 @@ from statsmodels.tsa.statespace.sarimax import SARIMAX
 from threadpoolctl import threadpool_limits
 
 import shikong.timeseries.forecast as fmod
+import shikong.timeseries.order_search as search
+import shikong.timeseries.sarima as sarima
 from shikong.timeseries import (
+    DEFAULT_CANDIDATES,
     FORECAST_SCHEMA,
     ForecastConfig,
     SarimaSpec,
@@ -189,13 +192,13 @@ def test_fast_and_kalman_paths_give_the_same_forecast(spec, slope):
 
 def test_missing_days_use_the_kalman_filter(monkeypatch):
     calls: list[bool] = []
-    real = fmod.fit_differenced
+    real = sarima.fit_differenced
 
     def spy(*a, **k):
         calls.append(True)
         return real(*a, **k)
 
-    monkeypatch.setattr(fmod, "fit_differenced", spy)
+    monkeypatch.setattr(sarima, "fit_differenced", spy)
     spec = SarimaSpec((0, 1, 1), (0, 1, 1, 7))
     y = _seasonal(200, seed=13)
     assert forecast_array(y, _fixed(spec)).reason == "ok" and calls
@@ -222,7 +225,7 @@ def test_drift_carries_over_from_differenced_to_levels():
     levels = list(y)
     for h in range(H):
         levels.append(levels[-7] + w[h])
-    mean, _ = fmod.sarimax_forecast_arrays(y, spec, fit.params, H)
+    mean, _ = sarima.sarimax_forecast_arrays(y, spec, fit.params, H)
     np.testing.assert_allclose(mean, levels[-H:], rtol=1e-6)
     assert mean[-7:].mean() - y[-7:].mean() > 0.08 * H * 0.5  # the trend is extrapolated
 
@@ -230,13 +233,13 @@ def test_drift_carries_over_from_differenced_to_levels():
 def _record_fits(monkeypatch) -> list[str]:
     """Names of the candidates fitted from now on (the real fits still run)."""
     calls: list[str] = []
-    real = fmod.fit_candidate_once
+    real = search.fit_candidate_once
 
     def spy(y, spec, **kw):
         calls.append(spec.name)
         return real(y, spec, **kw)
 
-    monkeypatch.setattr(fmod, "fit_candidate_once", spy)
+    monkeypatch.setattr(search, "fit_candidate_once", spy)
     return calls
 
 
@@ -272,27 +275,27 @@ def test_default_search_picks_seasonal_model_and_gate_works():
 
 def test_pruned_search_fits_fewer_candidates_than_grid(monkeypatch):
     calls: list[tuple[str, bool]] = []
-    real = fmod.fit_candidate_once
+    real = search.fit_candidate_once
 
     def spy(y, spec, **kw):
         calls.append((spec.name, kw["start_params"] is not None))
         return real(y, spec, **kw)
 
-    monkeypatch.setattr(fmod, "fit_candidate_once", spy)
+    monkeypatch.setattr(search, "fit_candidate_once", spy)
     y = _seasonal(280)
     forecast_array(y)
-    assert 1 <= len(calls) <= 4 < len(fmod.DEFAULT_CANDIDATES)
+    assert 1 <= len(calls) <= 4 < len(DEFAULT_CANDIDATES)
 
 
 def test_warm_starts_are_reused_across_calls(monkeypatch):
     calls: list[tuple[str, bool]] = []
-    real = fmod.fit_candidate_once
+    real = search.fit_candidate_once
 
     def spy(y, spec, **kw):
         calls.append((spec.name, kw["start_params"] is not None))
         return real(y, spec, **kw)
 
-    monkeypatch.setattr(fmod, "fit_candidate_once", spy)
+    monkeypatch.setattr(search, "fit_candidate_once", spy)
     y = _seasonal(280)
     warm: dict = {}
     forecast_array(y[:-28], warm=warm)
@@ -463,14 +466,6 @@ def test_bad_config_raises(factory, match):
         factory()
 
 
-def test_bench_smoke():
-    from shikong.timeseries import bench
-
-    result = bench.run(n_series=1, with_grid=False)
-    assert set(result) == {"single", "pruned", "pruned_warm"}
-    assert all(mean > 0 for mean, _ in result.values())
-
-
 def test_drift_decision_only_prunes_orders_offered_both_ways(monkeypatch):
     """Without the (d, D) tests every group is searched: the pair's verdict must not drop
     the orders that exist only with a constant (d = D = 0) or only without (d + D = 2)."""
@@ -478,9 +473,9 @@ def test_drift_decision_only_prunes_orders_offered_both_ways(monkeypatch):
     cfg = ForecastConfig(seasonality_test=False, differencing_by_tests=False, patience=None)
     forecast_array(_seasonal(200, seed=16), cfg)
     fitted = set(calls)
-    only_c = {c.name for c in fmod.DEFAULT_CANDIDATES if sum(c.differencing) == 0}
-    only_plain = {c.name for c in fmod.DEFAULT_CANDIDATES if sum(c.differencing) == 2}
+    only_c = {c.name for c in DEFAULT_CANDIDATES if sum(c.differencing) == 0}
+    only_plain = {c.name for c in DEFAULT_CANDIDATES if sum(c.differencing) == 2}
     assert only_c <= fitted and only_plain <= fitted
     # orders offered both ways: one variant only, except the deciding pair
-    both_ways = [c for c in fmod.DEFAULT_CANDIDATES if sum(c.differencing) == 1]
+    both_ways = [c for c in DEFAULT_CANDIDATES if sum(c.differencing) == 1]
     assert len(fitted & {c.name for c in both_ways}) == len(both_ways) // 2 + 1

@@ -12,6 +12,7 @@ from shikong.timeseries import (
     aggregate_metrics,
     bias,
     evaluate,
+    family_metrics,
     interval_coverage,
     mase,
     seasonal_naive_scale,
@@ -123,8 +124,6 @@ def test_aggregate_metrics_by_hand():
 
 
 def test_family_metrics_groups_naive_with_the_chosen_family():
-    from shikong.jobs.forecast_arima import family_metrics
-
     rows = pd.DataFrame(
         {
             "series_id": ["a", "a", "b", "a", "a", "b"],

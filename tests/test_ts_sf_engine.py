@@ -13,9 +13,15 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from shikong.config import ConfigError, TimeSeriesSettings, config_from_dict
-from shikong.jobs import forecast_arima
-from shikong.jobs.forecast_arima import forecast_config
-from shikong.timeseries import ForecastConfig, forecast_array, forecast_series, sf_engine
+from shikong.timeseries import (
+    ForecastConfig,
+    distributed,
+    forecast_array,
+    forecast_config,
+    forecast_series,
+    series_partitions,
+    sf_engine,
+)
 from shikong.timeseries.backtest import BacktestConfig, backtest_series
 
 H = 28
@@ -76,8 +82,8 @@ def test_missing_package_fails_on_the_driver_not_per_series(monkeypatch):
 
     monkeypatch.setattr(sf_engine, "load", missing)
     with pytest.raises(ConfigError, match=r"^timeseries\.engine: 'statsforecast' needs"):
-        forecast_arima._require_engine(TimeSeriesSettings(engine="statsforecast"))
-    forecast_arima._require_engine(TimeSeriesSettings())  # statsmodels needs nothing extra
+        distributed._require_engine(TimeSeriesSettings(engine="statsforecast"))
+    distributed._require_engine(TimeSeriesSettings())  # statsmodels needs nothing extra
     # in a worker, a missing engine is a set-up error: it must not become seasonal naive
     with pytest.raises(ImportError):
         forecast_array(_weekly(), SF)
@@ -183,4 +189,4 @@ def test_engine_computes_on_one_thread():
     [(2000, 4, 63), (120, 4, 8), (3, 4, 3), (0, 4, 1), (10_000, 2, 313)],
 )
 def test_series_partitions_balance_tasks(n_series, parallelism, expected):
-    assert forecast_arima.series_partitions(n_series, parallelism) == expected
+    assert series_partitions(n_series, parallelism) == expected

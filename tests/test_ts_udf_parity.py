@@ -9,15 +9,17 @@ import pandas as pd
 import pytest
 
 from shikong.config import TimeSeriesSettings
-from shikong.jobs.forecast_arima import (
+from shikong.timeseries import (
     GROUP_COL,
     backtest_config,
     backtests,
     forecast_config,
+    forecast_series,
     forecasts,
+    make_backtest_fn,
+    make_forecast_fn,
     series_groups,
 )
-from shikong.timeseries import forecast_series, make_backtest_fn, make_forecast_fn
 from shikong.timeseries._common import for_each_series
 
 

@@ -11,104 +11,26 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import logging
 from collections.abc import Sequence
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from shikong.config import AppConfig, TimeSeriesSettings
+from shikong.config import AppConfig
 from shikong.io.delta import overwrite, table_exists
 from shikong.jobs.common import first_row, job_main, stage
-from shikong.timeseries import CleanConfig, SmoothConfig, clean_schema, make_clean_fn
+from shikong.timeseries import (
+    LEVEL_KEYS,
+    availability,
+    clean_config,
+    clean_schema,
+    daily_sales,
+    make_clean_fn,
+    series_frame,
+)
 
 log = logging.getLogger(__name__)
-
-LEVEL_KEYS = {
-    "sku": ("sku",),
-    "sku_region": ("sku", "uf"),
-    "sku_warehouse": ("sku", "warehouse_id"),
-}
-
-
-def clean_config(
-    ts: TimeSeriesSettings, *, start: dt.date | None = None, end: dt.date | None = None
-) -> CleanConfig:
-    """The cleaning configuration for the given settings and common calendar."""
-    smooth = SmoothConfig(
-        ma_windows=tuple(ts.ma_windows),
-        season=ts.season,
-        wavelet=ts.wavelet or None,
-        wavelet_level=ts.wavelet_level,
-    )
-    return CleanConfig(
-        start=start, end=end, fill_method=ts.fill_method, season=ts.season, smoothing=smooth
-    )
-
-
-def daily_sales(lines: DataFrame, orders_geo: DataFrame | None, *, level: str) -> DataFrame:
-    """Units per series key x day from order lines (region from ``silver.orders_geo``)."""
-    keys = list(LEVEL_KEYS[level])
-    df = lines.select("order_id", "sku", "order_date", "quantity")
-    if level != "sku":
-        extra = "uf" if level == "sku_region" else "warehouse_id"
-        if orders_geo is None:
-            raise ValueError(
-                f"level {level!r} needs silver.orders_geo (run spatial_features first)"
-            )
-        df = df.join(orders_geo.select("order_id", extra), "order_id")
-        df = df.where(F.col(extra).isNotNull())
-    return df.groupBy(*keys, F.col("order_date").alias("ds")).agg(
-        F.sum("quantity").cast("double").alias("y")
-    )
-
-
-def availability(inventory: DataFrame, *, level: str) -> DataFrame | None:
-    """Per key x day: False when every snapshot of that key shows no stock.
-
-    For SKU x region there is no region-level stock; availability stays unknown (None).
-    """
-    if level == "sku_region":
-        return None
-    keys = list(LEVEL_KEYS[level])
-    return inventory.groupBy(*keys, F.col("snapshot_date").alias("ds")).agg(
-        (F.max("on_hand") > 0).alias("available")
-    )
-
-
-def series_frame(
-    sales: DataFrame,
-    avail: DataFrame | None,
-    *,
-    level: str,
-    max_series: int,
-    start: dt.date,
-    end: dt.date,
-) -> DataFrame:
-    """Dense series rows (``series_id``, keys, ``ds``, ``y``, ``available``) of the top series.
-
-    Every calendar day from ``start`` to ``end`` gets a row: no sale is a true zero
-    (``y = 0``), and a stock-out day carries ``available = False`` so cleaning treats it
-    as missing (censored demand) instead of zero.
-    """
-    keys = list(LEVEL_KEYS[level])
-    totals = sales.groupBy(*keys).agg(F.sum("y").alias("_total"))
-    if max_series:
-        totals = totals.orderBy(F.desc("_total"), *keys).limit(max_series)
-    chosen = F.broadcast(totals.select(*keys))
-    calendar = sales.sparkSession.range(1).select(
-        F.explode(F.sequence(F.lit(start).cast("date"), F.lit(end).cast("date"))).alias("ds")
-    )
-    rows = chosen.crossJoin(calendar).join(sales, [*keys, "ds"], "left")
-    if avail is not None:
-        rows = rows.join(avail, [*keys, "ds"], "left")
-    else:
-        rows = rows.withColumn("available", F.lit(None).cast("boolean"))
-    rows = rows.withColumn("y", F.coalesce(F.col("y"), F.lit(0.0)))
-    return rows.withColumn("series_id", F.concat_ws("|", *keys)).select(
-        "series_id", *keys, "ds", "y", "available"
-    )
 
 
 def run_demand_series(spark: SparkSession, cfg: AppConfig) -> int:

@@ -16,10 +16,8 @@ driver with the same ``predict`` the batch inference uses.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,9 +29,8 @@ from shikong.io.delta import merge_into
 from shikong.jobs import _ml
 from shikong.jobs.batch_inference import chosen_model
 from shikong.jobs.common import job_main, new_run_id, stage, to_pandas
-from shikong.jobs.forecast_arima import forecast_config
 from shikong.models import RecommenderConfig
-from shikong.timeseries import forecast_array
+from shikong.timeseries import ARIMA_SCHEMA, forecast_config, make_origin_forecast_fn
 from shikong.training.data import read_arrays, seasonal_naive_quantiles, shard_files
 from shikong.training.evaluation import (
     cooccurrence_scores,
@@ -58,43 +55,6 @@ EVAL_SCHEMA = T.StructType(
         T.StructField("run_id", T.StringType(), True),
     ]
 )
-
-ARIMA_SCHEMA = (
-    "series_id string, day0 long, step int, yhat double, lo80 double, hi80 double, model string"
-)
-
-
-def make_origin_forecast_fn(
-    origins: Sequence[int], horizon: int, cfg: Any
-) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """Grouped function: forecast one series from each origin with the data before it."""
-    fcfg = dataclasses.replace(cfg, horizon=horizon)
-
-    def fn(pdf: pd.DataFrame) -> pd.DataFrame:
-        day = pd.to_datetime(pdf["ds"]).sort_values()
-        y = pdf.set_index(pd.to_datetime(pdf["ds"]))["y"].reindex(day).to_numpy(float)
-        days = ((day - pd.Timestamp("1970-01-01")).dt.days).to_numpy()
-        rows = []
-        for d0 in origins:
-            hist = y[days < d0]
-            fc = forecast_array(hist, fcfg)
-            for h in range(horizon):
-                rows.append(
-                    (
-                        pdf["series_id"].iloc[0],
-                        d0,
-                        h + 1,
-                        fc.yhat[h],
-                        fc.lo80[h],
-                        fc.hi80[h],
-                        fc.model,
-                    )
-                )
-        return pd.DataFrame(
-            rows, columns=["series_id", "day0", "step", "yhat", "lo80", "hi80", "model"]
-        )
-
-    return fn
 
 
 def _rows(kind: str, model_run: str, model: str, metrics: dict[str, float], n: int) -> list[dict]:

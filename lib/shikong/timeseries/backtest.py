@@ -29,14 +29,11 @@ from shikong.timeseries._common import (
     require_columns,
     to_date_objects,
 )
-from shikong.timeseries.forecast import (
-    ForecastConfig,
-    SeriesForecast,
-    WarmStarts,
-    forecast_array,
-    seasonal_naive_forecast,
-)
+from shikong.timeseries.baselines import seasonal_naive_forecast
+from shikong.timeseries.forecast import forecast_array
+from shikong.timeseries.forecast_types import ForecastConfig, SeriesForecast
 from shikong.timeseries.metrics import METRIC_FIELDS, evaluate
+from shikong.timeseries.sarima import WarmStarts
 
 logger = logging.getLogger(__name__)
 

@@ -232,3 +232,30 @@ def aggregate_metrics(
             }
         )
     return pd.DataFrame(rows)
+
+
+def overall_metrics(metrics_pdf: pd.DataFrame) -> pd.DataFrame:
+    """Overall backtest table per model (chosen vs seasonal naive) from per-series rows."""
+    return aggregate_metrics(metrics_pdf, by=("model",))
+
+
+def family_metrics(metrics_pdf: pd.DataFrame) -> pd.DataFrame:
+    """Backtest table per model family, each next to seasonal naive on the same folds.
+
+    A (series, fold) belongs to the family of the model the job chose there: the model
+    spec up to its orders (``SARIMA(1,1,1)(0,0,0,0)+c`` -> ``SARIMA``, ``SBA``, ``ETS`` ...).
+    Its seasonal-naive row is grouped with it, so each family's two rows cover the same
+    series and folds.
+
+    Args:
+        metrics_pdf: Backtest rows (``BACKTEST_SCHEMA``) of models ``chosen`` and
+            ``seasonal_naive``.
+
+    Returns:
+        :func:`aggregate_metrics` by ``family`` and ``model``.
+    """
+    chosen = metrics_pdf[metrics_pdf["model"] == "chosen"]
+    family = chosen["model_spec"].fillna("unknown").str.extract(r"^([A-Za-z_]+)", expand=False)
+    keys = chosen[["series_id", "fold"]].assign(family=family.fillna("unknown").to_numpy())
+    grouped = metrics_pdf.merge(keys, on=["series_id", "fold"], how="inner")
+    return aggregate_metrics(grouped, by=("family", "model"))

@@ -1,4 +1,4 @@
-"""Per-series timing of the forecaster (``python -m shikong.timeseries.bench``).
+"""Per-series timing of the forecaster, single process (``python bench/ts_per_series.py``).
 
 Compares, on 702-day synthetic weekly series, single process and one BLAS thread:
 
@@ -34,18 +34,17 @@ likelihood, every candidate) is what the pruning saves.
 from __future__ import annotations
 
 import argparse
-import logging
 import time
 from collections.abc import Callable
 
+import common  # first third-party import (sorts before numpy): pins BLAS threads
 import numpy as np
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 from threadpoolctl import threadpool_limits
 
+from shikong.timeseries import ForecastConfig, forecast_array
 from shikong.timeseries._common import quiet
-from shikong.timeseries.forecast import ForecastConfig, WarmStarts, forecast_array
-
-logger = logging.getLogger(__name__)
+from shikong.timeseries.sarima import WarmStarts
 
 N_DAYS = 702
 HORIZON = 28
@@ -108,16 +107,16 @@ def run(n_series: int = 5, with_grid: bool = True) -> dict[str, tuple[float, flo
 
 
 def main(argv: list[str] | None = None) -> None:
-    """CLI entry point; results are logged at INFO."""
+    """CLI entry point; results go to stderr (:func:`common.log`), nothing is written."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=5)
     parser.add_argument("--no-grid", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    common.log(f"machine: {common.conditions()}")
     with threadpool_limits(limits=1):
         result = run(args.series, not args.no_grid)
     for name, (mean_s, median_s) in result.items():
-        logger.info("%-12s mean %.3f s/series  median %.3f s/series", name, mean_s, median_s)
+        common.log(f"{name:<12s} mean {mean_s:.3f} s/series  median {median_s:.3f} s/series")
 
 
 if __name__ == "__main__":
