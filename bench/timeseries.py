@@ -6,7 +6,7 @@ shapes drawn per series) are written once to Parquet and, in one run:
 0. statsforecast start-up in a fresh Python process (import, first and second AutoARIMA
    call): what each Spark Python worker pays once;
 1. Spark ``local[cores]``, per path: the job's path per engine (read Parquet,
-   ``forecasts()`` as ``run_forecast`` calls it: ~8 series per pandas call, range-
+   ``forecasts()`` as the ``forecast_arima`` stage calls it: ~8 series per pandas call, range-
    partitioned into ``series_partitions`` tasks; noop write) and the issue's baseline, a
    plain ``applyInPandas`` of statsmodels ``SARIMAX(1,1,1)(1,0,1,7)`` fit (defaults) +
    28-step forecast with 80%/95% intervals per series, repartitioned by series into the

@@ -88,23 +88,27 @@ def small_world(
 @pytest.fixture(scope="session")
 def small_pipeline(spark, small_world: SmallWorld) -> SmallWorld:
     """Every Spark job after ingest, run once on the small world with test-sized settings."""
-    from shikong.jobs.demand_series import run_demand_series
-    from shikong.jobs.forecast_arima import run_forecast
-    from shikong.stages import delivery_routes, inventory_policy
+    from shikong.stages import (
+        delivery_routes,
+        demand_series,
+        forecast_arima,
+        inventory_policy,
+        spatial_features,
+    )
     from shikong.stages.context import StageContext
-    from shikong.stages import spatial_features
 
     cfg = dataclasses.replace(
         small_world.cfg,
         timeseries=dataclasses.replace(small_world.cfg.timeseries, max_series=40, backtest_folds=2),
         decisions=dataclasses.replace(small_world.cfg.decisions, route_days=2),
     )
+    ctx = StageContext.create(spark, cfg)
     results = {
-        "spatial": spatial_features.run(StageContext.create(spark, cfg)),
-        "series": run_demand_series(spark, cfg),
-        "forecast": run_forecast(spark, cfg),
-        "policy": inventory_policy.run(StageContext.create(spark, cfg)),
-        "routes": delivery_routes.run(StageContext.create(spark, cfg)),
+        "spatial": spatial_features.run(ctx),
+        "series": demand_series.run(ctx),
+        "forecast": forecast_arima.run(ctx),
+        "policy": inventory_policy.run(ctx),
+        "routes": delivery_routes.run(ctx),
     }
     return SmallWorld(cfg, {**small_world.reports, "pipeline": results})
 

@@ -157,11 +157,12 @@ def test_every_routed_order_once_and_capacity_respected(spark, small_pipeline):
 
 
 def test_forecast_rerun_is_idempotent(spark, small_pipeline):
-    from shikong.jobs.forecast_arima import run_forecast
+    from shikong.stages import forecast_arima
+    from shikong.stages.context import StageContext
 
     cfg = small_pipeline.cfg
     before = _read(spark, cfg, "gold", "forecasts").drop(columns="run_id")
-    run_forecast(spark, cfg)
+    forecast_arima.run(StageContext.create(spark, cfg))
     after = _read(spark, cfg, "gold", "forecasts").drop(columns="run_id")
     key = ["series_id", "run_date", "ds"]
     pd.testing.assert_frame_equal(
