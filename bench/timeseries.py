@@ -150,7 +150,7 @@ def make_fixed_backtest_fn(
     folds: int, horizon: int, step: int, season: int = 7
 ) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """Grouped fixed-order backtest on the job's folds, rows of ``BACKTEST_SCHEMA``."""
-    from shikong.timeseries._common import conform
+    from shikong.frames import conform
     from shikong.timeseries.backtest import BACKTEST_FIELDS, fold_train_ends
     from shikong.timeseries.metrics import evaluate
 
@@ -184,7 +184,7 @@ def make_fixed_backtest_fn(
                     **scores,
                 }
             )
-        return conform(pd.DataFrame(rows), BACKTEST_FIELDS)
+        return conform(pd.DataFrame(rows), BACKTEST_FIELDS, nullable=False)
 
     return _fixed_bt
 

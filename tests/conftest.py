@@ -74,8 +74,8 @@ def small_world(
     spark, base_config: AppConfig, tmp_path_factory: pytest.TempPathFactory
 ) -> SmallWorld:
     """Generate the small demo world (seeded) and ingest it into a session lakehouse."""
-    from shikong.stages.generate import run as generate
     from shikong.stages.context import StageContext
+    from shikong.stages.generate import run as generate
     from shikong.stages.ingest import ingest_landing
 
     lakehouse = tmp_path_factory.mktemp("small_world") / "lakehouse"

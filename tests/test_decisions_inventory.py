@@ -22,10 +22,10 @@ from shikong.decisions import (
     compute_policy,
     compute_simulation,
     daily_sigma_from_bands,
+    ddl_fields,
     economic_order_quantity,
     make_policy_fn,
     make_simulation_fn,
-    schema_fields,
     simulate_ledger,
     stack_policy_inputs,
 )
@@ -49,7 +49,7 @@ _ARROW = {
 def _arrow_ok(df: pd.DataFrame, ddl: str) -> None:
     """The frame converts to the DDL's Arrow types, like Spark's applyInPandas does."""
     assert list(df.columns) == column_names(ddl)
-    schema = pa.schema([(n, _ARROW[t]) for n, t in schema_fields(ddl)])
+    schema = pa.schema([(n, _ARROW[t]) for n, t in ddl_fields(ddl)])
     pa.Table.from_pandas(df, schema=schema, preserve_index=False, safe=True)
 
 

@@ -31,13 +31,13 @@ from shikong.decisions import (
     RoutingResult,
     Solution,
     column_names,
+    ddl_fields,
     distance_matrix_m,
     geodesic_m,
     make_routing_fn,
     nearest_neighbor_routes,
     road_matrix_from_frame,
     routing,
-    schema_fields,
     solve_routing_group,
     split_routing_output,
 )
@@ -59,7 +59,7 @@ _ARROW = {
 
 def _arrow_ok(df: pd.DataFrame, ddl: str) -> None:
     assert list(df.columns) == column_names(ddl)
-    schema = pa.schema([(n, _ARROW[t]) for n, t in schema_fields(ddl)])
+    schema = pa.schema([(n, _ARROW[t]) for n, t in ddl_fields(ddl)])
     pa.Table.from_pandas(df, schema=schema, preserve_index=False, safe=True)
 
 
@@ -410,9 +410,9 @@ def test_long_output_schema_and_split_round_trip() -> None:
     long = make_routing_fn(cfg)(stops)
     pd.testing.assert_frame_equal(stops, before)  # pure: the input is untouched
     _arrow_ok(long, ROUTING_OUTPUT_SCHEMA)
-    long_types = dict(schema_fields(ROUTING_OUTPUT_SCHEMA))
+    long_types = dict(ddl_fields(ROUTING_OUTPUT_SCHEMA))
     for ddl in (ROUTES_SCHEMA, ROUTE_SUMMARY_SCHEMA, GROUP_SUMMARY_SCHEMA, UNROUTED_SCHEMA):
-        for name, typ in schema_fields(ddl):
+        for name, typ in ddl_fields(ddl):
             assert long_types[name] == typ
     parts = split_routing_output(long)
     direct = solve_routing_group(stops, cfg)

@@ -64,7 +64,8 @@ def oracle(shared_data) -> dict[str, int]:
 
 def test_olist_ingest_matches_pandas(spark, base_config, tmp_path, shared_data, oracle):
     cfg = dataclasses.replace(base_config, paths=Paths(lakehouse=str(tmp_path / "lakehouse")))
-    reports = {r.source: r for r in ingest_olist(StageContext.create(spark, cfg), str(shared_data / "olist_sample"))}
+    ctx = StageContext.create(spark, cfg)
+    reports = {r.source: r for r in ingest_olist(ctx, str(shared_data / "olist_sample"))}
 
     assert reports["customers"].rows_in == oracle["customers_in"]
     assert reports["customers"].rows_accepted == oracle["customers_ok"]

@@ -95,8 +95,19 @@ def test_a_spec_refuses_inconsistent_declarations(mode, keys, parts, error) -> N
 def test_restricted_tables_are_bronze_quarantine_and_ops() -> None:
     restricted = {t.qualified for t in C.TABLES.values() if not t.published}
     assert restricted == {
-        *(f"bronze.{n}" for n in ("products", "warehouses", "customers", "orders",
-                                   "order_lines", "events", "inventory", "quarantine")),
+        *(
+            f"bronze.{n}"
+            for n in (
+                "products",
+                "warehouses",
+                "customers",
+                "orders",
+                "order_lines",
+                "events",
+                "inventory",
+                "quarantine",
+            )
+        ),
         "ops.run_log",
     }
 

@@ -34,9 +34,11 @@ def _gi_settings(spark):
 
 def test_gi_star_refuses_plans_built_under_ansi_mode(spark) -> None:
     df = spark.createDataFrame(_grid()).selectExpr("cell", "orders", "ST_Point(x, y) AS geom")
-    with sql_settings(spark, {"spark.sql.ansi.enabled": "true"}):
-        with pytest.raises(ValueError, match="spark.sql.ansi.enabled"):
-            getis_ord_gi_star(df, geometry_col="geom", value_col="orders", distance_band_m=BAND)
+    with (
+        sql_settings(spark, {"spark.sql.ansi.enabled": "true"}),
+        pytest.raises(ValueError, match="spark.sql.ansi.enabled"),
+    ):
+        getis_ord_gi_star(df, geometry_col="geom", value_col="orders", distance_band_m=BAND)
 
 
 def _grid() -> pd.DataFrame:

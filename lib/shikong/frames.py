@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from typing import cast
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, Row
 
@@ -19,3 +23,139 @@ def first_row(df: DataFrame) -> Row:
 def to_pandas(df: DataFrame) -> pd.DataFrame:
     """Collect a small DataFrame (summaries, per-group tables) to pandas."""
     return cast(pd.DataFrame, df.toPandas())
+
+
+# --------------------------------------------------------------------------------------
+# Flat Spark DDL schemas <-> pandas frames: the one converter of the grouped functions.
+# --------------------------------------------------------------------------------------
+
+#: pandas dtypes per DDL type. Nullable: extension dtypes that Arrow turns into proper
+#: nulls (decision outputs have optional columns). Strict: plain numpy dtypes for outputs
+#: that never hold nulls in those columns (time-series outputs), which keeps results
+#: comparable across series and tests.
+_NULLABLE_DTYPES = {
+    "string": "object",
+    "date": "object",
+    "int": "Int32",
+    "bigint": "Int64",
+    "double": "float64",
+    "boolean": "boolean",
+}
+_STRICT_DTYPES = {
+    "string": "object",
+    "date": "object",
+    "int": "int32",
+    "bigint": "int64",
+    "double": "float64",
+    "boolean": "bool",
+}
+_FIELD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+([A-Za-z]+)\s*$")
+
+Fields = Sequence[tuple[str, str]]
+
+
+def ddl(fields: Fields) -> str:
+    """Render ``(name, type)`` pairs as a Spark DDL schema (``"sku string, qty double"``)."""
+    return ", ".join(f"{name} {typ}" for name, typ in fields)
+
+
+def ddl_fields(schema: str | Fields) -> list[tuple[str, str]]:
+    """``(name, type)`` pairs of a flat Spark DDL schema (or the pairs themselves).
+
+    Only flat types are accepted: string, date, int, bigint, double, boolean.
+
+    Raises:
+        ValueError: On a malformed field or an unsupported type.
+    """
+    if not isinstance(schema, str):
+        return [(n, t.lower()) for n, t in schema]
+    fields: list[tuple[str, str]] = []
+    for part in schema.split(","):
+        m = _FIELD.match(part)
+        if m is None:
+            raise ValueError(f"cannot parse DDL field {part!r}")
+        name, typ = m.group(1), m.group(2).lower()
+        if typ not in _NULLABLE_DTYPES:
+            raise ValueError(f"unsupported DDL type {typ!r} for field {name!r}")
+        fields.append((name, typ))
+    return fields
+
+
+def column_names(schema: str | Fields) -> list[str]:
+    """Column names of a schema, in order (handy for ``select(*column_names(...))``)."""
+    return [name for name, _ in ddl_fields(schema)]
+
+
+def empty_frame(schema: str | Fields, *, nullable: bool = True) -> pd.DataFrame:
+    """An empty frame with exactly the schema's columns and dtypes."""
+    if nullable:
+        return conform(pd.DataFrame(), schema)
+    dtypes = _STRICT_DTYPES
+    return pd.DataFrame({n: pd.Series(dtype=dtypes[t]) for n, t in ddl_fields(schema)})
+
+
+def conform(df: pd.DataFrame, schema: str | Fields, *, nullable: bool = True) -> pd.DataFrame:
+    """A new frame holding exactly the schema's columns, in order, with fitting dtypes.
+
+    Args:
+        df: Frame to conform (not modified).
+        schema: Target DDL schema or its ``(name, type)`` pairs.
+        nullable: ``True``: missing columns are added as nulls, values are coerced
+            (strings, dates, nullable integers/booleans). ``False``: every column must be
+            there and holds no nulls; numbers and booleans are cast to numpy dtypes.
+
+    Returns:
+        A new frame with a fresh 0..n-1 index.
+    """
+    fields = ddl_fields(schema)
+    if not nullable:
+        out = df.loc[:, [name for name, _ in fields]].copy()
+        for name, typ in fields:
+            if typ in ("double", "int", "bigint", "boolean"):
+                out[name] = out[name].astype(_STRICT_DTYPES[typ])
+        return out.reset_index(drop=True)
+    cols: dict[str, pd.Series] = {}
+    n = len(df)
+    for name, typ in fields:
+        col = (
+            df[name].reset_index(drop=True)
+            if name in df.columns
+            else pd.Series([None] * n, dtype="object")
+        )
+        if typ == "string":
+            col = pd.Series([None if is_null(v) else str(v) for v in col], dtype="object")
+        elif typ == "date":
+            col = pd.Series([to_date(v) for v in col], dtype="object")
+        elif typ in ("int", "bigint"):
+            col = pd.to_numeric(col, errors="coerce").round().astype(_NULLABLE_DTYPES[typ])
+        elif typ == "boolean":
+            col = col.astype("boolean")
+        else:
+            col = pd.to_numeric(col, errors="coerce").astype("float64")
+        cols[name] = col
+    return pd.DataFrame(cols, index=pd.RangeIndex(n))
+
+
+def is_null(value: Any) -> bool:
+    """None, NaT, NA or a float NaN."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return True
+    return isinstance(value, float | np.floating) and bool(np.isnan(value))
+
+
+def to_date(value: Any) -> dt.date | None:
+    """A ``datetime.date`` from a date, datetime, Timestamp, numpy datetime or string."""
+    if is_null(value):
+        return None
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return pd.Timestamp(value).date()
+
+
+def frame_from_records(records: Sequence[Mapping[str, Any]], schema: str | Fields) -> pd.DataFrame:
+    """A schema-conforming (nullable) frame from a list of dict rows."""
+    if not records:
+        return empty_frame(schema)
+    return conform(pd.DataFrame.from_records(list(records)), schema)

@@ -122,14 +122,14 @@ def sql_settings(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[N
     For transforms whose plans need a setting while they are built (e.g.
     ``shikong.spatial.hotspots.REQUIRED_SQL_SETTINGS``): the stage wraps the call.
     """
-    previous = {k: spark.conf.get(k, None) for k in settings}
+    previous: dict[str, str | None] = {k: spark.conf.get(k, None) for k in settings}
     for key, value in settings.items():
         spark.conf.set(key, value)
     try:
         yield
     finally:
-        for key, value in previous.items():
-            if value is None:
+        for key, old in previous.items():
+            if old is None:
                 spark.conf.unset(key)
             else:
-                spark.conf.set(key, value)
+                spark.conf.set(key, old)

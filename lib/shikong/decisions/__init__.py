@@ -23,7 +23,6 @@ Spark: they run inside the Python workers. Only ``spark_frames`` (the grouped fu
 inputs and outputs as Spark DataFrames) does.
 """
 
-from shikong.decisions._frames import column_names, schema_fields
 from shikong.decisions.inventory_common import (
     KIND_FORECAST,
     KIND_HISTORY,
@@ -97,6 +96,7 @@ from shikong.decisions.routing_solvers import (
     solve_ortools,
 )
 from shikong.decisions.spark_frames import policy_inputs, routing_input, routing_output_part
+from shikong.frames import column_names, ddl_fields
 
 __all__ = [
     "BAD_COORDINATE",
@@ -155,7 +155,7 @@ __all__ = [
     "routing_config",
     "routing_input",
     "routing_output_part",
-    "schema_fields",
+    "ddl_fields",
     "simulate_ledger",
     "simulation_summary",
     "solve_ortools",

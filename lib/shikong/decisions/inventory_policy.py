@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -17,13 +18,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from shikong.decisions._frames import empty_frame, frame_from_records, stable_seed
 from shikong.decisions.inventory_common import (
     PolicyConfig,
     PreparedGroup,
     prepare_group,
     split_policy_input,
 )
+from shikong.frames import empty_frame, frame_from_records
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,11 @@ class PolicyParams:
     unit_price: float
     holding_cost_unit_year: float
     order_cost: float
+
+
+def stable_seed(*parts: object) -> int:
+    """A seed that is the same in every process (``hash()`` of a str is salted per process)."""
+    return zlib.crc32("\x1f".join(str(p) for p in parts).encode("utf-8"))
 
 
 def economic_order_quantity(annual_demand: float, order_cost: float, holding_cost: float) -> float:

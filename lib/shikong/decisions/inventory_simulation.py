@@ -17,9 +17,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from shikong.decisions._frames import empty_frame, frame_from_records
 from shikong.decisions.inventory_common import PolicyConfig, prepare_group, split_policy_input
 from shikong.decisions.inventory_policy import PolicyParams, policy_model, recommended_order
+from shikong.frames import empty_frame, frame_from_records
 
 logger = logging.getLogger(__name__)
 

@@ -43,7 +43,6 @@ import pandas as pd
 import shapely
 
 from shikong.config import DecisionSettings
-from shikong.decisions._frames import _to_date, conform, frame_from_records, schema_fields
 from shikong.decisions.routing_distances import route_length_m, stop_matrix_m
 from shikong.decisions.routing_solvers import (
     Solution,
@@ -53,6 +52,7 @@ from shikong.decisions.routing_solvers import (
     schedule,
     solve_ortools,
 )
+from shikong.frames import conform, ddl_fields, frame_from_records, to_date
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ UNROUTED_SCHEMA = "warehouse_id string, delivery_date date, order_id string, rea
 def _long_schema() -> str:
     seen: dict[str, str] = {"record_type": "string"}
     for ddl in (ROUTES_SCHEMA, ROUTE_SUMMARY_SCHEMA, GROUP_SUMMARY_SCHEMA, UNROUTED_SCHEMA):
-        for name, typ in schema_fields(ddl):
+        for name, typ in ddl_fields(ddl):
             if seen.setdefault(name, typ) != typ:
                 raise AssertionError(f"column {name} has two types")
     return ", ".join(f"{n} {t}" for n, t in seen.items())
@@ -272,7 +272,7 @@ def solve_routing_group(
     ).reset_index(drop=True)
     warehouse_id = _first(stops["warehouse_id"])
     warehouse_id = None if warehouse_id is None else str(warehouse_id)
-    delivery_date = _to_date(_first(stops["delivery_date"]))
+    delivery_date = to_date(_first(stops["delivery_date"]))
     keys = {"warehouse_id": warehouse_id, "delivery_date": delivery_date}
 
     depot_ok = _valid_coords(df["depot_lat"], df["depot_lon"])

@@ -16,9 +16,9 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from shikong.decisions._frames import column_names
 from shikong.decisions.inventory_common import POLICY_INPUT_SCHEMA
 from shikong.decisions.routing import _SCHEMA_BY_RECORD
+from shikong.frames import column_names
 
 logger = logging.getLogger(__name__)
 

@@ -124,9 +124,7 @@ TABLES: Mapping[str, TableSpec] = {
         TableSpec("silver", "sku_daily", _O, description="cleaned daily series per SKU key"),
         TableSpec("silver", "sku_region_daily", _O, description="the demand model's series"),
         TableSpec("gold", "service_zones", _O, description="service areas clipped to states"),
-        TableSpec(
-            "gold", "grid_daily", _P, partition_by=("month",), description="H3 cell x day"
-        ),
+        TableSpec("gold", "grid_daily", _P, partition_by=("month",), description="H3 cell x day"),
         TableSpec(
             "gold",
             "grid_daily_category",
@@ -231,7 +229,8 @@ def spec(name: str | TableSpec) -> TableSpec:
     try:
         return TABLES[name]
     except KeyError:
-        raise KeyError(f"{name!r} is not in the table catalogue (known: {sorted(TABLES)})") from None
+        known = ", ".join(sorted(TABLES))
+        raise KeyError(f"{name!r} is not in the table catalogue (known: {known})") from None
 
 
 @dataclass(frozen=True)

@@ -61,9 +61,7 @@ def read_landing(spark: SparkSession, landing_dir: str, source: LandingSource) -
     return df.withColumn(SOURCE_FILE, rel)
 
 
-def landing_sources(
-    landing_dir: str, sources: tuple[LandingSource, ...]
-) -> list[LandingSource]:
+def landing_sources(landing_dir: str, sources: tuple[LandingSource, ...]) -> list[LandingSource]:
     """The sources whose landing folder exists."""
     return [s for s in sources if fs.exists(fs.join(landing_dir, s.folder))]
 

@@ -52,9 +52,7 @@ def new_run_id() -> str:
     return f"{now}-{uuid.uuid4().hex[:8]}"
 
 
-def write_run_log(
-    spark: SparkSession, catalog: Catalog, entries: Sequence[RunLogEntry]
-) -> None:
+def write_run_log(spark: SparkSession, catalog: Catalog, entries: Sequence[RunLogEntry]) -> None:
     """MERGE entries into ``ops.run_log`` (on job, run, source, file)."""
     if not entries:
         return

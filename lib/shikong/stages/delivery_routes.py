@@ -47,8 +47,10 @@ def run(ctx: StageContext, *, days: int | None = None) -> pd.DataFrame:
         The per warehouse-day OR-Tools vs baseline table.
     """
     spark, cat = ctx.spark, ctx.catalog
-    d = ctx.cfg.decisions if days is None else dataclasses.replace(
-        ctx.cfg.decisions, route_days=days
+    d = (
+        ctx.cfg.decisions
+        if days is None
+        else dataclasses.replace(ctx.cfg.decisions, route_days=days)
     )
     with step("delivery_routes") as done:
         stops = routing_input(

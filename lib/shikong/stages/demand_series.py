@@ -39,8 +39,10 @@ def run(ctx: StageContext, *, level: str | None = None) -> int:
     Returns:
         The number of series written.
     """
-    ts = ctx.cfg.timeseries if level is None else dataclasses.replace(
-        ctx.cfg.timeseries, level=level
+    ts = (
+        ctx.cfg.timeseries
+        if level is None
+        else dataclasses.replace(ctx.cfg.timeseries, level=level)
     )
     spark, cat = ctx.spark, ctx.catalog
     with step("demand_series") as done:

@@ -25,9 +25,7 @@ from shikong.timeseries import backtests, family_metrics, forecasts, overall_met
 log = logging.getLogger(__name__)
 
 
-def run(
-    ctx: StageContext, *, search: str | None = None, engine: str | None = None
-) -> pd.DataFrame:
+def run(ctx: StageContext, *, search: str | None = None, engine: str | None = None) -> pd.DataFrame:
     """SARIMA forecasts with intervals, fallbacks and rolling-origin backtests.
 
     Args:
@@ -38,8 +36,8 @@ def run(
     Returns:
         The overall backtest table (chosen model vs seasonal naive).
     """
-    overrides = {k: v for k, v in (("search", search), ("engine", engine)) if v}
-    ts = dataclasses.replace(ctx.cfg.timeseries, **overrides)
+    ts = ctx.cfg.timeseries
+    ts = dataclasses.replace(ts, search=search or ts.search, engine=engine or ts.engine)
     spark, cat = ctx.spark, ctx.catalog
     series = ctx.read("silver.sku_daily")
     # Counted once: it sizes the per-series groups and tasks of both steps.

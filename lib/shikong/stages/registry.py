@@ -66,8 +66,9 @@ STAGES: tuple[Stage, ...] = (
         "spatial",
         "spatial_features",
         "spatial features: regions, grids, hot spots and clusters (Sedona) into silver/gold",
-        reads=tuple(f"bronze.{t}" for t in ("orders", "order_lines", "customers", "warehouses",
-                                             "products")),
+        reads=tuple(
+            f"bronze.{t}" for t in ("orders", "order_lines", "customers", "warehouses", "products")
+        ),
         writes=(
             "silver.customers_geo",
             "silver.orders_geo",
@@ -175,9 +176,7 @@ def depends_on(stage: Stage | str) -> tuple[str, ...]:
     s = get(stage) if isinstance(stage, str) else stage
     reads = set(s.reads)
     return tuple(
-        earlier.name
-        for earlier in STAGES[: STAGES.index(s)]
-        if reads.intersection(earlier.writes)
+        earlier.name for earlier in STAGES[: STAGES.index(s)] if reads.intersection(earlier.writes)
     )
 
 

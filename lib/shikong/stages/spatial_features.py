@@ -119,9 +119,7 @@ def _hotspots(ctx: StageContext, grid: DataFrame) -> int:
     # One task per period: otherwise every task writes a small file into every period.
     cat.write(spark, "gold.hotspots", out.repartition("period"))
     n = cat.read(spark, "gold.hotspots").count()
-    cat.write(
-        spark, "gold.spatial_autocorrelation", spark.createDataFrame(st.global_moran(obs, s))
-    )
+    cat.write(spark, "gold.spatial_autocorrelation", spark.createDataFrame(st.global_moran(obs, s)))
     obs.unpersist()
     return n
 

@@ -15,53 +15,9 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
+from shikong.frames import empty_frame
+
 logger = logging.getLogger(__name__)
-
-#: Spark DDL type -> pandas dtype used for the empty frames and the final casts.
-_DDL_DTYPES: dict[str, str] = {
-    "string": "object",
-    "date": "object",
-    "double": "float64",
-    "int": "int32",
-    "bigint": "int64",
-    "boolean": "bool",
-}
-
-
-def ddl(fields: Sequence[tuple[str, str]]) -> str:
-    """Render ``(name, type)`` pairs as a Spark DDL schema string.
-
-    Args:
-        fields: Column names and Spark SQL type names, in output order.
-
-    Returns:
-        A DDL string such as ``"series_id string, ds date"``.
-    """
-    return ", ".join(f"{name} {typ}" for name, typ in fields)
-
-
-def parse_ddl(schema: str) -> list[tuple[str, str]]:
-    """Split a flat DDL string back into ``(name, type)`` pairs.
-
-    Only the flat, comma-separated form produced by :func:`ddl` is supported (no nested or
-    parametrised types), which is all this package emits.
-
-    Args:
-        schema: A DDL string.
-
-    Returns:
-        The ``(name, type)`` pairs in order.
-    """
-    out: list[tuple[str, str]] = []
-    for part in schema.split(","):
-        name, typ = part.strip().split()
-        out.append((name, typ.lower()))
-    return out
-
-
-def empty_frame(fields: Sequence[tuple[str, str]]) -> pd.DataFrame:
-    """An empty frame whose columns and dtypes follow ``fields``."""
-    return pd.DataFrame({name: pd.Series(dtype=_DDL_DTYPES[typ]) for name, typ in fields})
 
 
 def for_each_series(
@@ -92,27 +48,9 @@ def for_each_series(
             pdf = pdf.drop(columns=[c for c in drop if c in pdf.columns])
         outs = [fn(one) for _, one in pdf.groupby(key, sort=False, dropna=False)]
         outs = [o for o in outs if len(o)]
-        return pd.concat(outs, ignore_index=True) if outs else empty_frame(fields)
+        return pd.concat(outs, ignore_index=True) if outs else empty_frame(fields, nullable=False)
 
     return _each
-
-
-def conform(df: pd.DataFrame, fields: Sequence[tuple[str, str]]) -> pd.DataFrame:
-    """Order and cast the columns of ``df`` to the declared schema.
-
-    Arrow (and thus Spark) is strict about e.g. int64 -> int32 only when values overflow,
-    but a stable dtype per column keeps results comparable across series and tests.
-    """
-    cols = [name for name, _ in fields]
-    out = df.loc[:, cols].copy()
-    for name, typ in fields:
-        if typ in ("double",):
-            out[name] = out[name].astype("float64")
-        elif typ in ("int", "bigint"):
-            out[name] = out[name].astype(_DDL_DTYPES[typ])
-        elif typ == "boolean":
-            out[name] = out[name].astype(bool)
-    return out.reset_index(drop=True)
 
 
 def to_timestamps(values: pd.Series | Sequence[object]) -> pd.DatetimeIndex:

@@ -20,11 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from shikong.frames import conform, ddl, empty_frame
 from shikong.timeseries._common import (
-    conform,
     daily_frame,
-    ddl,
-    empty_frame,
     first_series_id,
     require_columns,
     to_date_objects,
@@ -161,7 +159,10 @@ def backtest_series(df: pd.DataFrame, cfg: BacktestConfig | None = None) -> Back
     sid = first_series_id(df)
     day = daily_frame(df, target)
     if day.empty:
-        return BacktestResult(empty_frame(BACKTEST_FIELDS), empty_frame(BACKTEST_FORECAST_FIELDS))
+        return BacktestResult(
+            empty_frame(BACKTEST_FIELDS, nullable=False),
+            empty_frame(BACKTEST_FORECAST_FIELDS, nullable=False),
+        )
     y = day["value"].to_numpy(dtype=float)
     if actual_col == target:
         actual = y
@@ -201,9 +202,14 @@ def backtest_series(df: pd.DataFrame, cfg: BacktestConfig | None = None) -> Back
             )
             fc_frames.append(_detail(sid, fold, origin, label, test, fc))
     if not metric_rows:
-        return BacktestResult(empty_frame(BACKTEST_FIELDS), empty_frame(BACKTEST_FORECAST_FIELDS))
-    metrics = conform(pd.DataFrame(metric_rows), BACKTEST_FIELDS)
-    forecasts = conform(pd.concat(fc_frames, ignore_index=True), BACKTEST_FORECAST_FIELDS)
+        return BacktestResult(
+            empty_frame(BACKTEST_FIELDS, nullable=False),
+            empty_frame(BACKTEST_FORECAST_FIELDS, nullable=False),
+        )
+    metrics = conform(pd.DataFrame(metric_rows), BACKTEST_FIELDS, nullable=False)
+    forecasts = conform(
+        pd.concat(fc_frames, ignore_index=True), BACKTEST_FORECAST_FIELDS, nullable=False
+    )
     return BacktestResult(metrics, forecasts)
 
 

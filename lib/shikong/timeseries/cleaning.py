@@ -27,12 +27,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.interpolate import Akima1DInterpolator, CubicSpline, PchipInterpolator
 from statsmodels.tsa.seasonal import STL
 
+from shikong.frames import conform, ddl, empty_frame
 from shikong.timeseries._common import (
     as_timestamp,
-    conform,
     daily_frame,
-    ddl,
-    empty_frame,
     fill_linear,
     first_series_id,
     quiet,
@@ -594,7 +592,7 @@ def clean_series(df: pd.DataFrame, cfg: CleanConfig | None = None) -> pd.DataFra
     cal = complete_calendar(df, cfg.start, cfg.end, negative_is_missing=cfg.negative_is_missing)
     n = len(cal)
     if n == 0:
-        return empty_frame(fields)
+        return empty_frame(fields, nullable=False)
 
     y_obs = cal["y_obs"].to_numpy(dtype=float)
     if cfg.detect_outliers and not _is_intermittent(y_obs, cfg.skip_outliers_adi):
@@ -662,7 +660,7 @@ def clean_series(df: pd.DataFrame, cfg: CleanConfig | None = None) -> pd.DataFra
         int(out["is_missing"].sum()),
         int(is_outlier.sum()),
     )
-    return conform(out, fields)
+    return conform(out, fields, nullable=False)
 
 
 def make_clean_fn(cfg: CleanConfig | None = None) -> Callable[[pd.DataFrame], pd.DataFrame]:

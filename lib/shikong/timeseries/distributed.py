@@ -18,8 +18,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from shikong.config import ConfigError, TimeSeriesSettings
+from shikong.frames import ddl_fields
 from shikong.timeseries import sf_engine
-from shikong.timeseries._common import for_each_series, parse_ddl
+from shikong.timeseries._common import for_each_series
 from shikong.timeseries.backtest import BACKTEST_SCHEMA, BacktestConfig, make_backtest_fn
 from shikong.timeseries.forecast import FORECAST_SCHEMA, make_forecast_fn
 from shikong.timeseries.forecast_types import ForecastConfig
@@ -134,7 +135,7 @@ def _per_series(
         n_series = rows.select("series_id").distinct().count()
     grouped = series_groups(rows, n_series, series.sparkSession.sparkContext.defaultParallelism)
     return grouped.groupBy(GROUP_COL).applyInPandas(
-        for_each_series(fn, parse_ddl(schema), drop=(GROUP_COL,)), schema
+        for_each_series(fn, ddl_fields(schema), drop=(GROUP_COL,)), schema
     )
 
 

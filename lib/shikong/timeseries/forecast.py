@@ -47,12 +47,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shikong.frames import conform, ddl, empty_frame
 from shikong.timeseries import sf_engine
 from shikong.timeseries._common import (
-    conform,
     daily_frame,
-    ddl,
-    empty_frame,
     first_series_id,
     require_columns,
     to_date_objects,
@@ -251,7 +249,7 @@ def forecast_frame(series_id: str | None, origin: pd.Timestamp, fc: SeriesForeca
             "reason": fc.reason,
         }
     )
-    return conform(out, FORECAST_FIELDS)
+    return conform(out, FORECAST_FIELDS, nullable=False)
 
 
 def forecast_series(df: pd.DataFrame, cfg: ForecastConfig | None = None) -> pd.DataFrame:
@@ -275,7 +273,7 @@ def forecast_series(df: pd.DataFrame, cfg: ForecastConfig | None = None) -> pd.D
     day = daily_frame(df, cfg.target_col)
     if day.empty:
         logger.warning("series %s has no dated rows; no forecast", sid)
-        return empty_frame(FORECAST_FIELDS)
+        return empty_frame(FORECAST_FIELDS, nullable=False)
     fc = forecast_array(day["value"].to_numpy(dtype=float), cfg)
     return forecast_frame(sid, pd.Timestamp(day.index[-1]), fc)
 
