@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from shikong import schemas as S
 from shikong.config import Paths
+from shikong.io.catalog import Catalog
 from shikong.stages.context import StageContext
 from shikong.stages.ingest import ingest_landing
 
@@ -108,9 +109,7 @@ def ingested(spark, base_config, tmp_path_factory) -> Ingested:
     cfg = dataclasses.replace(base_config, paths=Paths(lakehouse=str(lakehouse)))
     _make_landing(Path(cfg.paths.landing_dir))
     first = {r.source: r for r in ingest_landing(StageContext.create(spark, cfg))}
-    counts = {
-        t: spark.read.format("delta").load(cfg.paths.table("bronze", t)).count() for t in TABLES
-    }
+    counts = {t: Catalog(cfg.paths.lakehouse).read(spark, f"bronze.{t}").count() for t in TABLES}
     second = {r.source: r for r in ingest_landing(StageContext.create(spark, cfg))}
     return Ingested(cfg, first, second, counts)
 
@@ -132,7 +131,7 @@ EXPECTED_QUARANTINE = [
 
 
 def test_every_defect_is_quarantined_with_its_reason(spark, ingested):
-    q = spark.read.format("delta").load(ingested.cfg.paths.table("bronze", "quarantine"))
+    q = Catalog(ingested.cfg.paths.lakehouse).read(spark, "bronze.quarantine")
     got = sorted(
         (r["source"], r["reason"], r["count"])
         for r in q.groupBy("source", "reason").count().collect()
@@ -162,7 +161,7 @@ def test_rows_in_equal_accepted_plus_quarantined(ingested):
 
 
 def test_accepted_rows_are_typed(spark, ingested):
-    lines = spark.read.format("delta").load(ingested.cfg.paths.table("bronze", "order_lines"))
+    lines = Catalog(ingested.cfg.paths.lakehouse).read(spark, "bronze.order_lines")
     got = lines.select(
         "order_id", "line_no", "sku", "quantity", "unit_price", "order_date"
     ).toPandas()
@@ -181,7 +180,7 @@ def test_accepted_rows_are_typed(spark, ingested):
 
 
 def test_quarantine_keeps_the_raw_row_unchanged(spark, ingested):
-    q = spark.read.format("delta").load(ingested.cfg.paths.table("bronze", "quarantine"))
+    q = Catalog(ingested.cfg.paths.lakehouse).read(spark, "bronze.quarantine")
     row = q.where(F.col("reason") == "BAD_TIMESTAMP").select("raw", "source_file").first()
     assert json.loads(row["raw"])["order_ts"] == "not-a-date"
     assert row["source_file"] == "orders/orders-2023-03.jsonl"
@@ -189,13 +188,11 @@ def test_quarantine_keeps_the_raw_row_unchanged(spark, ingested):
 
 def test_rerun_of_same_batch_changes_nothing(spark, ingested):
     cfg = ingested.cfg
-    after = {
-        t: spark.read.format("delta").load(cfg.paths.table("bronze", t)).count() for t in TABLES
-    }
+    after = {t: Catalog(cfg.paths.lakehouse).read(spark, f"bronze.{t}").count() for t in TABLES}
     assert after == ingested.counts_after_first
     assert {r.rows_inserted for r in ingested.second.values()} == {0}
 
-    log = spark.read.format("delta").load(cfg.paths.table("ops", "run_log")).toPandas()
+    log = Catalog(cfg.paths.lakehouse).read(spark, "ops.run_log").toPandas()
     assert log["run_id"].nunique() == 2
     assert len(log) == 2 * 6  # one row per landing file per run
     assert (log["rows_in"] == log["rows_accepted"] + log["rows_rejected"]).all()

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from shikong.io.catalog import Catalog
+
 
 def test_quarantine_counts_equal_ground_truth(spark, small_world):
     cfg = small_world.cfg
     truth = pd.read_csv(Path(cfg.paths.landing_dir) / "_ground_truth" / "dirty_rows.csv")
     truth = truth[truth["count"] > 0]
-    q = spark.read.format("delta").load(cfg.paths.table("bronze", "quarantine"))
+    q = Catalog(cfg.paths.lakehouse).read(spark, "bronze.quarantine")
     got = q.groupBy("source_file", "reason").count().toPandas()
     got = (
         got.rename(columns={"source_file": "file"})
@@ -34,7 +36,7 @@ def test_accepted_rows_equal_clean_rows(small_world):
 
 
 def test_run_log_reconciles_per_file(spark, small_world):
-    log = spark.read.format("delta").load(small_world.cfg.paths.table("ops", "run_log")).toPandas()
+    log = Catalog(small_world.cfg.paths.lakehouse).read(spark, "ops.run_log").toPandas()
     assert not log.empty
     assert (log["rows_in"] == log["rows_accepted"] + log["rows_rejected"]).all()
     files = {

@@ -11,6 +11,7 @@ import pytest
 
 from shikong.config import Paths
 from shikong.ingest.olist import LAYER
+from shikong.io.catalog import Catalog, spec
 from shikong.stages.context import StageContext
 from shikong.stages.ingest import ingest_olist
 
@@ -77,7 +78,11 @@ def test_olist_ingest_matches_pandas(spark, base_config, tmp_path, shared_data, 
     # The README's figure for this data: about 99% of customers are placeable.
     assert oracle["customers_ok"] / oracle["customers_in"] > 0.97
 
-    q = spark.read.format("delta").load(cfg.paths.table(LAYER, "quarantine")).toPandas()
+    q = (
+        Catalog(cfg.paths.lakehouse)
+        .read(spark, spec("bronze.quarantine").in_layer(LAYER))
+        .toPandas()
+    )
     counts = q.groupby(["source", "reason"]).size().to_dict()
     assert (
         counts.get(("customers", "UNPLACED_LOCATION"), 0)

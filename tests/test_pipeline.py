@@ -11,10 +11,11 @@ import pytest
 import shapely
 
 from shikong.geo_resources import load_states
+from shikong.io.catalog import Catalog
 
 
 def _read(spark, cfg, layer: str, name: str) -> pd.DataFrame:
-    return spark.read.format("delta").load(cfg.paths.table(layer, name)).toPandas()
+    return Catalog(cfg.paths.lakehouse).read(spark, f"{layer}.{name}").toPandas()
 
 
 def test_order_regions_match_shapely(spark, small_pipeline):
