@@ -10,7 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
+from shikong.encoding import EVENT_CODES as CORE_EVENT_CODES
+from shikong.encoding import OOV, PAD
 from shikong.models import (
+    EVENT_CODES,
     DemandFusionModel,
     DemandModelConfig,
     LocationAwareRecommender,
@@ -301,3 +304,10 @@ def test_configs_are_frozen() -> None:
     cfg = DemandModelConfig()
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.window = 3  # type: ignore[misc]
+
+
+def test_models_and_example_builders_share_the_core_codes() -> None:
+    # One definition (shikong.encoding) for the recommender and its example builder.
+    assert EVENT_CODES is CORE_EVENT_CODES and (PAD, OOV) == (0, 1)
+    vocab = build_vocab(["a"])
+    assert vocab.item_index(["a", "zz"]).tolist() == [2, OOV]

@@ -32,8 +32,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from shikong.encoding import EVENT_CODES, OOV, PAD
 from shikong.models.demand import hash_bucket
-from shikong.training.data import EVENT_CODES, OOV, PAD  # pure pandas module, no cycle
 
 RECO_BATCH_KEYS = (
     "hist_items",

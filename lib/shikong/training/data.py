@@ -37,11 +37,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shikong.encoding import EVENT_CODES, OOV
+
 EPOCH = pd.Timestamp("1970-01-01")
-#: Event type codes of the recommender's ``hist_events`` (0 = padding).
-EVENT_CODES = {"view": 1, "cart": 2, "purchase": 3}
-#: Item indices reserved for padding and out-of-vocabulary SKUs.
-PAD, OOV = 0, 1
 SECONDS_PER_DAY = 86_400
 
 
