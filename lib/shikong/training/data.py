@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shikong.encoding import EVENT_CODES, OOV
+from shikong.geodesy import haversine
 
 EPOCH = pd.Timestamp("1970-01-01")
 SECONDS_PER_DAY = 86_400
@@ -82,14 +83,6 @@ def gap_bucket(seconds: np.ndarray, n_buckets: int) -> np.ndarray:
     ``n_buckets - 1`` (0 is padding)."""
     s = np.maximum(np.asarray(seconds, dtype=np.float64), 0.0)
     return np.minimum(1 + np.floor(np.log2(1.0 + s)).astype(np.int64), n_buckets - 1)
-
-
-def _haversine_km(lat1: float, lon1: float, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
-    p1, p2 = math.radians(lat1), np.radians(lat2)
-    dphi = p2 - p1
-    dlmb = np.radians(lon2) - math.radians(lon1)
-    a = np.sin(dphi / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def _array_column(rows: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -708,7 +701,7 @@ def recommender_examples(
             if cell is None and math.isfinite(lat):
                 cell = f"g{deg}:{math.floor(lat / deg)}:{math.floor(lon / deg)}"
             if wkm is None and wh is not None and math.isfinite(lat):
-                wkm = np.sort(_haversine_km(lat, lon, wh[0], wh[1]))
+                wkm = np.sort(haversine(lat, lon, wh[0], wh[1]))
             dist = np.zeros(n_wh, dtype=np.float32)
             if wkm is not None:
                 k = min(n_wh, len(wkm))
