@@ -315,27 +315,20 @@ def events_with_location(
         events: ``bronze.events``.
         customers_geo: ``silver.customers_geo`` (``customer_id``, ``uf``, ``lat``, ``lon``,
             ``nearest_warehouse_km``).
-        h3_resolution: Resolution of the customer's cell (Sedona ``ST_H3CellIDs``).
+        h3_resolution: Resolution of the customer's cell
+            (:func:`shikong.spatial.features.h3_cell`).
         n_wh: Warehouse distances kept.
     """
+    # Imported here: Sedona's Python functions are only needed on the driver.
     from sedona.spark.sql import st_constructors as stc
-    from sedona.spark.sql import st_functions as stf
 
-    geo = customers_geo.select(
+    from shikong.spatial.features import h3_cell
+
+    geo = customers_geo.withColumn("_point", stc.ST_Point("lon", "lat")).select(
         "customer_id",
         F.col("uf").alias("region"),
         F.when(
-            F.col("lat").isNotNull() & F.col("lon").isNotNull(),
-            F.lower(
-                F.hex(
-                    F.element_at(
-                        stf.ST_H3CellIDs(
-                            stc.ST_Point("lon", "lat"), F.lit(h3_resolution), F.lit(True)
-                        ),
-                        1,
-                    )
-                )
-            ),
+            F.col("lat").isNotNull() & F.col("lon").isNotNull(), h3_cell("_point", h3_resolution)
         ).alias("cell"),
         F.slice("nearest_warehouse_km", 1, n_wh).alias("wh_km"),
     )
