@@ -1,8 +1,9 @@
 """Training and inference throughput of the demand fusion model.
 
 Data: seeded synthetic SKU x region series (weekly seasonality, region-dependent level)
-cut into examples by :func:`shikong.training.data.prepare_demand_data` and written as
-shards under ``bench/work/training``. Measured in one run, same data, same global batch:
+cut into examples by :func:`shikong.training.prepare_demand_splits` and written as
+shards under ``bench/work/training`` (:func:`shikong.io.shards.write_split_shards`).
+Measured in one run, same data, same global batch:
 
 * training samples/s with 1 process and with 2 data-parallel processes (DDP over gloo,
   ``backend="local"``; the TorchDistributor path runs the same loop) and the scaling
@@ -26,15 +27,9 @@ import numpy as np
 import pandas as pd
 from common import Result
 
+from shikong.io.shards import read_arrays, shard_files, write_split_shards
 from shikong.models import DemandModelConfig
-from shikong.training.data import (
-    DemandExampleConfig,
-    TimeSplit,
-    day_number,
-    prepare_demand_data,
-    read_arrays,
-    shard_files,
-)
+from shikong.training import DemandExampleConfig, TimeSplit, day_number, prepare_demand_splits
 from shikong.training.launch import launch
 from shikong.training.loop import TrainConfig, predict
 
@@ -62,7 +57,8 @@ def build_data(args: argparse.Namespace) -> Any:
     last = int(day_number(series["ds"]).max())
     split = TimeSplit.last_days(last, val_days=28, test_days=28)
     out = common.WORK_DIR / "training" / f"demand-{args.series}x{args.days}-{args.seed}"
-    return prepare_demand_data(series, ecfg, split, out, num_shards=4, context=ctx)
+    splits, meta = prepare_demand_splits(series, ecfg, split, context=ctx)
+    return write_split_shards(splits, str(out), num_shards=4, meta=meta)
 
 
 def model_cfg() -> DemandModelConfig:

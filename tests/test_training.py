@@ -15,9 +15,16 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from shikong.models import DemandModelConfig
-from shikong.training.data import (
+from shikong.io.shards import (
     DataPaths,
+    rank_shards,
+    read_rank_arrays,
+    read_rank_frame,
+    write_shards,
+    write_split_shards,
+)
+from shikong.models import DemandModelConfig
+from shikong.training import (
     DemandExampleConfig,
     RecoExampleConfig,
     Standardizer,
@@ -27,13 +34,9 @@ from shikong.training.data import (
     day_number,
     demand_examples,
     epoch_seconds,
-    prepare_demand_data,
-    rank_shards,
-    read_rank_arrays,
-    read_rank_frame,
+    prepare_demand_splits,
     recommender_examples,
     time_split,
-    write_shards,
 )
 from shikong.training.launch import HorovodUnavailableError, launch
 from shikong.training.loop import TrainConfig, load_checkpoint, train
@@ -147,12 +150,13 @@ def test_shard_reader_partitions_rows_exactly_across_ranks(tmp_path: Path) -> No
             "ids": [np.arange(i, i + 2) for i in range(n)],
         }
     )
-    files = write_shards(frame, tmp_path / "s", 6)
-    assert len(files) == 6 and len(rank_shards(tmp_path / "s", 0, 4)) == 2
+    folder = str(tmp_path / "s")
+    files = write_shards(frame, folder, 6)
+    assert len(files) == 6 and len(rank_shards(folder, 0, 4)) == 2
     for world_size in (1, 2, 3, 6):
         seen = []
         for rank in range(world_size):
-            arrays = read_rank_arrays(tmp_path / "s", rank, world_size)
+            arrays = read_rank_arrays(folder, rank, world_size)
             assert arrays["vec"].shape == (len(arrays["row"]), 3)
             assert (arrays["vec"][:, 0] == arrays["row"]).all()
             assert (arrays["ids"][:, 1] == arrays["row"] + 1).all()
@@ -160,7 +164,7 @@ def test_shard_reader_partitions_rows_exactly_across_ranks(tmp_path: Path) -> No
         rows = np.concatenate(seen)
         assert len(rows) == n and set(rows.tolist()) == set(range(n))
     with pytest.raises(ValueError, match="shards for 7 ranks"):
-        read_rank_arrays(tmp_path / "s", 0, 7)
+        read_rank_arrays(folder, 0, 7)
     # Spark-style output: nested part files, _SUCCESS and hidden files are handled
     spark_dir = tmp_path / "spark"
     (spark_dir / "ds=1").mkdir(parents=True)
@@ -169,8 +173,12 @@ def test_shard_reader_partitions_rows_exactly_across_ranks(tmp_path: Path) -> No
     pq.write_table(table, spark_dir / "part-00000-x.snappy.parquet")
     pq.write_table(table, spark_dir / "ds=1" / "part-00001-y.snappy.parquet")
     pq.write_table(table, spark_dir / ".part-00002.parquet")
-    got = read_rank_frame(spark_dir, 1, 2)
+    got = read_rank_frame(str(spark_dir), 1, 2)
     assert got["row"].tolist() == [1, 2] and list(got["vec"][1]) == [3.0, 4.0]
+    # ... and so are file: URIs, which come back as URIs
+    uri_files = write_shards(frame, f"file:{tmp_path}/u", 2)
+    assert uri_files[0] == f"file:{tmp_path}/u/part-00000.parquet"
+    assert read_rank_arrays(f"file:{tmp_path}/u", 1, 2)["row"].tolist() == list(range(52, n))
 
 
 def build_demand_paths(out: Path) -> DataPaths:
@@ -185,7 +193,8 @@ def build_demand_paths(out: Path) -> DataPaths:
     series = pd.concat(frames, ignore_index=True)
     cfg = DemandExampleConfig(window=14, horizon=7, stride=2)
     split = TimeSplit.last_days(int(day_number(ds).max()), val_days=21, test_days=0)
-    return prepare_demand_data(series, cfg, split, out, num_shards=4)
+    splits, meta = prepare_demand_splits(series, cfg, split)
+    return write_split_shards(splits, str(out), num_shards=4, meta=meta)
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +206,7 @@ TINY = DemandModelConfig(window=14, horizon=7, n_spatial=0, d_model=8, emb_dim=4
 
 
 def test_train_is_reproducible_checkpoints_and_resumes(demand_paths: DataPaths, tmp_path) -> None:
+    assert demand_paths.meta is not None
     meta = json.loads(Path(demand_paths.meta).read_text())
     assert meta["rows"]["train"] > 0 and meta["rows"]["val"] > 0
     tcfg = TrainConfig(epochs=3, batch_size=32, lr=3e-3, seed=5, checkpoint_dir=str(tmp_path / "a"))
@@ -210,6 +220,7 @@ def test_train_is_reproducible_checkpoints_and_resumes(demand_paths: DataPaths, 
         "epoch-001.pt",
         "epoch-002.pt",
     ]
+    assert a.checkpoint is not None
     model, cfg, payload = load_checkpoint(a.checkpoint)
     assert cfg == TINY and payload["epoch"] == a.best_epoch
     rows = a.metric_records("run-1")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shikong.training.data import (
+from shikong.training import (
     DemandExampleConfig,
     RecoExampleConfig,
     TimeSplit,
@@ -165,7 +165,7 @@ def test_example_frames_equal_the_pandas_builders(spark) -> None:
 
 
 def test_serving_examples_hold_the_last_events_before_the_cut() -> None:
-    from shikong.training.data import recommender_score_examples
+    from shikong.training import recommender_score_examples
 
     t = T0
     events = _events(40)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from shikong.training.data import DataPaths, read_rank_arrays  # noqa: E402
+from shikong.io.shards import DataPaths, read_rank_arrays  # noqa: E402
 from shikong.training.launch import horovod_unavailable_reason, launch  # noqa: E402
 
 # Probed in a child process, never imported here (see horovod_unavailable_reason); a build

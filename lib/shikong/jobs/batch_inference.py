@@ -22,16 +22,17 @@ from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
 from shikong.config import AppConfig
+from shikong.io import fs
 from shikong.io.delta import merge_into
 from shikong.jobs import _ml
 from shikong.jobs.common import job_main, new_run_id, stage
-from shikong.training.data import Vocab
 from shikong.training.inference import (
     TOPK_SCHEMA,
     demand_prediction_schema,
     make_demand_scorer,
     make_topk_scorer,
 )
+from shikong.training.reco_examples import Vocab
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def predict_demand(spark: SparkSession, cfg: AppConfig, model: Row, run_id: str)
     meta = _check_same_features("demand", model, cfg)
     levels = meta["quantiles"]
     preds = (
-        spark.read.parquet(str(_ml.data_dir(cfg, "demand") / "score"))
+        spark.read.parquet(fs.join(_ml.data_dir(cfg, "demand"), "score"))
         .mapInPandas(make_demand_scorer(model["path"], levels), demand_prediction_schema(levels))
         .withColumn("model_run_id", F.lit(model["run_id"]))
         .withColumn("run_id", F.lit(run_id))
@@ -95,7 +96,7 @@ def recommend(spark: SparkSession, cfg: AppConfig, model: Row, run_id: str) -> i
     vocab = Vocab.from_dict(meta["vocab"])
     cut_s = int(meta["score_cut_s"])
     recs = (
-        spark.read.parquet(str(_ml.data_dir(cfg, "recommender") / "score"))
+        spark.read.parquet(fs.join(_ml.data_dir(cfg, "recommender"), "score"))
         .mapInPandas(
             make_topk_scorer(model["path"], vocab.items, cfg.models.recommender.top_k),
             TOPK_SCHEMA,

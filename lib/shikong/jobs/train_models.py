@@ -22,11 +22,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from shikong.config import AppConfig
+from shikong.io import fs
 from shikong.io.delta import merge_into
+from shikong.io.shards import DataPaths
 from shikong.jobs import _ml
 from shikong.jobs.common import job_main, new_run_id, stage
 from shikong.models import DemandModelConfig, ModelConfig, RecommenderConfig, config_to_dict
-from shikong.training.data import DataPaths
 from shikong.training.launch import launch
 from shikong.training.loop import TrainConfig, TrainResult
 from shikong.training.tracking import log_training_run, tracking_uri
@@ -149,16 +150,10 @@ def train_one(spark: SparkSession, cfg: AppConfig, kind: str, run_id: str) -> Tr
     """Train one model kind and record it; returns the launcher's result."""
     ms = cfg.models
     meta = _ml.read_meta(cfg, kind)
-    root = _ml.data_dir(cfg, kind)
-    paths = DataPaths(
-        train=str(root / "train"),
-        val=str(root / "val"),
-        test=str(root / "test"),
-        meta=str(root / "meta.json"),
-    )
+    paths = DataPaths.under(_ml.data_dir(cfg, kind))
     mcfg = model_config(cfg, kind, meta)
-    ckpt = _ml.ml_root(cfg) / "checkpoints" / kind / run_id
-    tcfg = train_config(cfg, kind, str(ckpt))
+    ckpt = fs.join(_ml.ml_root(cfg), "checkpoints", kind, run_id)
+    tcfg = train_config(cfg, kind, ckpt)
     result = launch(
         mcfg,
         tcfg,
@@ -167,9 +162,9 @@ def train_one(spark: SparkSession, cfg: AppConfig, kind: str, run_id: str) -> Tr
         num_processes=ms.num_processes,
         local_mode=ms.local_mode,
     )
-    model_dir = _ml.ml_root(cfg) / "models" / kind / run_id
-    model_dir.mkdir(parents=True, exist_ok=True)
-    model_path = str(model_dir / "model.pt")
+    model_dir = fs.join(_ml.ml_root(cfg), "models", kind, run_id)
+    fs.makedirs(model_dir)
+    model_path = fs.join(model_dir, "model.pt")
     save_model(result, meta, model_path)
 
     samples = sum(m.samples for m in result.history)

@@ -1,7 +1,8 @@
 """Spark transforms that turn lakehouse tables into deep-model examples.
 
 Pure ``DataFrame -> DataFrame`` functions (no reads or writes); the per-series and
-per-customer work runs the pandas builders of :mod:`shikong.training.data` through
+per-customer work runs the pandas builders of :mod:`shikong.training.demand_examples` and
+:mod:`shikong.training.reco_examples` through
 ``applyInPandas``, so every example is built on the executors and written as Parquet shards
 by the job, never collected to the driver.
 """
@@ -14,15 +15,17 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from shikong.training.data import (
+from shikong.training.common import TimeSplit
+from shikong.training.demand_examples import (
     DEMAND_EXAMPLE_SCHEMA,
-    RECO_EXAMPLE_SCHEMA,
     DemandExampleConfig,
-    RecoExampleConfig,
-    TimeSplit,
-    Vocab,
     make_demand_examples_fn,
     make_demand_score_fn,
+)
+from shikong.training.reco_examples import (
+    RECO_EXAMPLE_SCHEMA,
+    RecoExampleConfig,
+    Vocab,
     recommender_examples,
     recommender_score_examples,
 )
@@ -186,7 +189,7 @@ def demand_score_frame(
 
 
 def split_condition(split: TimeSplit, name: str, *, start_col: str, end_col: str) -> Column:
-    """The Spark filter of one split of :func:`shikong.training.data.time_split`."""
+    """The Spark filter of one split of :func:`shikong.training.common.time_split`."""
     start, end = F.col(start_col), F.col(end_col)
     if name == "train":
         return end <= split.train_end

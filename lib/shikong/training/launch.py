@@ -47,8 +47,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from shikong.models import ModelConfig
-from shikong.training.data import DataPaths
 from shikong.training.loop import HorovodComm, TrainConfig, TrainResult, train
+from shikong.training.protocols import TrainData
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def local_worker(
     port: int,
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    data_paths: DataPaths,
+    data_paths: TrainData,
     result_dir: str,
 ) -> None:
     """One process of the ``local`` backend (``torch.multiprocessing.spawn`` target)."""
@@ -104,7 +104,7 @@ def local_worker(
 def distributor_entry(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    data_paths: DataPaths,
+    data_paths: TrainData,
     result_path: str | None = None,
 ) -> TrainResult | None:
     """The function TorchDistributor runs in every torchrun process.
@@ -123,7 +123,7 @@ def distributor_entry(
 
 
 def horovod_entry(
-    model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: DataPaths
+    model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: TrainData
 ) -> TrainResult | None:
     """The function every Horovod process runs (``horovod.spark.run``/``horovod.runner.run``).
 
@@ -162,7 +162,7 @@ def _package_on_pythonpath() -> Iterator[None]:
 
 
 def _run_local(
-    model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: DataPaths, num_processes: int
+    model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: TrainData, num_processes: int
 ) -> TrainResult:
     if num_processes == 1:
         return train(model_cfg, train_cfg, data_paths, rank=0, world_size=1)
@@ -181,7 +181,7 @@ def _run_local(
 def _run_torch_distributor(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    data_paths: DataPaths,
+    data_paths: TrainData,
     num_processes: int,
     local_mode: bool,
 ) -> TrainResult:
@@ -230,7 +230,7 @@ def horovod_unavailable_reason() -> str | None:
 
 
 def _run_horovod(
-    model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: DataPaths, num_processes: int
+    model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: TrainData, num_processes: int
 ) -> TrainResult:
     reason = horovod_unavailable_reason()
     if reason is not None:
@@ -270,7 +270,7 @@ def _run_horovod(
 def launch(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    data_paths: DataPaths,
+    data_paths: TrainData,
     *,
     backend: str = "local",
     num_processes: int = 1,
@@ -282,7 +282,8 @@ def launch(
         model_cfg: Model config.
         train_cfg: Training config (``batch_size`` is global, so results are comparable
             across ``num_processes``).
-        data_paths: Shard folders (write at least ``num_processes`` shards per split).
+        data_paths: The examples, e.g. :class:`shikong.io.shards.DataPaths` (write at
+            least ``num_processes`` shards per split).
         backend: ``local``, ``torch_distributor`` or ``horovod``.
         num_processes: Training processes.
         local_mode: TorchDistributor only: processes on the driver (``True``) or in Spark

@@ -1,11 +1,12 @@
 """One training loop for every model, standalone or as one rank of ``torch.distributed``
 or Horovod.
 
-:func:`train` reads only this rank's shards (:func:`shikong.training.data.read_rank_arrays`),
-builds the model from its frozen config with the same seed on every rank, makes it
-data-parallel when ``world_size > 1`` and runs epochs with AdamW, a warm-up + cosine (or
-constant) learning rate, gradient-norm clipping, a checkpoint per epoch, early stopping on
-the validation loss and per-epoch metrics.
+:func:`train` reads only this rank's rows (``data_paths.rank_arrays``, see
+:class:`~shikong.training.protocols.TrainData`: :class:`shikong.io.shards.DataPaths`
+reads this rank's shards), builds the model from its frozen config with the same seed on
+every rank, makes it data-parallel when ``world_size > 1`` and runs epochs with AdamW, a
+warm-up + cosine (or constant) learning rate, gradient-norm clipping, a checkpoint per
+epoch, early stopping on the validation loss and per-epoch metrics.
 
 Every collective goes through a :class:`Comm`, so the loop is the same for each backend:
 
@@ -64,7 +65,7 @@ from shikong.models import (
     config_to_dict,
     model_kind,
 )
-from shikong.training.data import DataPaths, read_rank_arrays
+from shikong.training.protocols import TrainData
 
 log = logging.getLogger(__name__)
 
@@ -527,7 +528,7 @@ def _save(payload: dict[str, Any], path: Path) -> None:
 def train(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    data_paths: DataPaths,
+    data_paths: TrainData,
     rank: int = 0,
     world_size: int = 1,
     *,
@@ -545,7 +546,8 @@ def train(
         model_cfg: A :class:`~shikong.models.DemandModelConfig` or
             :class:`~shikong.models.RecommenderConfig`.
         train_cfg: Optimisation settings.
-        data_paths: Shard folders; only this rank's shards of ``train`` and ``val`` are read.
+        data_paths: The examples (e.g. :class:`shikong.io.shards.DataPaths`); only this
+            rank's rows of ``train`` and ``val`` are read.
         rank: This process's rank (ignored with ``comm``).
         world_size: Number of processes (ignored with ``comm``).
         comm: Collectives of an already initialised backend; ``None`` uses
@@ -596,7 +598,7 @@ def train(
 def _train(
     model_cfg: ModelConfig,
     cfg: TrainConfig,
-    paths: DataPaths,
+    data: TrainData,
     comm: Comm,
     device: torch.device,
     t_start: float,
@@ -609,14 +611,14 @@ def _train(
     torch.manual_seed(cfg.seed + 7919 * (rank + 1))  # dropout stream per rank
 
     keys = list(model.batch_keys)
-    train_data = to_tensors(read_rank_arrays(paths.train, rank, world_size, keys), device)
-    val_data = to_tensors(read_rank_arrays(paths.val, rank, world_size, keys), device)
+    train_data = to_tensors(data.rank_arrays("train", rank, world_size, keys), device)
+    val_data = to_tensors(data.rank_arrays("val", rank, world_size, keys), device)
     n_local = len(train_data[keys[0]])
     n_val_local = len(val_data[keys[0]])
     train_rows = _all_sum(n_local, device, comm)
     val_rows = _all_sum(n_val_local, device, comm)
     if val_rows == 0:
-        raise ValueError(f"validation set {paths.val} is empty")
+        raise ValueError(f"validation set of {data} is empty")
 
     steps = _all_min(n_local // local_bs, device, comm)
     if cfg.max_steps_per_epoch:
