@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from common import Result
 
+from shikong.io.checkpoints import CheckpointFiles, save_checkpoint
 from shikong.io.shards import read_arrays, shard_files, write_split_shards
 from shikong.models import DemandModelConfig
 from shikong.training import DemandExampleConfig, TimeSplit, day_number, prepare_demand_splits
@@ -108,10 +109,9 @@ def inference_rates(paths: Any, result: Any, args: argparse.Namespace) -> dict:
         return out
     from shikong.training.inference import demand_prediction_schema, make_demand_scorer
 
-    model_path = common.WORK_DIR / "training" / "model.pt"
-    torch.save(
-        {"model_config": dict(result.model_config), "model_state": dict(result.state)},
-        model_path,
+    model_path = str(common.WORK_DIR / "training" / "model.pt")
+    save_checkpoint(
+        model_path, {"model_config": dict(result.model_config), "model_state": dict(result.state)}
     )
     handle = common.start_spark(cores=args.cores)
     spark = handle.spark
@@ -119,7 +119,7 @@ def inference_rates(paths: Any, result: Any, args: argparse.Namespace) -> dict:
     df = spark.read.parquet(str(paths.test)).repartition(args.cores).cache()
     df.count()
     levels = (0.1, 0.5, 0.9)
-    scorer = make_demand_scorer(str(model_path), levels)
+    scorer = make_demand_scorer(model_path, levels, checkpoints=CheckpointFiles())
     schema = demand_prediction_schema(levels)
     df.mapInPandas(scorer, schema).count()  # warm-up: workers start, model loads once
     best = float("inf")

@@ -20,6 +20,7 @@ import torch
 from sklearn.metrics import ndcg_score
 
 from shikong.io import fs
+from shikong.io.checkpoints import CheckpointFiles
 from shikong.io.shards import read_arrays, read_meta, shard_files
 from shikong.jobs import _ml
 from shikong.models import pinball_loss
@@ -122,7 +123,10 @@ def test_demand_predictions_match_a_direct_model_call(spark, ml) -> None:
     # oracle: the model called directly on the serving shards
     path = spark.read.format("delta").load(cfg.paths.table("gold", "model_registry"))
     path = path.where("model_kind = 'demand'").first()["path"]
-    model, _, _ = load_checkpoint(path)
+    model, _, payload = load_checkpoint(path, CheckpointFiles())
+    # the model file is plain data and tensors: it loads without unpickling code
+    assert torch.load(path, map_location="cpu", weights_only=True)["best_epoch"] >= 0
+    assert payload["data_meta"] == read_meta(_ml.data_dir(cfg, "demand"))
     arrays = read_arrays(shard_files(fs.join(_ml.data_dir(cfg, "demand"), "score")))
     q = np.maximum(predict(model, arrays)["quantiles"], 0.0)
     order = np.argsort(arrays["series_id"].astype(str), kind="stable")

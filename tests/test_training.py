@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from shikong.io.checkpoints import CheckpointFiles
 from shikong.io.shards import (
     DataPaths,
     rank_shards,
@@ -210,7 +211,10 @@ def test_train_is_reproducible_checkpoints_and_resumes(demand_paths: DataPaths, 
     meta = json.loads(Path(demand_paths.meta).read_text())
     assert meta["rows"]["train"] > 0 and meta["rows"]["val"] > 0
     tcfg = TrainConfig(epochs=3, batch_size=32, lr=3e-3, seed=5, checkpoint_dir=str(tmp_path / "a"))
-    a = train(TINY, tcfg, demand_paths)
+    store = CheckpointFiles()
+    with pytest.raises(ValueError, match="checkpoint store"):
+        train(TINY, tcfg, demand_paths)
+    a = train(TINY, tcfg, demand_paths, checkpoints=store)
     b = train(TINY, TrainConfig(epochs=3, batch_size=32, lr=3e-3, seed=5), demand_paths)
     assert [m.train_loss for m in a.history] == [m.train_loss for m in b.history]
     assert a.param_digest == b.param_digest and a.rank_digests == (a.param_digest,)
@@ -221,8 +225,11 @@ def test_train_is_reproducible_checkpoints_and_resumes(demand_paths: DataPaths, 
         "epoch-002.pt",
     ]
     assert a.checkpoint is not None
-    model, cfg, payload = load_checkpoint(a.checkpoint)
+    model, cfg, payload = load_checkpoint(a.checkpoint, store)
     assert cfg == TINY and payload["epoch"] == a.best_epoch
+    # plain data and tensors only: a checkpoint loads without unpickling code
+    raw = torch.load(tmp_path / "a" / "epoch-001.pt", map_location="cpu", weights_only=True)
+    assert raw["history"][1]["epoch"] == 1 and len(raw["rng_state"]) == 1
     rows = a.metric_records("run-1")
     assert len(rows) == 3 and {"val_loss", "val_coverage", "val_wape", "lr"} <= set(rows[0])
     assert rows[-1]["lr"] < tcfg.lr  # cosine decay
@@ -234,6 +241,7 @@ def test_train_is_reproducible_checkpoints_and_resumes(demand_paths: DataPaths, 
             epochs=3, batch_size=32, lr=3e-3, seed=5, resume_from=str(tmp_path / "a/epoch-000.pt")
         ),
         demand_paths,
+        checkpoints=store,
     )
     assert [m.val_loss for m in resumed.history] == [m.val_loss for m in a.history]
     assert resumed.param_digest == a.param_digest
@@ -290,3 +298,5 @@ def test_launch_rejects_bad_arguments(demand_paths: DataPaths) -> None:
         launch(TINY, TrainConfig(), demand_paths, backend="mpi")
     with pytest.raises(ValueError, match="divisible"):  # checked before joining a group
         train(TINY, TrainConfig(batch_size=33), demand_paths, rank=0, world_size=2)
+    with pytest.raises(ValueError, match="checkpoint store"):  # before starting processes
+        launch(TINY, TrainConfig(resume_from="x.pt"), demand_paths, num_processes=2)

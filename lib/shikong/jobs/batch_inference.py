@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 
 from shikong.config import AppConfig
 from shikong.io import fs
+from shikong.io.checkpoints import CheckpointFiles, load_checkpoint
 from shikong.io.delta import merge_into
 from shikong.jobs import _ml
 from shikong.jobs.common import job_main, new_run_id, stage
@@ -53,9 +54,7 @@ def chosen_model(spark: SparkSession, cfg: AppConfig, kind: str, run_id: str | N
 
 
 def _data_meta(path: str) -> dict[str, Any]:
-    import torch
-
-    return dict(torch.load(path, map_location="cpu", weights_only=False)["data_meta"])
+    return dict(load_checkpoint(path)["data_meta"])
 
 
 def _check_same_features(kind: str, model: Row, cfg: AppConfig) -> dict[str, Any]:
@@ -77,7 +76,10 @@ def predict_demand(spark: SparkSession, cfg: AppConfig, model: Row, run_id: str)
     levels = meta["quantiles"]
     preds = (
         spark.read.parquet(fs.join(_ml.data_dir(cfg, "demand"), "score"))
-        .mapInPandas(make_demand_scorer(model["path"], levels), demand_prediction_schema(levels))
+        .mapInPandas(
+            make_demand_scorer(model["path"], levels, checkpoints=CheckpointFiles()),
+            demand_prediction_schema(levels),
+        )
         .withColumn("model_run_id", F.lit(model["run_id"]))
         .withColumn("run_id", F.lit(run_id))
     )
@@ -98,7 +100,12 @@ def recommend(spark: SparkSession, cfg: AppConfig, model: Row, run_id: str) -> i
     recs = (
         spark.read.parquet(fs.join(_ml.data_dir(cfg, "recommender"), "score"))
         .mapInPandas(
-            make_topk_scorer(model["path"], vocab.items, cfg.models.recommender.top_k),
+            make_topk_scorer(
+                model["path"],
+                vocab.items,
+                cfg.models.recommender.top_k,
+                checkpoints=CheckpointFiles(),
+            ),
             TOPK_SCHEMA,
         )
         .withColumn("as_of", F.to_date(F.from_unixtime(F.lit(cut_s))))

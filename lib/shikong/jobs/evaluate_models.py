@@ -28,6 +28,7 @@ from pyspark.sql import types as T
 
 from shikong.config import AppConfig
 from shikong.io import fs
+from shikong.io.checkpoints import CheckpointFiles
 from shikong.io.delta import merge_into
 from shikong.io.shards import read_arrays, shard_files
 from shikong.jobs import _ml
@@ -128,7 +129,7 @@ def _quantile_metrics(
 def evaluate_demand(spark: SparkSession, cfg: AppConfig) -> list[dict]:
     """Test-split metrics of the demand model, seasonal naive and ARIMA."""
     reg = chosen_model(spark, cfg, "demand", None)
-    model, mcfg, payload = load_checkpoint(reg["path"])
+    model, mcfg, payload = load_checkpoint(reg["path"], CheckpointFiles())
     meta = payload["data_meta"]
     levels = tuple(meta["quantiles"])
     if levels != (0.1, 0.5, 0.9):
@@ -167,7 +168,7 @@ def evaluate_demand(spark: SparkSession, cfg: AppConfig) -> list[dict]:
 def evaluate_recommender(spark: SparkSession, cfg: AppConfig) -> list[dict]:
     """Test-split ranking metrics of the recommender, popularity and co-occurrence."""
     reg = chosen_model(spark, cfg, "recommender", None)
-    model, mcfg, payload = load_checkpoint(reg["path"])
+    model, mcfg, payload = load_checkpoint(reg["path"], CheckpointFiles())
     k = cfg.models.recommender.top_k
     root = _ml.data_dir(cfg, "recommender")
     pop_df, co_df = baseline_counts(spark.read.parquet(fs.join(root, "train")))

@@ -17,12 +17,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from shikong.config import AppConfig
 from shikong.io import fs
+from shikong.io.checkpoints import CheckpointFiles, save_checkpoint
 from shikong.io.delta import merge_into
 from shikong.io.shards import DataPaths
 from shikong.jobs import _ml
@@ -134,7 +134,8 @@ def train_config(cfg: AppConfig, kind: str, checkpoint_dir: str) -> TrainConfig:
 
 
 def save_model(result: TrainResult, meta: dict[str, Any], path: str) -> None:
-    """The best weights, model config and data meta in one file (``load_checkpoint`` reads it)."""
+    """The best weights, model config and data meta in one file (``load_checkpoint`` reads it;
+    plain data and tensors only, so it loads with ``weights_only=True``)."""
     if result.state is None:
         raise ValueError("the training result carries no weights")
     payload = {
@@ -143,7 +144,7 @@ def save_model(result: TrainResult, meta: dict[str, Any], path: str) -> None:
         "data_meta": meta,
         "best_epoch": result.best_epoch,
     }
-    torch.save(payload, path)
+    save_checkpoint(path, payload)
 
 
 def train_one(spark: SparkSession, cfg: AppConfig, kind: str, run_id: str) -> TrainResult:
@@ -161,10 +162,9 @@ def train_one(spark: SparkSession, cfg: AppConfig, kind: str, run_id: str) -> Tr
         backend=ms.backend,
         num_processes=ms.num_processes,
         local_mode=ms.local_mode,
+        checkpoints=CheckpointFiles(),
     )
-    model_dir = fs.join(_ml.ml_root(cfg), "models", kind, run_id)
-    fs.makedirs(model_dir)
-    model_path = fs.join(model_dir, "model.pt")
+    model_path = fs.join(_ml.ml_root(cfg), "models", kind, run_id, "model.pt")
     save_model(result, meta, model_path)
 
     samples = sum(m.samples for m in result.history)

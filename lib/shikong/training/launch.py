@@ -29,6 +29,12 @@
   Estimators, which are not used, and would break pyspark 4 / numpy 2): install Horovod
   with ``scripts/install_horovod.sh``. Without Horovod importable the backend raises
   :class:`HorovodUnavailableError`.
+
+Storage is injected (:mod:`shikong.training.protocols`): ``checkpoints``, a
+:class:`~shikong.training.protocols.CheckpointStore` (e.g.
+:class:`shikong.io.checkpoints.CheckpointFiles`), is needed with ``checkpoint_dir`` or
+``resume_from``. It travels to the ranks as an argument of the entry functions, so it
+must be a picklable instance of a module-level class.
 """
 
 from __future__ import annotations
@@ -47,8 +53,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from shikong.models import ModelConfig
-from shikong.training.loop import HorovodComm, TrainConfig, TrainResult, train
-from shikong.training.protocols import TrainData
+from shikong.training.comm import HorovodComm
+from shikong.training.loop import TrainConfig, TrainResult, check_checkpoint_store, train
+from shikong.training.protocols import CheckpointStore, TrainData
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +95,7 @@ def local_worker(
     train_cfg: TrainConfig,
     data_paths: TrainData,
     result_dir: str,
+    checkpoints: CheckpointStore | None = None,
 ) -> None:
     """One process of the ``local`` backend (``torch.multiprocessing.spawn`` target)."""
     os.environ["MASTER_ADDR"] = "127.0.0.1"
@@ -97,7 +105,9 @@ def local_worker(
     os.environ["RANK"] = str(rank)
     os.environ["LOCAL_RANK"] = str(rank)
     os.environ["WORLD_SIZE"] = str(world_size)
-    result = train(model_cfg, train_cfg, data_paths, rank=rank, world_size=world_size)
+    result = train(
+        model_cfg, train_cfg, data_paths, rank=rank, world_size=world_size, checkpoints=checkpoints
+    )
     _write_result(result, os.path.join(result_dir, f"rank-{rank}.pkl"))
 
 
@@ -106,6 +116,7 @@ def distributor_entry(
     train_cfg: TrainConfig,
     data_paths: TrainData,
     result_path: str | None = None,
+    checkpoints: CheckpointStore | None = None,
 ) -> TrainResult | None:
     """The function TorchDistributor runs in every torchrun process.
 
@@ -114,7 +125,9 @@ def distributor_entry(
     """
     rank = int(os.environ.get("RANK", "0"))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    result = train(model_cfg, train_cfg, data_paths, rank=rank, world_size=world_size)
+    result = train(
+        model_cfg, train_cfg, data_paths, rank=rank, world_size=world_size, checkpoints=checkpoints
+    )
     if rank != 0:
         return None
     if result_path:
@@ -123,7 +136,10 @@ def distributor_entry(
 
 
 def horovod_entry(
-    model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: TrainData
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    data_paths: TrainData,
+    checkpoints: CheckpointStore | None = None,
 ) -> TrainResult | None:
     """The function every Horovod process runs (``horovod.spark.run``/``horovod.runner.run``).
 
@@ -134,7 +150,9 @@ def horovod_entry(
 
     hvd.init()
     try:
-        result = train(model_cfg, train_cfg, data_paths, comm=HorovodComm(hvd))
+        result = train(
+            model_cfg, train_cfg, data_paths, comm=HorovodComm(hvd), checkpoints=checkpoints
+        )
     finally:
         hvd.shutdown()
     return result if result.rank == 0 else None
@@ -162,16 +180,22 @@ def _package_on_pythonpath() -> Iterator[None]:
 
 
 def _run_local(
-    model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: TrainData, num_processes: int
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    data_paths: TrainData,
+    num_processes: int,
+    checkpoints: CheckpointStore | None,
 ) -> TrainResult:
     if num_processes == 1:
-        return train(model_cfg, train_cfg, data_paths, rank=0, world_size=1)
+        return train(
+            model_cfg, train_cfg, data_paths, rank=0, world_size=1, checkpoints=checkpoints
+        )
     import torch.multiprocessing as mp
 
     with tempfile.TemporaryDirectory(prefix="shikong-train-") as tmp:
         mp.spawn(
             local_worker,
-            args=(num_processes, free_port(), model_cfg, train_cfg, data_paths, tmp),
+            args=(num_processes, free_port(), model_cfg, train_cfg, data_paths, tmp, checkpoints),
             nprocs=num_processes,
             join=True,
         )
@@ -184,6 +208,7 @@ def _run_torch_distributor(
     data_paths: TrainData,
     num_processes: int,
     local_mode: bool,
+    checkpoints: CheckpointStore | None,
 ) -> TrainResult:
     from pyspark.ml.torch.distributor import TorchDistributor
     from pyspark.sql import SparkSession
@@ -196,14 +221,16 @@ def _run_torch_distributor(
         num_processes=num_processes, local_mode=local_mode, use_gpu=train_cfg.use_gpu
     )
     if not local_mode:
-        result = distributor.run(distributor_entry, model_cfg, train_cfg, data_paths, None)
+        result = distributor.run(
+            distributor_entry, model_cfg, train_cfg, data_paths, None, checkpoints
+        )
         if not isinstance(result, TrainResult):
             raise RuntimeError(f"TorchDistributor returned {type(result).__name__}, not a result")
         return result
 
     with _package_on_pythonpath(), tempfile.TemporaryDirectory(prefix="shikong-td-") as tmp:
         path = os.path.join(tmp, "result.pkl")
-        distributor.run(distributor_entry, model_cfg, train_cfg, data_paths, path)
+        distributor.run(distributor_entry, model_cfg, train_cfg, data_paths, path, checkpoints)
         return _read_result(path)
 
 
@@ -230,7 +257,11 @@ def horovod_unavailable_reason() -> str | None:
 
 
 def _run_horovod(
-    model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: TrainData, num_processes: int
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    data_paths: TrainData,
+    num_processes: int,
+    checkpoints: CheckpointStore | None,
 ) -> TrainResult:
     reason = horovod_unavailable_reason()
     if reason is not None:
@@ -241,7 +272,7 @@ def _run_horovod(
         )
     from pyspark.sql import SparkSession
 
-    args = (model_cfg, train_cfg, data_paths)
+    args = (model_cfg, train_cfg, data_paths, checkpoints)
     if SparkSession.getActiveSession() is not None:
         import horovod.spark
 
@@ -275,6 +306,7 @@ def launch(
     backend: str = "local",
     num_processes: int = 1,
     local_mode: bool = True,
+    checkpoints: CheckpointStore | None = None,
 ) -> TrainResult:
     """Train with the chosen backend; every backend returns rank 0's :class:`TrainResult`.
 
@@ -288,12 +320,15 @@ def launch(
         num_processes: Training processes.
         local_mode: TorchDistributor only: processes on the driver (``True``) or in Spark
             barrier tasks on the executors (``False``).
+        checkpoints: Checkpoint store, needed with ``checkpoint_dir`` or ``resume_from``
+            (e.g. :class:`shikong.io.checkpoints.CheckpointFiles`).
 
     Returns:
         The result, ``backend`` set to the backend used.
 
     Raises:
-        ValueError: Unknown backend or ``num_processes < 1``.
+        ValueError: Unknown backend, ``num_processes < 1``, or checkpoint settings without
+            a checkpoint store.
         HorovodUnavailableError: ``horovod`` without Horovod installed.
         RuntimeError: ``torch_distributor`` without an active SparkSession, or a backend
             that returned no rank-0 result.
@@ -302,10 +337,12 @@ def launch(
         raise ValueError(f"backend: one of {BACKENDS}, got {backend!r}")
     if num_processes < 1:
         raise ValueError("num_processes must be >= 1")
+    check_checkpoint_store(train_cfg, checkpoints)
+    args = (model_cfg, train_cfg, data_paths, num_processes)
     if backend == "local":
-        result = _run_local(model_cfg, train_cfg, data_paths, num_processes)
+        result = _run_local(*args, checkpoints)
     elif backend == "torch_distributor":
-        result = _run_torch_distributor(model_cfg, train_cfg, data_paths, num_processes, local_mode)
+        result = _run_torch_distributor(*args, local_mode, checkpoints)
     else:
-        result = _run_horovod(model_cfg, train_cfg, data_paths, num_processes)
+        result = _run_horovod(*args, checkpoints)
     return dataclasses.replace(result, backend=backend)

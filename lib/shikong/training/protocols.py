@@ -4,6 +4,8 @@ The loop, the launcher and the batch scorers are transforms: they never open fil
 are given objects with these methods instead, implemented in :mod:`shikong.io`:
 
 * :class:`TrainData` -- this rank's rows of a split: :class:`shikong.io.shards.DataPaths`.
+* :class:`CheckpointStore` -- save / load checkpoint payloads:
+  :class:`shikong.io.checkpoints.CheckpointFiles`.
 
 The objects travel to every training process (``torch.multiprocessing``, TorchDistributor,
 Horovod) and into Spark UDF closures, so implementations must be picklable instances of
@@ -12,8 +14,8 @@ module-level classes (pickled by reference, like the rank entry functions).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,3 +29,25 @@ class TrainData(Protocol):
         """This rank's rows of ``split`` (``train``/``val``/``test``): one array per column
         (array columns 2-D); together the ranks hold every row exactly once."""
         ...
+
+
+class CheckpointStore(Protocol):
+    """Where checkpoint payloads (tensors and plain Python data) are kept.
+
+    Hashable: the batch scorers cache a loaded model per ``(location, store)``.
+    """
+
+    def __hash__(self) -> int: ...
+
+    def save(self, location: str, payload: Mapping[str, Any]) -> None:
+        """Write ``payload`` to ``location``, replacing what was there."""
+        ...
+
+    def load(self, location: str) -> dict[str, Any]:
+        """The payload at ``location`` (tensors on the CPU)."""
+        ...
+
+
+def join(folder: str, name: str) -> str:
+    """``folder/name`` for a path or URI (string joining only; nothing is touched)."""
+    return f"{folder.rstrip('/')}/{name}"
