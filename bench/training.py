@@ -29,6 +29,7 @@ from common import Result
 
 from shikong.io.checkpoints import CheckpointFiles, save_checkpoint
 from shikong.io.shards import read_arrays, shard_files, write_split_shards
+from shikong.io.train_results import ResultFiles
 from shikong.models import DemandModelConfig
 from shikong.training import DemandExampleConfig, TimeSplit, day_number, prepare_demand_splits
 from shikong.training.launch import launch
@@ -79,7 +80,9 @@ def train_rate(
         num_threads=threads,
     )
     t0 = time.perf_counter()
-    result = launch(model_cfg(), tcfg, paths, backend="local", num_processes=procs)
+    result = launch(
+        model_cfg(), tcfg, paths, backend="local", num_processes=procs, results=ResultFiles()
+    )
     wall = time.perf_counter() - t0
     samples = sum(m.samples for m in result.history)
     secs = sum(m.seconds for m in result.history)

@@ -24,6 +24,7 @@ from shikong.io.shards import (
     write_shards,
     write_split_shards,
 )
+from shikong.io.train_results import ResultFiles
 from shikong.models import DemandModelConfig
 from shikong.training import (
     DemandExampleConfig,
@@ -258,7 +259,9 @@ def test_early_stopping_on_validation_loss(demand_paths: DataPaths) -> None:
 def test_two_process_ddp_stays_in_sync_and_matches_one_process(demand_paths: DataPaths) -> None:
     tcfg = TrainConfig(epochs=3, batch_size=32, lr=5e-3, seed=2)
     one = launch(TINY, tcfg, demand_paths, backend="local", num_processes=1)
-    two = launch(TINY, tcfg, demand_paths, backend="local", num_processes=2)
+    with pytest.raises(ValueError, match="ResultFiles"):
+        launch(TINY, tcfg, demand_paths, backend="local", num_processes=2)
+    two = launch(TINY, tcfg, demand_paths, backend="local", num_processes=2, results=ResultFiles())
     assert two.world_size == 2 and len(two.rank_digests) == 2
     assert two.rank_digests[0] == two.rank_digests[1]  # DDP kept every rank's weights equal
     assert two.train_rows == one.train_rows and two.val_rows == one.val_rows
@@ -271,7 +274,14 @@ def test_two_process_ddp_stays_in_sync_and_matches_one_process(demand_paths: Dat
 
 def test_torch_distributor_two_processes_local_mode(spark, demand_paths: DataPaths) -> None:
     tcfg = TrainConfig(epochs=1, batch_size=32, lr=3e-3, max_steps_per_epoch=5)
-    result = launch(TINY, tcfg, demand_paths, backend="torch_distributor", num_processes=2)
+    result = launch(
+        TINY,
+        tcfg,
+        demand_paths,
+        backend="torch_distributor",
+        num_processes=2,
+        results=ResultFiles(),
+    )
     assert result.backend == "torch_distributor" and result.world_size == 2
     assert result.rank_digests[0] == result.rank_digests[1]
     assert len(result.history) == 1 and math.isfinite(result.history[0].val_loss)

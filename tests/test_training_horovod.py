@@ -19,6 +19,7 @@ import torch
 
 from shikong.io.checkpoints import CheckpointFiles  # noqa: E402
 from shikong.io.shards import DataPaths, read_rank_arrays  # noqa: E402
+from shikong.io.train_results import ResultFiles  # noqa: E402
 from shikong.training.launch import horovod_unavailable_reason, launch  # noqa: E402
 
 # Probed in a child process, never imported here (see horovod_unavailable_reason); a build
@@ -67,7 +68,7 @@ def test_horovod_spark_two_processes_in_sync_like_ddp_and_one_process(
 ) -> None:
     tcfg = TrainConfig(epochs=3, batch_size=32, lr=5e-3, seed=2)
     one = launch(TINY, tcfg, demand_paths, backend="local", num_processes=1)
-    ddp = launch(TINY, tcfg, demand_paths, backend="local", num_processes=2)
+    ddp = launch(TINY, tcfg, demand_paths, backend="local", num_processes=2, results=ResultFiles())
     hvd = launch(TINY, tcfg, demand_paths, backend="horovod", num_processes=2)
 
     assert hvd.backend == "horovod" and hvd.world_size == 2 and hvd.rank == 0

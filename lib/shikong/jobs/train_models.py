@@ -25,6 +25,7 @@ from shikong.io import fs
 from shikong.io.checkpoints import CheckpointFiles, save_checkpoint
 from shikong.io.delta import merge_into
 from shikong.io.shards import DataPaths
+from shikong.io.train_results import ResultFiles
 from shikong.jobs import _ml
 from shikong.jobs.common import job_main, new_run_id, stage
 from shikong.models import DemandModelConfig, ModelConfig, RecommenderConfig, config_to_dict
@@ -163,6 +164,7 @@ def train_one(spark: SparkSession, cfg: AppConfig, kind: str, run_id: str) -> Tr
         num_processes=ms.num_processes,
         local_mode=ms.local_mode,
         checkpoints=CheckpointFiles(),
+        results=ResultFiles(),
     )
     model_path = fs.join(_ml.ml_root(cfg), "models", kind, run_id, "model.pt")
     save_model(result, meta, model_path)

@@ -2,13 +2,14 @@
 
 Transforms only: storage is injected (:mod:`shikong.training.protocols`) and lives in
 :mod:`shikong.io` (shards and ``meta.json``: :mod:`shikong.io.shards`; checkpoints and
-model files: :mod:`shikong.io.checkpoints`). Typical use::
+model files: :mod:`shikong.io.checkpoints`; launcher results:
+:mod:`shikong.io.train_results`). Typical use::
 
     splits, meta = prepare_demand_splits(series, DemandExampleConfig(...), split)
     paths = write_split_shards(splits, out_dir, num_shards=8, meta=meta)   # shikong.io.shards
     result = launch(DemandModelConfig(...), TrainConfig(...), paths,
                     backend="torch_distributor", num_processes=2,
-                    checkpoints=CheckpointFiles())
+                    checkpoints=CheckpointFiles(), results=ResultFiles())
     rows = result.metric_records(run_id)   # one row per epoch, for a Delta metrics table
     model = result.load_model()
 
@@ -33,7 +34,7 @@ from shikong.training.demand_examples import (
     prepare_demand_splits,
     seasonal_naive_quantiles,
 )
-from shikong.training.protocols import CheckpointStore, TrainData
+from shikong.training.protocols import CheckpointStore, ResultExchange, TrainData
 from shikong.training.reco_examples import (
     RecoExampleConfig,
     Vocab,
@@ -46,6 +47,7 @@ __all__ = [
     "CheckpointStore",
     "DemandExampleConfig",
     "RecoExampleConfig",
+    "ResultExchange",
     "Standardizer",
     "TimeSplit",
     "TrainData",

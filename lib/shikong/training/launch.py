@@ -14,7 +14,7 @@
   processes run inside Spark barrier tasks on the executors, whose Python must have
   ``shikong`` installed (ship the wheel) and whose shard folders must be on shared storage.
   Every local torchrun rank writes TorchDistributor's single output file, so in local mode
-  rank 0 also writes its result to a private file that the launcher reads.
+  rank 0 also hands its result back through the ``results`` exchange (a private file).
 * ``horovod``: :func:`horovod_entry` (again passed by reference) runs in every Horovod
   process with the Gloo controller; it calls ``hvd.init()`` and trains through a
   :class:`~shikong.training.loop.HorovodComm` (``hvd.DistributedOptimizer`` over the named
@@ -33,8 +33,11 @@
 Storage is injected (:mod:`shikong.training.protocols`): ``checkpoints``, a
 :class:`~shikong.training.protocols.CheckpointStore` (e.g.
 :class:`shikong.io.checkpoints.CheckpointFiles`), is needed with ``checkpoint_dir`` or
-``resume_from``. It travels to the ranks as an argument of the entry functions, so it
-must be a picklable instance of a module-level class.
+``resume_from``; ``results``, a :class:`~shikong.training.protocols.ResultExchange` (e.g.
+:class:`shikong.io.train_results.ResultFiles`), by the backends whose processes cannot
+return a value (``local`` with several processes, ``torch_distributor`` in local mode).
+Both travel to the ranks as arguments of the entry functions, so they must be picklable
+instances of module-level classes.
 """
 
 from __future__ import annotations
@@ -43,11 +46,9 @@ import dataclasses
 import functools
 import logging
 import os
-import pickle
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,7 +56,7 @@ from pathlib import Path
 from shikong.models import ModelConfig
 from shikong.training.comm import HorovodComm
 from shikong.training.loop import TrainConfig, TrainResult, check_checkpoint_store, train
-from shikong.training.protocols import CheckpointStore, TrainData
+from shikong.training.protocols import CheckpointStore, ResultExchange, TrainData
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +74,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _write_result(result: TrainResult, path: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        pickle.dump(result, f)
-    os.replace(tmp, path)
-
-
-def _read_result(path: str) -> TrainResult:
-    if not Path(path).exists():
-        raise RuntimeError(f"training finished without a rank-0 result at {path}")
-    with open(path, "rb") as f:
-        return pickle.load(f)  # noqa: S301 - our own file, written by rank 0 just now
+def _read_result(results: ResultExchange, location: str) -> TrainResult:
+    result = results.read(location)
+    if not isinstance(result, TrainResult):
+        raise RuntimeError(f"rank 0 left a {type(result).__name__} at {location}, not a result")
+    return result
 
 
 def local_worker(
@@ -94,10 +88,12 @@ def local_worker(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
     data_paths: TrainData,
-    result_dir: str,
+    result_path: str,
+    results: ResultExchange,
     checkpoints: CheckpointStore | None = None,
 ) -> None:
-    """One process of the ``local`` backend (``torch.multiprocessing.spawn`` target)."""
+    """One process of the ``local`` backend (``torch.multiprocessing.spawn`` target); rank
+    0 writes its result to ``result_path`` through ``results``."""
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
     # One host: keep gloo on loopback instead of whatever interface the hostname maps to.
@@ -108,7 +104,8 @@ def local_worker(
     result = train(
         model_cfg, train_cfg, data_paths, rank=rank, world_size=world_size, checkpoints=checkpoints
     )
-    _write_result(result, os.path.join(result_dir, f"rank-{rank}.pkl"))
+    if rank == 0:
+        results.write(result_path, result)
 
 
 def distributor_entry(
@@ -116,12 +113,14 @@ def distributor_entry(
     train_cfg: TrainConfig,
     data_paths: TrainData,
     result_path: str | None = None,
+    results: ResultExchange | None = None,
     checkpoints: CheckpointStore | None = None,
 ) -> TrainResult | None:
     """The function TorchDistributor runs in every torchrun process.
 
     Reads ``RANK``/``WORLD_SIZE`` set by torchrun, trains, and on rank 0 writes the result to
-    ``result_path`` (local mode) and returns it; other ranks return ``None``.
+    ``result_path`` through ``results`` (local mode) and returns it; other ranks return
+    ``None``.
     """
     rank = int(os.environ.get("RANK", "0"))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -131,7 +130,9 @@ def distributor_entry(
     if rank != 0:
         return None
     if result_path:
-        _write_result(result, result_path)
+        if results is None:
+            raise ValueError("result_path given without a results exchange")
+        results.write(result_path, result)
     return result
 
 
@@ -185,6 +186,7 @@ def _run_local(
     data_paths: TrainData,
     num_processes: int,
     checkpoints: CheckpointStore | None,
+    results: ResultExchange | None,
 ) -> TrainResult:
     if num_processes == 1:
         return train(
@@ -192,14 +194,20 @@ def _run_local(
         )
     import torch.multiprocessing as mp
 
-    with tempfile.TemporaryDirectory(prefix="shikong-train-") as tmp:
-        mp.spawn(
-            local_worker,
-            args=(num_processes, free_port(), model_cfg, train_cfg, data_paths, tmp, checkpoints),
-            nprocs=num_processes,
-            join=True,
+    results = _need_results(results, "backend='local' with num_processes > 1")
+    with results.slot() as path:
+        args = (num_processes, free_port(), model_cfg, train_cfg, data_paths, path, results)
+        mp.spawn(local_worker, args=(*args, checkpoints), nprocs=num_processes, join=True)
+        return _read_result(results, path)
+
+
+def _need_results(results: ResultExchange | None, what: str) -> ResultExchange:
+    if results is None:
+        raise ValueError(
+            f"{what} hands rank 0's result back through a file: pass "
+            "results=shikong.io.train_results.ResultFiles()"
         )
-        return _read_result(os.path.join(tmp, "rank-0.pkl"))
+    return results
 
 
 def _run_torch_distributor(
@@ -209,6 +217,7 @@ def _run_torch_distributor(
     num_processes: int,
     local_mode: bool,
     checkpoints: CheckpointStore | None,
+    results: ResultExchange | None,
 ) -> TrainResult:
     from pyspark.ml.torch.distributor import TorchDistributor
     from pyspark.sql import SparkSession
@@ -220,18 +229,17 @@ def _run_torch_distributor(
     distributor = TorchDistributor(
         num_processes=num_processes, local_mode=local_mode, use_gpu=train_cfg.use_gpu
     )
+    args = (model_cfg, train_cfg, data_paths)
     if not local_mode:
-        result = distributor.run(
-            distributor_entry, model_cfg, train_cfg, data_paths, None, checkpoints
-        )
+        result = distributor.run(distributor_entry, *args, None, None, checkpoints)
         if not isinstance(result, TrainResult):
             raise RuntimeError(f"TorchDistributor returned {type(result).__name__}, not a result")
         return result
 
-    with _package_on_pythonpath(), tempfile.TemporaryDirectory(prefix="shikong-td-") as tmp:
-        path = os.path.join(tmp, "result.pkl")
-        distributor.run(distributor_entry, model_cfg, train_cfg, data_paths, path, checkpoints)
-        return _read_result(path)
+    results = _need_results(results, "backend='torch_distributor' with local_mode=True")
+    with _package_on_pythonpath(), results.slot() as path:
+        distributor.run(distributor_entry, *args, path, results, checkpoints)
+        return _read_result(results, path)
 
 
 @functools.lru_cache(maxsize=1)
@@ -307,6 +315,7 @@ def launch(
     num_processes: int = 1,
     local_mode: bool = True,
     checkpoints: CheckpointStore | None = None,
+    results: ResultExchange | None = None,
 ) -> TrainResult:
     """Train with the chosen backend; every backend returns rank 0's :class:`TrainResult`.
 
@@ -322,13 +331,16 @@ def launch(
             barrier tasks on the executors (``False``).
         checkpoints: Checkpoint store, needed with ``checkpoint_dir`` or ``resume_from``
             (e.g. :class:`shikong.io.checkpoints.CheckpointFiles`).
+        results: Result exchange, needed by ``local`` with several processes and by
+            ``torch_distributor`` in local mode (e.g.
+            :class:`shikong.io.train_results.ResultFiles`).
 
     Returns:
         The result, ``backend`` set to the backend used.
 
     Raises:
-        ValueError: Unknown backend, ``num_processes < 1``, or checkpoint settings without
-            a checkpoint store.
+        ValueError: Unknown backend, ``num_processes < 1``, or a store or exchange the
+            settings need is missing.
         HorovodUnavailableError: ``horovod`` without Horovod installed.
         RuntimeError: ``torch_distributor`` without an active SparkSession, or a backend
             that returned no rank-0 result.
@@ -340,9 +352,9 @@ def launch(
     check_checkpoint_store(train_cfg, checkpoints)
     args = (model_cfg, train_cfg, data_paths, num_processes)
     if backend == "local":
-        result = _run_local(*args, checkpoints)
+        result = _run_local(*args, checkpoints, results)
     elif backend == "torch_distributor":
-        result = _run_torch_distributor(*args, local_mode, checkpoints)
+        result = _run_torch_distributor(*args, local_mode, checkpoints, results)
     else:
         result = _run_horovod(*args, checkpoints)
     return dataclasses.replace(result, backend=backend)

@@ -6,6 +6,8 @@ are given objects with these methods instead, implemented in :mod:`shikong.io`:
 * :class:`TrainData` -- this rank's rows of a split: :class:`shikong.io.shards.DataPaths`.
 * :class:`CheckpointStore` -- save / load checkpoint payloads:
   :class:`shikong.io.checkpoints.CheckpointFiles`.
+* :class:`ResultExchange` -- rank 0's result back to the launcher:
+  :class:`shikong.io.train_results.ResultFiles`.
 
 The objects travel to every training process (``torch.multiprocessing``, TorchDistributor,
 Horovod) and into Spark UDF closures, so implementations must be picklable instances of
@@ -15,6 +17,7 @@ module-level classes (pickled by reference, like the rank entry functions).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import numpy as np
@@ -45,6 +48,23 @@ class CheckpointStore(Protocol):
 
     def load(self, location: str) -> dict[str, Any]:
         """The payload at ``location`` (tensors on the CPU)."""
+        ...
+
+
+class ResultExchange(Protocol):
+    """Hands rank 0's result from a training process to the launcher."""
+
+    def slot(self) -> AbstractContextManager[str]:
+        """A fresh private location for one result, removed when the block ends."""
+        ...
+
+    def write(self, location: str, result: Any) -> None:
+        """Store ``result`` at ``location`` (rank 0)."""
+        ...
+
+    def read(self, location: str) -> Any:
+        """The result written at ``location`` (launcher); raises ``RuntimeError`` when
+        none was written."""
         ...
 
 
