@@ -25,13 +25,13 @@ from shikong.io import fs
 from shikong.io.checkpoints import CheckpointFiles, save_checkpoint
 from shikong.io.delta import merge_into
 from shikong.io.shards import DataPaths
+from shikong.io.tracking import log_training_run, tracking_uri
 from shikong.io.train_results import ResultFiles
 from shikong.jobs import _ml
 from shikong.jobs.common import job_main, new_run_id, stage
 from shikong.models import DemandModelConfig, ModelConfig, RecommenderConfig, config_to_dict
 from shikong.training.launch import launch
 from shikong.training.loop import TrainConfig, TrainResult
-from shikong.training.tracking import log_training_run, tracking_uri
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Transforms only: storage is injected (:mod:`shikong.training.protocols`) and lives in
 :mod:`shikong.io` (shards and ``meta.json``: :mod:`shikong.io.shards`; checkpoints and
 model files: :mod:`shikong.io.checkpoints`; launcher results:
-:mod:`shikong.io.train_results`). Typical use::
+:mod:`shikong.io.train_results`; MLflow: :mod:`shikong.io.tracking`). Typical use::
 
     splits, meta = prepare_demand_splits(series, DemandExampleConfig(...), split)
     paths = write_split_shards(splits, out_dir, num_shards=8, meta=meta)   # shikong.io.shards
