@@ -1,8 +1,9 @@
 """Training and inference throughput of the demand fusion model.
 
 Data: seeded synthetic SKU x region series (weekly seasonality, region-dependent level)
-cut into examples by :func:`shikong.training.data.prepare_demand_data` and written as
-shards under ``bench/work/training``. Measured in one run, same data, same global batch:
+cut into examples by :func:`shikong.training.prepare_demand_splits` and written as
+shards under ``bench/work/training`` (:func:`shikong.io.shards.write_split_shards`).
+Measured in one run, same data, same global batch:
 
 * training samples/s with 1 process and with 2 data-parallel processes (DDP over gloo,
   ``backend="local"``; the TorchDistributor path runs the same loop) and the scaling
@@ -26,15 +27,11 @@ import numpy as np
 import pandas as pd
 from common import Result
 
+from shikong.io.checkpoints import CheckpointFiles, save_checkpoint
+from shikong.io.shards import read_arrays, shard_files, write_split_shards
+from shikong.io.train_results import ResultFiles
 from shikong.models import DemandModelConfig
-from shikong.training.data import (
-    DemandExampleConfig,
-    TimeSplit,
-    day_number,
-    prepare_demand_data,
-    read_arrays,
-    shard_files,
-)
+from shikong.training import DemandExampleConfig, TimeSplit, day_number, prepare_demand_splits
 from shikong.training.launch import launch
 from shikong.training.loop import TrainConfig, predict
 
@@ -62,7 +59,8 @@ def build_data(args: argparse.Namespace) -> Any:
     last = int(day_number(series["ds"]).max())
     split = TimeSplit.last_days(last, val_days=28, test_days=28)
     out = common.WORK_DIR / "training" / f"demand-{args.series}x{args.days}-{args.seed}"
-    return prepare_demand_data(series, ecfg, split, out, num_shards=4, context=ctx)
+    splits, meta = prepare_demand_splits(series, ecfg, split, context=ctx)
+    return write_split_shards(splits, str(out), num_shards=4, meta=meta)
 
 
 def model_cfg() -> DemandModelConfig:
@@ -82,7 +80,9 @@ def train_rate(
         num_threads=threads,
     )
     t0 = time.perf_counter()
-    result = launch(model_cfg(), tcfg, paths, backend="local", num_processes=procs)
+    result = launch(
+        model_cfg(), tcfg, paths, backend="local", num_processes=procs, results=ResultFiles()
+    )
     wall = time.perf_counter() - t0
     samples = sum(m.samples for m in result.history)
     secs = sum(m.seconds for m in result.history)
@@ -112,10 +112,9 @@ def inference_rates(paths: Any, result: Any, args: argparse.Namespace) -> dict:
         return out
     from shikong.training.inference import demand_prediction_schema, make_demand_scorer
 
-    model_path = common.WORK_DIR / "training" / "model.pt"
-    torch.save(
-        {"model_config": dict(result.model_config), "model_state": dict(result.state)},
-        model_path,
+    model_path = str(common.WORK_DIR / "training" / "model.pt")
+    save_checkpoint(
+        model_path, {"model_config": dict(result.model_config), "model_state": dict(result.state)}
     )
     handle = common.start_spark(cores=args.cores)
     spark = handle.spark
@@ -123,7 +122,7 @@ def inference_rates(paths: Any, result: Any, args: argparse.Namespace) -> dict:
     df = spark.read.parquet(str(paths.test)).repartition(args.cores).cache()
     df.count()
     levels = (0.1, 0.5, 0.9)
-    scorer = make_demand_scorer(str(model_path), levels)
+    scorer = make_demand_scorer(model_path, levels, checkpoints=CheckpointFiles())
     schema = demand_prediction_schema(levels)
     df.mapInPandas(scorer, schema).count()  # warm-up: workers start, model loads once
     best = float("inf")

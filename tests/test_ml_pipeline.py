@@ -19,9 +19,11 @@ import pytest
 import torch
 from sklearn.metrics import ndcg_score
 
+from shikong.io import fs
+from shikong.io.checkpoints import CheckpointFiles
+from shikong.io.shards import read_arrays, read_meta, shard_files
 from shikong.jobs import _ml
 from shikong.models import pinball_loss
-from shikong.training.data import read_arrays, shard_files
 from shikong.training.evaluation import (
     cooccurrence_scores,
     dense_counts,
@@ -64,10 +66,10 @@ def ml(spark, small_pipeline):
 def test_time_split_has_no_leakage_and_counts_match(spark, ml) -> None:
     cfg = ml["cfg"]
     for kind, start, end in (("demand", "day0", "target_end"), ("recommender", "cut_s", "cut_s")):
-        meta = json.loads((_ml.data_dir(cfg, kind) / "meta.json").read_text())
+        meta = read_meta(_ml.data_dir(cfg, kind))
         split = meta["split"]
         parts = {
-            n: spark.read.parquet(str(_ml.data_dir(cfg, kind) / n)).toPandas()
+            n: spark.read.parquet(fs.join(_ml.data_dir(cfg, kind), n)).toPandas()
             for n in ("train", "val", "test", "score")
         }
         assert {n: len(p) for n, p in parts.items()} == meta["rows"]
@@ -76,11 +78,13 @@ def test_time_split_has_no_leakage_and_counts_match(spark, ml) -> None:
         assert parts["val"][end].max() <= split["val_end"]
         assert parts["test"][start].min() > split["val_end"]
         # every rank gets its own shard
-        assert len(shard_files(_ml.data_dir(cfg, kind) / "train")) >= cfg.models.num_processes
-    demand = json.loads((_ml.data_dir(cfg, "demand") / "meta.json").read_text())
-    test = spark.read.parquet(str(_ml.data_dir(cfg, "demand") / "test")).toPandas()
+        assert (
+            len(shard_files(fs.join(_ml.data_dir(cfg, kind), "train"))) >= cfg.models.num_processes
+        )
+    demand = json.loads(Path(_ml.data_dir(cfg, "demand"), "meta.json").read_text())
+    test = spark.read.parquet(fs.join(_ml.data_dir(cfg, "demand"), "test")).toPandas()
     assert sorted(test["day0"].unique()) == demand["test_origins"]
-    train = spark.read.parquet(str(_ml.data_dir(cfg, "demand") / "train")).toPandas()
+    train = spark.read.parquet(fs.join(_ml.data_dir(cfg, "demand"), "train")).toPandas()
     z = np.stack(train["spatial_num"].to_list())
     np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=0.05)  # standardised on train
 
@@ -119,8 +123,11 @@ def test_demand_predictions_match_a_direct_model_call(spark, ml) -> None:
     # oracle: the model called directly on the serving shards
     path = spark.read.format("delta").load(cfg.paths.table("gold", "model_registry"))
     path = path.where("model_kind = 'demand'").first()["path"]
-    model, _, _ = load_checkpoint(path)
-    arrays = read_arrays(shard_files(_ml.data_dir(cfg, "demand") / "score"))
+    model, _, payload = load_checkpoint(path, CheckpointFiles())
+    # the model file is plain data and tensors: it loads without unpickling code
+    assert torch.load(path, map_location="cpu", weights_only=True)["best_epoch"] >= 0
+    assert payload["data_meta"] == read_meta(_ml.data_dir(cfg, "demand"))
+    arrays = read_arrays(shard_files(fs.join(_ml.data_dir(cfg, "demand"), "score")))
     q = np.maximum(predict(model, arrays)["quantiles"], 0.0)
     order = np.argsort(arrays["series_id"].astype(str), kind="stable")
     expected = q[order][:, :, 1].ravel()

@@ -10,7 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
+from shikong.encoding import EVENT_CODES as CORE_EVENT_CODES
+from shikong.encoding import OOV, PAD
+from shikong.io.shards import read_rank_arrays, write_split_shards
 from shikong.models import (
+    EVENT_CODES,
     DemandFusionModel,
     DemandModelConfig,
     LocationAwareRecommender,
@@ -24,18 +28,16 @@ from shikong.models import (
     recall_at_k,
 )
 from shikong.models.demand import hash_bucket
-from shikong.training.data import (
+from shikong.training import (
     DemandExampleConfig,
     RecoExampleConfig,
     TimeSplit,
     build_vocab,
     day_number,
-    prepare_demand_data,
-    read_rank_arrays,
+    prepare_demand_splits,
     recommender_examples,
     seasonal_naive_quantiles,
     time_split,
-    write_split_shards,
 )
 from shikong.training.loop import TrainConfig, predict, train
 
@@ -205,7 +207,8 @@ def test_demand_model_learns_and_beats_seasonal_naive(tmp_path) -> None:
     series, context = synthetic_demand()
     ecfg = DemandExampleConfig(window=21, horizon=7, stride=2, static_numeric=("km",))
     split = TimeSplit.last_days(int(day_number(series["ds"]).max()), val_days=21, test_days=0)
-    paths = prepare_demand_data(series, ecfg, split, tmp_path / "d", 2, context=context)
+    splits, meta = prepare_demand_splits(series, ecfg, split, context=context)
+    paths = write_split_shards(splits, str(tmp_path / "d"), 2, meta)
     mcfg = DemandModelConfig(
         window=21, horizon=7, n_spatial=1, d_model=16, emb_dim=4, n_layers=2, dropout=0.0
     )
@@ -271,7 +274,8 @@ def test_recommender_beats_popularity_with_planted_location_preferences(tmp_path
     )
     t1 = int(pd.Timestamp("2024-02-10").timestamp())
     splits = time_split(ex, TimeSplit(t1, t1 + 10 * 86_400), start_col="cut_s", end_col="cut_s")
-    paths = write_split_shards(splits, tmp_path / "r", 2)
+    paths = write_split_shards(splits, str(tmp_path / "r"), 2)
+    assert paths.test is not None
     mcfg = RecommenderConfig(
         n_items=vocab.n_items,
         n_categories=vocab.n_categories,
@@ -301,3 +305,10 @@ def test_configs_are_frozen() -> None:
     cfg = DemandModelConfig()
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.window = 3  # type: ignore[misc]
+
+
+def test_models_and_example_builders_share_the_core_codes() -> None:
+    # One definition (shikong.encoding) for the recommender and its example builder.
+    assert EVENT_CODES is CORE_EVENT_CODES and (PAD, OOV) == (0, 1)
+    vocab = build_vocab(["a"])
+    assert vocab.item_index(["a", "zz"]).tolist() == [2, OOV]

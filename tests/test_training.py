@@ -15,9 +15,18 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from shikong.models import DemandModelConfig
-from shikong.training.data import (
+from shikong.io.checkpoints import CheckpointFiles
+from shikong.io.shards import (
     DataPaths,
+    rank_shards,
+    read_rank_arrays,
+    read_rank_frame,
+    write_shards,
+    write_split_shards,
+)
+from shikong.io.train_results import ResultFiles
+from shikong.models import DemandModelConfig
+from shikong.training import (
     DemandExampleConfig,
     RecoExampleConfig,
     Standardizer,
@@ -27,13 +36,9 @@ from shikong.training.data import (
     day_number,
     demand_examples,
     epoch_seconds,
-    prepare_demand_data,
-    rank_shards,
-    read_rank_arrays,
-    read_rank_frame,
+    prepare_demand_splits,
     recommender_examples,
     time_split,
-    write_shards,
 )
 from shikong.training.launch import HorovodUnavailableError, launch
 from shikong.training.loop import TrainConfig, load_checkpoint, train
@@ -147,12 +152,13 @@ def test_shard_reader_partitions_rows_exactly_across_ranks(tmp_path: Path) -> No
             "ids": [np.arange(i, i + 2) for i in range(n)],
         }
     )
-    files = write_shards(frame, tmp_path / "s", 6)
-    assert len(files) == 6 and len(rank_shards(tmp_path / "s", 0, 4)) == 2
+    folder = str(tmp_path / "s")
+    files = write_shards(frame, folder, 6)
+    assert len(files) == 6 and len(rank_shards(folder, 0, 4)) == 2
     for world_size in (1, 2, 3, 6):
         seen = []
         for rank in range(world_size):
-            arrays = read_rank_arrays(tmp_path / "s", rank, world_size)
+            arrays = read_rank_arrays(folder, rank, world_size)
             assert arrays["vec"].shape == (len(arrays["row"]), 3)
             assert (arrays["vec"][:, 0] == arrays["row"]).all()
             assert (arrays["ids"][:, 1] == arrays["row"] + 1).all()
@@ -160,7 +166,7 @@ def test_shard_reader_partitions_rows_exactly_across_ranks(tmp_path: Path) -> No
         rows = np.concatenate(seen)
         assert len(rows) == n and set(rows.tolist()) == set(range(n))
     with pytest.raises(ValueError, match="shards for 7 ranks"):
-        read_rank_arrays(tmp_path / "s", 0, 7)
+        read_rank_arrays(folder, 0, 7)
     # Spark-style output: nested part files, _SUCCESS and hidden files are handled
     spark_dir = tmp_path / "spark"
     (spark_dir / "ds=1").mkdir(parents=True)
@@ -169,8 +175,12 @@ def test_shard_reader_partitions_rows_exactly_across_ranks(tmp_path: Path) -> No
     pq.write_table(table, spark_dir / "part-00000-x.snappy.parquet")
     pq.write_table(table, spark_dir / "ds=1" / "part-00001-y.snappy.parquet")
     pq.write_table(table, spark_dir / ".part-00002.parquet")
-    got = read_rank_frame(spark_dir, 1, 2)
+    got = read_rank_frame(str(spark_dir), 1, 2)
     assert got["row"].tolist() == [1, 2] and list(got["vec"][1]) == [3.0, 4.0]
+    # ... and so are file: URIs, which come back as URIs
+    uri_files = write_shards(frame, f"file:{tmp_path}/u", 2)
+    assert uri_files[0] == f"file:{tmp_path}/u/part-00000.parquet"
+    assert read_rank_arrays(f"file:{tmp_path}/u", 1, 2)["row"].tolist() == list(range(52, n))
 
 
 def build_demand_paths(out: Path) -> DataPaths:
@@ -185,7 +195,8 @@ def build_demand_paths(out: Path) -> DataPaths:
     series = pd.concat(frames, ignore_index=True)
     cfg = DemandExampleConfig(window=14, horizon=7, stride=2)
     split = TimeSplit.last_days(int(day_number(ds).max()), val_days=21, test_days=0)
-    return prepare_demand_data(series, cfg, split, out, num_shards=4)
+    splits, meta = prepare_demand_splits(series, cfg, split)
+    return write_split_shards(splits, str(out), num_shards=4, meta=meta)
 
 
 @pytest.fixture(scope="module")
@@ -197,10 +208,14 @@ TINY = DemandModelConfig(window=14, horizon=7, n_spatial=0, d_model=8, emb_dim=4
 
 
 def test_train_is_reproducible_checkpoints_and_resumes(demand_paths: DataPaths, tmp_path) -> None:
+    assert demand_paths.meta is not None
     meta = json.loads(Path(demand_paths.meta).read_text())
     assert meta["rows"]["train"] > 0 and meta["rows"]["val"] > 0
     tcfg = TrainConfig(epochs=3, batch_size=32, lr=3e-3, seed=5, checkpoint_dir=str(tmp_path / "a"))
-    a = train(TINY, tcfg, demand_paths)
+    store = CheckpointFiles()
+    with pytest.raises(ValueError, match="checkpoint store"):
+        train(TINY, tcfg, demand_paths)
+    a = train(TINY, tcfg, demand_paths, checkpoints=store)
     b = train(TINY, TrainConfig(epochs=3, batch_size=32, lr=3e-3, seed=5), demand_paths)
     assert [m.train_loss for m in a.history] == [m.train_loss for m in b.history]
     assert a.param_digest == b.param_digest and a.rank_digests == (a.param_digest,)
@@ -210,8 +225,12 @@ def test_train_is_reproducible_checkpoints_and_resumes(demand_paths: DataPaths, 
         "epoch-001.pt",
         "epoch-002.pt",
     ]
-    model, cfg, payload = load_checkpoint(a.checkpoint)
+    assert a.checkpoint is not None
+    model, cfg, payload = load_checkpoint(a.checkpoint, store)
     assert cfg == TINY and payload["epoch"] == a.best_epoch
+    # plain data and tensors only: a checkpoint loads without unpickling code
+    raw = torch.load(tmp_path / "a" / "epoch-001.pt", map_location="cpu", weights_only=True)
+    assert raw["history"][1]["epoch"] == 1 and len(raw["rng_state"]) == 1
     rows = a.metric_records("run-1")
     assert len(rows) == 3 and {"val_loss", "val_coverage", "val_wape", "lr"} <= set(rows[0])
     assert rows[-1]["lr"] < tcfg.lr  # cosine decay
@@ -223,6 +242,7 @@ def test_train_is_reproducible_checkpoints_and_resumes(demand_paths: DataPaths, 
             epochs=3, batch_size=32, lr=3e-3, seed=5, resume_from=str(tmp_path / "a/epoch-000.pt")
         ),
         demand_paths,
+        checkpoints=store,
     )
     assert [m.val_loss for m in resumed.history] == [m.val_loss for m in a.history]
     assert resumed.param_digest == a.param_digest
@@ -239,7 +259,9 @@ def test_early_stopping_on_validation_loss(demand_paths: DataPaths) -> None:
 def test_two_process_ddp_stays_in_sync_and_matches_one_process(demand_paths: DataPaths) -> None:
     tcfg = TrainConfig(epochs=3, batch_size=32, lr=5e-3, seed=2)
     one = launch(TINY, tcfg, demand_paths, backend="local", num_processes=1)
-    two = launch(TINY, tcfg, demand_paths, backend="local", num_processes=2)
+    with pytest.raises(ValueError, match="ResultFiles"):
+        launch(TINY, tcfg, demand_paths, backend="local", num_processes=2)
+    two = launch(TINY, tcfg, demand_paths, backend="local", num_processes=2, results=ResultFiles())
     assert two.world_size == 2 and len(two.rank_digests) == 2
     assert two.rank_digests[0] == two.rank_digests[1]  # DDP kept every rank's weights equal
     assert two.train_rows == one.train_rows and two.val_rows == one.val_rows
@@ -252,7 +274,14 @@ def test_two_process_ddp_stays_in_sync_and_matches_one_process(demand_paths: Dat
 
 def test_torch_distributor_two_processes_local_mode(spark, demand_paths: DataPaths) -> None:
     tcfg = TrainConfig(epochs=1, batch_size=32, lr=3e-3, max_steps_per_epoch=5)
-    result = launch(TINY, tcfg, demand_paths, backend="torch_distributor", num_processes=2)
+    result = launch(
+        TINY,
+        tcfg,
+        demand_paths,
+        backend="torch_distributor",
+        num_processes=2,
+        results=ResultFiles(),
+    )
     assert result.backend == "torch_distributor" and result.world_size == 2
     assert result.rank_digests[0] == result.rank_digests[1]
     assert len(result.history) == 1 and math.isfinite(result.history[0].val_loss)
@@ -279,3 +308,5 @@ def test_launch_rejects_bad_arguments(demand_paths: DataPaths) -> None:
         launch(TINY, TrainConfig(), demand_paths, backend="mpi")
     with pytest.raises(ValueError, match="divisible"):  # checked before joining a group
         train(TINY, TrainConfig(batch_size=33), demand_paths, rank=0, world_size=2)
+    with pytest.raises(ValueError, match="checkpoint store"):  # before starting processes
+        launch(TINY, TrainConfig(resume_from="x.pt"), demand_paths, num_processes=2)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shikong.training.data import (
+from shikong.training import (
     DemandExampleConfig,
     RecoExampleConfig,
     TimeSplit,
@@ -20,6 +20,7 @@ from shikong.training.data import (
 from shikong.training.features import (
     cell_dynamics,
     demand_example_frame,
+    events_with_location,
     order_line_geo,
     reco_example_frame,
     series_context,
@@ -164,7 +165,7 @@ def test_example_frames_equal_the_pandas_builders(spark) -> None:
 
 
 def test_serving_examples_hold_the_last_events_before_the_cut() -> None:
-    from shikong.training.data import recommender_score_examples
+    from shikong.training import recommender_score_examples
 
     t = T0
     events = _events(40)
@@ -179,3 +180,43 @@ def test_serving_examples_hold_the_last_events_before_the_cut() -> None:
         last = int((g["event_ts"].iloc[-1] - pd.Timestamp("1970-01-01")).total_seconds())
         assert got.loc[cust, "hist_last_s"] == last
     assert (got["target_item"] == 0).all() and (got["cut_s"] == cut_s).all()
+
+
+def test_events_with_location_cells_are_the_spatial_h3_cells(spark) -> None:
+    from pyspark.sql import functions as F
+    from sedona.spark.sql import st_constructors as stc
+    from sedona.spark.sql import st_functions as stf
+
+    geo = pd.DataFrame(
+        {
+            "customer_id": ["u0", "u1", "u2", "u3"],
+            "uf": ["SP", "RJ", "SP", None],
+            "lat": [-23.55, -22.91, None, 0.0],
+            "lon": [-46.63, -43.17, -46.0, 0.0],
+            "nearest_warehouse_km": [[1.0, 2.0, 3.0, 4.0], [5.0, 6.0], [7.0], []],
+        }
+    )
+    events = spark.createDataFrame(_events(8))
+    customers = spark.createDataFrame(geo)
+    got = events_with_location(events, customers, h3_resolution=7, n_wh=3).toPandas()
+    # oracle: the expression the builder used before it shared spatial.features.h3_cell
+    old = customers.select(
+        "customer_id",
+        F.when(
+            F.col("lat").isNotNull() & F.col("lon").isNotNull(),
+            F.lower(
+                F.hex(
+                    F.element_at(
+                        stf.ST_H3CellIDs(stc.ST_Point("lon", "lat"), F.lit(7), F.lit(True)), 1
+                    )
+                )
+            ),
+        ).alias("cell"),
+    ).toPandas()
+    want = dict(zip(old["customer_id"], old["cell"], strict=True))
+    assert len(got) == 8 and got["cell"].notna().any()
+    for cust, cell in zip(got["customer_id"], got["cell"], strict=True):
+        assert cell == want[cust] or (cell is None and want[cust] is None)
+    assert want["u2"] is None and len(want["u0"]) == 15
+    u0 = got[got["customer_id"] == "u0"].iloc[0]
+    assert u0["region"] == "SP" and list(u0["wh_km"]) == [1.0, 2.0, 3.0]

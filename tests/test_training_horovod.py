@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from shikong.training.data import DataPaths, read_rank_arrays  # noqa: E402
+from shikong.io.checkpoints import CheckpointFiles  # noqa: E402
+from shikong.io.shards import DataPaths, read_rank_arrays  # noqa: E402
+from shikong.io.train_results import ResultFiles  # noqa: E402
 from shikong.training.launch import horovod_unavailable_reason, launch  # noqa: E402
 
 # Probed in a child process, never imported here (see horovod_unavailable_reason); a build
@@ -66,7 +68,7 @@ def test_horovod_spark_two_processes_in_sync_like_ddp_and_one_process(
 ) -> None:
     tcfg = TrainConfig(epochs=3, batch_size=32, lr=5e-3, seed=2)
     one = launch(TINY, tcfg, demand_paths, backend="local", num_processes=1)
-    ddp = launch(TINY, tcfg, demand_paths, backend="local", num_processes=2)
+    ddp = launch(TINY, tcfg, demand_paths, backend="local", num_processes=2, results=ResultFiles())
     hvd = launch(TINY, tcfg, demand_paths, backend="horovod", num_processes=2)
 
     assert hvd.backend == "horovod" and hvd.world_size == 2 and hvd.rank == 0
@@ -113,12 +115,13 @@ def test_horovod_runner_without_spark_checkpoints_and_resumes(
         demand_paths,
         backend="horovod",
         num_processes=2,
+        checkpoints=CheckpointFiles(),
     )
     assert full.backend == "horovod" and full.world_size == 2
     assert full.rank_digests[0] == full.rank_digests[1]
     assert [m.steps for m in full.history] == [4, 4]
     assert {"best.pt", "epoch-000.pt", "epoch-001.pt"} <= {p.name for p in ckpt.iterdir()}
-    _, cfg, payload = load_checkpoint(ckpt / "epoch-000.pt")
+    _, cfg, payload = load_checkpoint(str(ckpt / "epoch-000.pt"), CheckpointFiles())
     assert cfg == TINY and len(payload["rng_state"]) == 2  # one RNG state per rank
     assert full.checkpoint == str(ckpt / "best.pt")
 
@@ -130,6 +133,7 @@ def test_horovod_runner_without_spark_checkpoints_and_resumes(
         demand_paths,
         backend="horovod",
         num_processes=2,
+        checkpoints=CheckpointFiles(),
     )
     assert [m.val_loss for m in resumed.history] == [m.val_loss for m in full.history]
     assert resumed.param_digest == full.param_digest

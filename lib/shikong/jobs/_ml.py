@@ -7,9 +7,7 @@ functions here.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,8 +15,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from shikong.config import AppConfig
+from shikong.io import fs, shards
 from shikong.io.delta import table_exists
-from shikong.training.data import DemandExampleConfig, RecoExampleConfig, Vocab, build_vocab
+from shikong.training.demand_examples import DemandExampleConfig
 from shikong.training.features import (
     cell_dynamics,
     events_with_location,
@@ -26,20 +25,21 @@ from shikong.training.features import (
     series_context,
     to_pandas_small,
 )
+from shikong.training.reco_examples import RecoExampleConfig, Vocab, build_vocab
 
 #: Levels of the demand model's quantile head (the ARIMA 80% interval gives 0.1 / 0.9).
 QUANTILES = (0.1, 0.5, 0.9)
 KINDS = ("demand", "recommender")
 
 
-def ml_root(cfg: AppConfig) -> Path:
-    """Folder of training shards, checkpoints and model artefacts."""
-    return Path(cfg.paths.lakehouse) / "ml"
+def ml_root(cfg: AppConfig) -> str:
+    """Folder (path or URI) of training shards, checkpoints and model artefacts."""
+    return fs.join(cfg.paths.lakehouse, "ml")
 
 
-def data_dir(cfg: AppConfig, kind: str) -> Path:
-    """Shard folder of one model kind (``train``/``val``/``test`` + ``meta.json``)."""
-    return ml_root(cfg) / "training_data" / kind
+def data_dir(cfg: AppConfig, kind: str) -> str:
+    """Shard folder of one model kind (``train``/``val``/``test``/``score`` + ``meta.json``)."""
+    return fs.join(ml_root(cfg), "training_data", kind)
 
 
 def read_meta(cfg: AppConfig, kind: str) -> dict[str, Any]:
@@ -48,10 +48,10 @@ def read_meta(cfg: AppConfig, kind: str) -> dict[str, Any]:
     Raises:
         FileNotFoundError: With a hint to run the job first.
     """
-    path = data_dir(cfg, kind) / "meta.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run prepare_training_data first")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return shards.read_meta(data_dir(cfg, kind))
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{exc}: run prepare_training_data first") from None
 
 
 def load(spark: SparkSession, cfg: AppConfig, layer: str, name: str) -> DataFrame:

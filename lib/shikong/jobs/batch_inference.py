@@ -22,16 +22,18 @@ from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
 from shikong.config import AppConfig
+from shikong.io import fs
+from shikong.io.checkpoints import CheckpointFiles, load_checkpoint
 from shikong.io.delta import merge_into
 from shikong.jobs import _ml
 from shikong.jobs.common import job_main, new_run_id, stage
-from shikong.training.data import Vocab
 from shikong.training.inference import (
     TOPK_SCHEMA,
     demand_prediction_schema,
     make_demand_scorer,
     make_topk_scorer,
 )
+from shikong.training.reco_examples import Vocab
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +54,7 @@ def chosen_model(spark: SparkSession, cfg: AppConfig, kind: str, run_id: str | N
 
 
 def _data_meta(path: str) -> dict[str, Any]:
-    import torch
-
-    return dict(torch.load(path, map_location="cpu", weights_only=False)["data_meta"])
+    return dict(load_checkpoint(path)["data_meta"])
 
 
 def _check_same_features(kind: str, model: Row, cfg: AppConfig) -> dict[str, Any]:
@@ -75,8 +75,11 @@ def predict_demand(spark: SparkSession, cfg: AppConfig, model: Row, run_id: str)
     meta = _check_same_features("demand", model, cfg)
     levels = meta["quantiles"]
     preds = (
-        spark.read.parquet(str(_ml.data_dir(cfg, "demand") / "score"))
-        .mapInPandas(make_demand_scorer(model["path"], levels), demand_prediction_schema(levels))
+        spark.read.parquet(fs.join(_ml.data_dir(cfg, "demand"), "score"))
+        .mapInPandas(
+            make_demand_scorer(model["path"], levels, checkpoints=CheckpointFiles()),
+            demand_prediction_schema(levels),
+        )
         .withColumn("model_run_id", F.lit(model["run_id"]))
         .withColumn("run_id", F.lit(run_id))
     )
@@ -95,9 +98,14 @@ def recommend(spark: SparkSession, cfg: AppConfig, model: Row, run_id: str) -> i
     vocab = Vocab.from_dict(meta["vocab"])
     cut_s = int(meta["score_cut_s"])
     recs = (
-        spark.read.parquet(str(_ml.data_dir(cfg, "recommender") / "score"))
+        spark.read.parquet(fs.join(_ml.data_dir(cfg, "recommender"), "score"))
         .mapInPandas(
-            make_topk_scorer(model["path"], vocab.items, cfg.models.recommender.top_k),
+            make_topk_scorer(
+                model["path"],
+                vocab.items,
+                cfg.models.recommender.top_k,
+                checkpoints=CheckpointFiles(),
+            ),
             TOPK_SCHEMA,
         )
         .withColumn("as_of", F.to_date(F.from_unixtime(F.lit(cut_s))))

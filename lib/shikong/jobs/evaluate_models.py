@@ -25,13 +25,16 @@ from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from shikong.config import AppConfig
+from shikong.io import fs
+from shikong.io.checkpoints import CheckpointFiles
 from shikong.io.delta import merge_into
+from shikong.io.shards import read_arrays, shard_files
 from shikong.jobs import _ml
 from shikong.jobs.batch_inference import chosen_model
 from shikong.jobs.common import job_main, new_run_id, stage, to_pandas
 from shikong.models import RecommenderConfig
 from shikong.timeseries import ARIMA_SCHEMA, forecast_config, make_origin_forecast_fn
-from shikong.training.data import read_arrays, seasonal_naive_quantiles, shard_files
+from shikong.training.demand_examples import seasonal_naive_quantiles
 from shikong.training.evaluation import (
     cooccurrence_scores,
     dense_counts,
@@ -86,12 +89,12 @@ def _quantile_metrics(
 def evaluate_demand(spark: SparkSession, cfg: AppConfig) -> list[dict]:
     """Test-split metrics of the demand model, seasonal naive and ARIMA."""
     reg = chosen_model(spark, cfg, "demand", None)
-    model, mcfg, payload = load_checkpoint(reg["path"])
+    model, mcfg, payload = load_checkpoint(reg["path"], CheckpointFiles())
     meta = payload["data_meta"]
     levels = tuple(meta["quantiles"])
     if levels != (0.1, 0.5, 0.9):
         raise ValueError(f"the ARIMA comparison needs quantiles (0.1, 0.5, 0.9), got {levels}")
-    test = read_arrays(shard_files(_ml.data_dir(cfg, "demand") / "test"))
+    test = read_arrays(shard_files(fs.join(_ml.data_dir(cfg, "demand"), "test")))
     order = np.lexsort((test["day0"], test["series_id"].astype(str)))
     test = {k: v[order] for k, v in test.items()}
     actual = test["y_fut"].astype(np.float64)
@@ -125,11 +128,11 @@ def evaluate_demand(spark: SparkSession, cfg: AppConfig) -> list[dict]:
 def evaluate_recommender(spark: SparkSession, cfg: AppConfig) -> list[dict]:
     """Test-split ranking metrics of the recommender, popularity and co-occurrence."""
     reg = chosen_model(spark, cfg, "recommender", None)
-    model, mcfg, payload = load_checkpoint(reg["path"])
+    model, mcfg, payload = load_checkpoint(reg["path"], CheckpointFiles())
     k = cfg.models.recommender.top_k
     root = _ml.data_dir(cfg, "recommender")
-    pop_df, co_df = baseline_counts(spark.read.parquet(str(root / "train")))
-    test = read_arrays(shard_files(root / "test"))
+    pop_df, co_df = baseline_counts(spark.read.parquet(fs.join(root, "train")))
+    test = read_arrays(shard_files(fs.join(root, "test")))
     buyers = test["target_item"] > 1
     test = {name: v[buyers] for name, v in test.items()}
     if not isinstance(mcfg, RecommenderConfig):

@@ -21,7 +21,6 @@ files (training ranks read their own shards with pyarrow); ``meta.json`` holds t
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -32,10 +31,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from shikong.config import AppConfig
+from shikong.io import fs
 from shikong.io.delta import overwrite
+from shikong.io.shards import write_meta
 from shikong.jobs import _ml
 from shikong.jobs.common import job_main, stage
-from shikong.training.data import TimeSplit
+from shikong.training.common import TimeSplit
 from shikong.training.features import (
     demand_example_frame,
     demand_score_frame,
@@ -54,7 +55,7 @@ SECONDS_PER_DAY = 86_400
 def _write_splits(splits: dict[str, DataFrame], root: str, num_shards: int) -> dict[str, int]:
     rows = {}
     for name, df in splits.items():
-        path = f"{root}/{name}"
+        path = fs.join(root, name)
         df.repartition(num_shards).write.mode("overwrite").parquet(path)
         rows[name] = df.sparkSession.read.parquet(path).count()
     return rows
@@ -107,9 +108,7 @@ def prepare_demand(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
         series, inputs.example_cfg, context=inputs.context, dynamic=inputs.dynamic
     )
     root = _ml.data_dir(cfg, "demand")
-    rows = _write_splits(
-        {k: v.transform(scale) for k, v in splits.items()}, str(root), ms.num_shards
-    )
+    rows = _write_splits({k: v.transform(scale) for k, v in splits.items()}, root, ms.num_shards)
     ex.unpersist()
     meta = {
         "kind": "demand",
@@ -122,7 +121,7 @@ def prepare_demand(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
         "test_origins": origins,
         "quantiles": list(_ml.QUANTILES),
     }
-    (root / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    write_meta(root, meta)
     log.info("demand examples: %s (standardiser on %d features)", rows, width)
     return meta
 
@@ -147,7 +146,7 @@ def prepare_recommender(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
     cut_s = (last + 1) * SECONDS_PER_DAY
     splits["score"] = reco_score_frame(events, vocab, rcfg, cut_s=cut_s)
     root = _ml.data_dir(cfg, "recommender")
-    rows = _write_splits(splits, str(root), ms.num_shards)
+    rows = _write_splits(splits, root, ms.num_shards)
     ex.unpersist()
     meta = {
         "kind": "recommender",
@@ -158,7 +157,7 @@ def prepare_recommender(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
         "last_day": last,
         "score_cut_s": cut_s,
     }
-    (root / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    write_meta(root, meta)
     log.info("recommender examples: %s (%d items)", rows, vocab.n_items)
     return meta
 

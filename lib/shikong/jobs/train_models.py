@@ -17,19 +17,21 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from shikong.config import AppConfig
+from shikong.io import fs
+from shikong.io.checkpoints import CheckpointFiles, save_checkpoint
 from shikong.io.delta import merge_into
+from shikong.io.shards import DataPaths
+from shikong.io.tracking import log_training_run, tracking_uri
+from shikong.io.train_results import ResultFiles
 from shikong.jobs import _ml
 from shikong.jobs.common import job_main, new_run_id, stage
 from shikong.models import DemandModelConfig, ModelConfig, RecommenderConfig, config_to_dict
-from shikong.training.data import DataPaths
 from shikong.training.launch import launch
 from shikong.training.loop import TrainConfig, TrainResult
-from shikong.training.tracking import log_training_run, tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +135,8 @@ def train_config(cfg: AppConfig, kind: str, checkpoint_dir: str) -> TrainConfig:
 
 
 def save_model(result: TrainResult, meta: dict[str, Any], path: str) -> None:
-    """The best weights, model config and data meta in one file (``load_checkpoint`` reads it)."""
+    """The best weights, model config and data meta in one file (``load_checkpoint`` reads it;
+    plain data and tensors only, so it loads with ``weights_only=True``)."""
     if result.state is None:
         raise ValueError("the training result carries no weights")
     payload = {
@@ -142,23 +145,17 @@ def save_model(result: TrainResult, meta: dict[str, Any], path: str) -> None:
         "data_meta": meta,
         "best_epoch": result.best_epoch,
     }
-    torch.save(payload, path)
+    save_checkpoint(path, payload)
 
 
 def train_one(spark: SparkSession, cfg: AppConfig, kind: str, run_id: str) -> TrainResult:
     """Train one model kind and record it; returns the launcher's result."""
     ms = cfg.models
     meta = _ml.read_meta(cfg, kind)
-    root = _ml.data_dir(cfg, kind)
-    paths = DataPaths(
-        train=str(root / "train"),
-        val=str(root / "val"),
-        test=str(root / "test"),
-        meta=str(root / "meta.json"),
-    )
+    paths = DataPaths.under(_ml.data_dir(cfg, kind))
     mcfg = model_config(cfg, kind, meta)
-    ckpt = _ml.ml_root(cfg) / "checkpoints" / kind / run_id
-    tcfg = train_config(cfg, kind, str(ckpt))
+    ckpt = fs.join(_ml.ml_root(cfg), "checkpoints", kind, run_id)
+    tcfg = train_config(cfg, kind, ckpt)
     result = launch(
         mcfg,
         tcfg,
@@ -166,10 +163,10 @@ def train_one(spark: SparkSession, cfg: AppConfig, kind: str, run_id: str) -> Tr
         backend=ms.backend,
         num_processes=ms.num_processes,
         local_mode=ms.local_mode,
+        checkpoints=CheckpointFiles(),
+        results=ResultFiles(),
     )
-    model_dir = _ml.ml_root(cfg) / "models" / kind / run_id
-    model_dir.mkdir(parents=True, exist_ok=True)
-    model_path = str(model_dir / "model.pt")
+    model_path = fs.join(_ml.ml_root(cfg), "models", kind, run_id, "model.pt")
     save_model(result, meta, model_path)
 
     samples = sum(m.samples for m in result.history)

@@ -9,7 +9,7 @@ since 1970-01-01). Inputs (a dict of tensors, see :data:`DEMAND_BATCH_KEYS`):
   annual phase ``2*pi*day/365.2425`` as sin/cos (day-of-year up to a constant phase shift,
   smooth across leap years), for the L history days and the H target days.
 * ``sku``, ``category``, ``region``, ``cell`` (B,) int64: hashed ids (0 = unknown), see
-  :func:`shikong.training.data.stable_hash`; the model folds them into its own bucket
+  :func:`shikong.training.common.stable_hash`; the model folds them into its own bucket
   counts (:func:`hash_bucket`), so data and model sizes are independent.
 * ``spatial_num`` (B, n_spatial) float: standardised numeric context (neighbourhood
   demand, Gi* z-score, distance to the warehouse, ...), as of ``day0``.

@@ -2,7 +2,7 @@
 
 One example is one session of one customer cut at its prediction time (the first purchase
 of a buying session; the end of a non-buying session), see
-:func:`shikong.training.data.recommender_examples`. Inputs (see :data:`RECO_BATCH_KEYS`):
+:func:`shikong.training.reco_examples.recommender_examples`. Inputs (see :data:`RECO_BATCH_KEYS`):
 
 * ``hist_items``, ``hist_cats``, ``hist_events``, ``hist_gaps`` (B, K) int64: the customer's
   last K events strictly before the cut, left-padded with 0: item index (0 = pad, 1 =
@@ -32,8 +32,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from shikong.encoding import EVENT_CODES, OOV, PAD
 from shikong.models.demand import hash_bucket
-from shikong.training.data import EVENT_CODES, OOV, PAD  # pure pandas module, no cycle
 
 RECO_BATCH_KEYS = (
     "hist_items",

@@ -1,7 +1,8 @@
 """Spark transforms that turn lakehouse tables into deep-model examples.
 
 Pure ``DataFrame -> DataFrame`` functions (no reads or writes); the per-series and
-per-customer work runs the pandas builders of :mod:`shikong.training.data` through
+per-customer work runs the pandas builders of :mod:`shikong.training.demand_examples` and
+:mod:`shikong.training.reco_examples` through
 ``applyInPandas``, so every example is built on the executors and written as Parquet shards
 by the job, never collected to the driver.
 """
@@ -14,15 +15,17 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from shikong.training.data import (
+from shikong.training.common import TimeSplit
+from shikong.training.demand_examples import (
     DEMAND_EXAMPLE_SCHEMA,
-    RECO_EXAMPLE_SCHEMA,
     DemandExampleConfig,
-    RecoExampleConfig,
-    TimeSplit,
-    Vocab,
     make_demand_examples_fn,
     make_demand_score_fn,
+)
+from shikong.training.reco_examples import (
+    RECO_EXAMPLE_SCHEMA,
+    RecoExampleConfig,
+    Vocab,
     recommender_examples,
     recommender_score_examples,
 )
@@ -186,7 +189,7 @@ def demand_score_frame(
 
 
 def split_condition(split: TimeSplit, name: str, *, start_col: str, end_col: str) -> Column:
-    """The Spark filter of one split of :func:`shikong.training.data.time_split`."""
+    """The Spark filter of one split of :func:`shikong.training.common.time_split`."""
     start, end = F.col(start_col), F.col(end_col)
     if name == "train":
         return end <= split.train_end
@@ -315,27 +318,20 @@ def events_with_location(
         events: ``bronze.events``.
         customers_geo: ``silver.customers_geo`` (``customer_id``, ``uf``, ``lat``, ``lon``,
             ``nearest_warehouse_km``).
-        h3_resolution: Resolution of the customer's cell (Sedona ``ST_H3CellIDs``).
+        h3_resolution: Resolution of the customer's cell
+            (:func:`shikong.spatial.features.h3_cell`).
         n_wh: Warehouse distances kept.
     """
+    # Imported here: Sedona's Python functions are only needed on the driver.
     from sedona.spark.sql import st_constructors as stc
-    from sedona.spark.sql import st_functions as stf
 
-    geo = customers_geo.select(
+    from shikong.spatial.features import h3_cell
+
+    geo = customers_geo.withColumn("_point", stc.ST_Point("lon", "lat")).select(
         "customer_id",
         F.col("uf").alias("region"),
         F.when(
-            F.col("lat").isNotNull() & F.col("lon").isNotNull(),
-            F.lower(
-                F.hex(
-                    F.element_at(
-                        stf.ST_H3CellIDs(
-                            stc.ST_Point("lon", "lat"), F.lit(h3_resolution), F.lit(True)
-                        ),
-                        1,
-                    )
-                )
-            ),
+            F.col("lat").isNotNull() & F.col("lon").isNotNull(), h3_cell("_point", h3_resolution)
         ).alias("cell"),
         F.slice("nearest_warehouse_km", 1, n_wh).alias("wh_km"),
     )

@@ -2,8 +2,10 @@
 
 :func:`make_demand_scorer` and :func:`make_topk_scorer` return functions for
 ``DataFrame.mapInPandas``: they receive an iterator of Arrow batches of examples, load the
-model file on the first batch (cached per worker process by path, and Spark reuses its
-Python workers across tasks), run it single-threaded in eval mode and yield flat rows.
+model file on the first batch through the injected
+:class:`~shikong.training.protocols.CheckpointStore` (cached per worker process by path,
+and Spark reuses its Python workers across tasks), run it single-threaded in eval mode and
+yield flat rows.
 """
 
 from __future__ import annotations
@@ -17,17 +19,19 @@ import numpy as np
 import pandas as pd
 
 from shikong.training.evaluation import top_k
+from shikong.training.protocols import CheckpointStore
 
 
 @functools.lru_cache(maxsize=4)
-def cached_model(path: str) -> Any:
-    """``(model, config)`` of a model file, loaded once per process."""
+def cached_model(path: str, store: CheckpointStore) -> Any:
+    """``(model, config)`` of a model file read through ``store`` (hashable), loaded once
+    per process."""
     import torch
 
     from shikong.training.loop import load_checkpoint
 
     torch.set_num_threads(1)
-    model, cfg, _ = load_checkpoint(path)
+    model, cfg, _ = load_checkpoint(path, store)
     return model, cfg
 
 
@@ -57,16 +61,23 @@ def demand_prediction_schema(levels: Sequence[float]) -> str:
 
 
 def make_demand_scorer(
-    model_path: str, levels: Sequence[float]
+    model_path: str, levels: Sequence[float], *, checkpoints: CheckpointStore
 ) -> Callable[[Iterable[pd.DataFrame]], Iterator[pd.DataFrame]]:
-    """``mapInPandas`` function: demand examples -> one row per series x horizon step."""
+    """``mapInPandas`` function: demand examples -> one row per series x horizon step.
+
+    Args:
+        model_path: Model file.
+        levels: Quantile levels of the model.
+        checkpoints: Reads the model file on the workers (picklable and hashable, e.g.
+            :class:`shikong.io.checkpoints.CheckpointFiles`).
+    """
     names = quantile_names(levels)
     epoch = dt.date(1970, 1, 1)
 
     def score(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from shikong.training.loop import predict
 
-        model, cfg = cached_model(model_path)
+        model, cfg = cached_model(model_path, checkpoints)
         for pdf in batches:
             if pdf.empty:
                 continue
@@ -104,7 +115,7 @@ TOPK_SCHEMA = "customer_id string, rank int, sku string, score double"
 
 
 def make_topk_scorer(
-    model_path: str, items: Sequence[str], k: int
+    model_path: str, items: Sequence[str], k: int, *, checkpoints: CheckpointStore
 ) -> Callable[[Iterable[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """``mapInPandas`` function: one serving example per user -> top-``k`` SKUs with scores.
 
@@ -112,13 +123,15 @@ def make_topk_scorer(
         model_path: Model file.
         items: Vocabulary SKUs (item index ``i + 2`` is ``items[i]``).
         k: Recommendations per user.
+        checkpoints: Reads the model file on the workers (as for
+            :func:`make_demand_scorer`).
     """
     sku_of = np.asarray(["", "", *items], dtype=object)
 
     def score(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from shikong.training.loop import predict
 
-        model, _ = cached_model(model_path)
+        model, _ = cached_model(model_path, checkpoints)
         for pdf in batches:
             if pdf.empty:
                 continue

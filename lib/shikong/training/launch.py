@@ -14,7 +14,7 @@
   processes run inside Spark barrier tasks on the executors, whose Python must have
   ``shikong`` installed (ship the wheel) and whose shard folders must be on shared storage.
   Every local torchrun rank writes TorchDistributor's single output file, so in local mode
-  rank 0 also writes its result to a private file that the launcher reads.
+  rank 0 also hands its result back through the ``results`` exchange (a private file).
 * ``horovod``: :func:`horovod_entry` (again passed by reference) runs in every Horovod
   process with the Gloo controller; it calls ``hvd.init()`` and trains through a
   :class:`~shikong.training.loop.HorovodComm` (``hvd.DistributedOptimizer`` over the named
@@ -29,6 +29,15 @@
   Estimators, which are not used, and would break pyspark 4 / numpy 2): install Horovod
   with ``scripts/install_horovod.sh``. Without Horovod importable the backend raises
   :class:`HorovodUnavailableError`.
+
+Storage is injected (:mod:`shikong.training.protocols`): ``checkpoints``, a
+:class:`~shikong.training.protocols.CheckpointStore` (e.g.
+:class:`shikong.io.checkpoints.CheckpointFiles`), is needed with ``checkpoint_dir`` or
+``resume_from``; ``results``, a :class:`~shikong.training.protocols.ResultExchange` (e.g.
+:class:`shikong.io.train_results.ResultFiles`), by the backends whose processes cannot
+return a value (``local`` with several processes, ``torch_distributor`` in local mode).
+Both travel to the ranks as arguments of the entry functions, so they must be picklable
+instances of module-level classes.
 """
 
 from __future__ import annotations
@@ -37,18 +46,17 @@ import dataclasses
 import functools
 import logging
 import os
-import pickle
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from shikong.models import ModelConfig
-from shikong.training.data import DataPaths
-from shikong.training.loop import HorovodComm, TrainConfig, TrainResult, train
+from shikong.training.comm import HorovodComm
+from shikong.training.loop import TrainConfig, TrainResult, check_checkpoint_store, train
+from shikong.training.protocols import CheckpointStore, ResultExchange, TrainData
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +74,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _write_result(result: TrainResult, path: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        pickle.dump(result, f)
-    os.replace(tmp, path)
-
-
-def _read_result(path: str) -> TrainResult:
-    if not Path(path).exists():
-        raise RuntimeError(f"training finished without a rank-0 result at {path}")
-    with open(path, "rb") as f:
-        return pickle.load(f)  # noqa: S301 - our own file, written by rank 0 just now
+def _read_result(results: ResultExchange, location: str) -> TrainResult:
+    result = results.read(location)
+    if not isinstance(result, TrainResult):
+        raise RuntimeError(f"rank 0 left a {type(result).__name__} at {location}, not a result")
+    return result
 
 
 def local_worker(
@@ -86,10 +87,13 @@ def local_worker(
     port: int,
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    data_paths: DataPaths,
-    result_dir: str,
+    data_paths: TrainData,
+    result_path: str,
+    results: ResultExchange,
+    checkpoints: CheckpointStore | None = None,
 ) -> None:
-    """One process of the ``local`` backend (``torch.multiprocessing.spawn`` target)."""
+    """One process of the ``local`` backend (``torch.multiprocessing.spawn`` target); rank
+    0 writes its result to ``result_path`` through ``results``."""
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
     # One host: keep gloo on loopback instead of whatever interface the hostname maps to.
@@ -97,33 +101,46 @@ def local_worker(
     os.environ["RANK"] = str(rank)
     os.environ["LOCAL_RANK"] = str(rank)
     os.environ["WORLD_SIZE"] = str(world_size)
-    result = train(model_cfg, train_cfg, data_paths, rank=rank, world_size=world_size)
-    _write_result(result, os.path.join(result_dir, f"rank-{rank}.pkl"))
+    result = train(
+        model_cfg, train_cfg, data_paths, rank=rank, world_size=world_size, checkpoints=checkpoints
+    )
+    if rank == 0:
+        results.write(result_path, result)
 
 
 def distributor_entry(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    data_paths: DataPaths,
+    data_paths: TrainData,
     result_path: str | None = None,
+    results: ResultExchange | None = None,
+    checkpoints: CheckpointStore | None = None,
 ) -> TrainResult | None:
     """The function TorchDistributor runs in every torchrun process.
 
     Reads ``RANK``/``WORLD_SIZE`` set by torchrun, trains, and on rank 0 writes the result to
-    ``result_path`` (local mode) and returns it; other ranks return ``None``.
+    ``result_path`` through ``results`` (local mode) and returns it; other ranks return
+    ``None``.
     """
     rank = int(os.environ.get("RANK", "0"))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    result = train(model_cfg, train_cfg, data_paths, rank=rank, world_size=world_size)
+    result = train(
+        model_cfg, train_cfg, data_paths, rank=rank, world_size=world_size, checkpoints=checkpoints
+    )
     if rank != 0:
         return None
     if result_path:
-        _write_result(result, result_path)
+        if results is None:
+            raise ValueError("result_path given without a results exchange")
+        results.write(result_path, result)
     return result
 
 
 def horovod_entry(
-    model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: DataPaths
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    data_paths: TrainData,
+    checkpoints: CheckpointStore | None = None,
 ) -> TrainResult | None:
     """The function every Horovod process runs (``horovod.spark.run``/``horovod.runner.run``).
 
@@ -134,7 +151,9 @@ def horovod_entry(
 
     hvd.init()
     try:
-        result = train(model_cfg, train_cfg, data_paths, comm=HorovodComm(hvd))
+        result = train(
+            model_cfg, train_cfg, data_paths, comm=HorovodComm(hvd), checkpoints=checkpoints
+        )
     finally:
         hvd.shutdown()
     return result if result.rank == 0 else None
@@ -162,28 +181,43 @@ def _package_on_pythonpath() -> Iterator[None]:
 
 
 def _run_local(
-    model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: DataPaths, num_processes: int
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    data_paths: TrainData,
+    num_processes: int,
+    checkpoints: CheckpointStore | None,
+    results: ResultExchange | None,
 ) -> TrainResult:
     if num_processes == 1:
-        return train(model_cfg, train_cfg, data_paths, rank=0, world_size=1)
+        return train(
+            model_cfg, train_cfg, data_paths, rank=0, world_size=1, checkpoints=checkpoints
+        )
     import torch.multiprocessing as mp
 
-    with tempfile.TemporaryDirectory(prefix="shikong-train-") as tmp:
-        mp.spawn(
-            local_worker,
-            args=(num_processes, free_port(), model_cfg, train_cfg, data_paths, tmp),
-            nprocs=num_processes,
-            join=True,
+    results = _need_results(results, "backend='local' with num_processes > 1")
+    with results.slot() as path:
+        args = (num_processes, free_port(), model_cfg, train_cfg, data_paths, path, results)
+        mp.spawn(local_worker, args=(*args, checkpoints), nprocs=num_processes, join=True)
+        return _read_result(results, path)
+
+
+def _need_results(results: ResultExchange | None, what: str) -> ResultExchange:
+    if results is None:
+        raise ValueError(
+            f"{what} hands rank 0's result back through a file: pass "
+            "results=shikong.io.train_results.ResultFiles()"
         )
-        return _read_result(os.path.join(tmp, "rank-0.pkl"))
+    return results
 
 
 def _run_torch_distributor(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    data_paths: DataPaths,
+    data_paths: TrainData,
     num_processes: int,
     local_mode: bool,
+    checkpoints: CheckpointStore | None,
+    results: ResultExchange | None,
 ) -> TrainResult:
     from pyspark.ml.torch.distributor import TorchDistributor
     from pyspark.sql import SparkSession
@@ -195,16 +229,17 @@ def _run_torch_distributor(
     distributor = TorchDistributor(
         num_processes=num_processes, local_mode=local_mode, use_gpu=train_cfg.use_gpu
     )
+    args = (model_cfg, train_cfg, data_paths)
     if not local_mode:
-        result = distributor.run(distributor_entry, model_cfg, train_cfg, data_paths, None)
+        result = distributor.run(distributor_entry, *args, None, None, checkpoints)
         if not isinstance(result, TrainResult):
             raise RuntimeError(f"TorchDistributor returned {type(result).__name__}, not a result")
         return result
 
-    with _package_on_pythonpath(), tempfile.TemporaryDirectory(prefix="shikong-td-") as tmp:
-        path = os.path.join(tmp, "result.pkl")
-        distributor.run(distributor_entry, model_cfg, train_cfg, data_paths, path)
-        return _read_result(path)
+    results = _need_results(results, "backend='torch_distributor' with local_mode=True")
+    with _package_on_pythonpath(), results.slot() as path:
+        distributor.run(distributor_entry, *args, path, results, checkpoints)
+        return _read_result(results, path)
 
 
 @functools.lru_cache(maxsize=1)
@@ -230,7 +265,11 @@ def horovod_unavailable_reason() -> str | None:
 
 
 def _run_horovod(
-    model_cfg: ModelConfig, train_cfg: TrainConfig, data_paths: DataPaths, num_processes: int
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    data_paths: TrainData,
+    num_processes: int,
+    checkpoints: CheckpointStore | None,
 ) -> TrainResult:
     reason = horovod_unavailable_reason()
     if reason is not None:
@@ -241,7 +280,7 @@ def _run_horovod(
         )
     from pyspark.sql import SparkSession
 
-    args = (model_cfg, train_cfg, data_paths)
+    args = (model_cfg, train_cfg, data_paths, checkpoints)
     if SparkSession.getActiveSession() is not None:
         import horovod.spark
 
@@ -270,11 +309,13 @@ def _run_horovod(
 def launch(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    data_paths: DataPaths,
+    data_paths: TrainData,
     *,
     backend: str = "local",
     num_processes: int = 1,
     local_mode: bool = True,
+    checkpoints: CheckpointStore | None = None,
+    results: ResultExchange | None = None,
 ) -> TrainResult:
     """Train with the chosen backend; every backend returns rank 0's :class:`TrainResult`.
 
@@ -282,17 +323,24 @@ def launch(
         model_cfg: Model config.
         train_cfg: Training config (``batch_size`` is global, so results are comparable
             across ``num_processes``).
-        data_paths: Shard folders (write at least ``num_processes`` shards per split).
+        data_paths: The examples, e.g. :class:`shikong.io.shards.DataPaths` (write at
+            least ``num_processes`` shards per split).
         backend: ``local``, ``torch_distributor`` or ``horovod``.
         num_processes: Training processes.
         local_mode: TorchDistributor only: processes on the driver (``True``) or in Spark
             barrier tasks on the executors (``False``).
+        checkpoints: Checkpoint store, needed with ``checkpoint_dir`` or ``resume_from``
+            (e.g. :class:`shikong.io.checkpoints.CheckpointFiles`).
+        results: Result exchange, needed by ``local`` with several processes and by
+            ``torch_distributor`` in local mode (e.g.
+            :class:`shikong.io.train_results.ResultFiles`).
 
     Returns:
         The result, ``backend`` set to the backend used.
 
     Raises:
-        ValueError: Unknown backend or ``num_processes < 1``.
+        ValueError: Unknown backend, ``num_processes < 1``, or a store or exchange the
+            settings need is missing.
         HorovodUnavailableError: ``horovod`` without Horovod installed.
         RuntimeError: ``torch_distributor`` without an active SparkSession, or a backend
             that returned no rank-0 result.
@@ -301,10 +349,12 @@ def launch(
         raise ValueError(f"backend: one of {BACKENDS}, got {backend!r}")
     if num_processes < 1:
         raise ValueError("num_processes must be >= 1")
+    check_checkpoint_store(train_cfg, checkpoints)
+    args = (model_cfg, train_cfg, data_paths, num_processes)
     if backend == "local":
-        result = _run_local(model_cfg, train_cfg, data_paths, num_processes)
+        result = _run_local(*args, checkpoints, results)
     elif backend == "torch_distributor":
-        result = _run_torch_distributor(model_cfg, train_cfg, data_paths, num_processes, local_mode)
+        result = _run_torch_distributor(*args, local_mode, checkpoints, results)
     else:
-        result = _run_horovod(model_cfg, train_cfg, data_paths, num_processes)
+        result = _run_horovod(*args, checkpoints)
     return dataclasses.replace(result, backend=backend)

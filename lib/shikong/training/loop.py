@@ -1,13 +1,16 @@
 """One training loop for every model, standalone or as one rank of ``torch.distributed``
 or Horovod.
 
-:func:`train` reads only this rank's shards (:func:`shikong.training.data.read_rank_arrays`),
-builds the model from its frozen config with the same seed on every rank, makes it
-data-parallel when ``world_size > 1`` and runs epochs with AdamW, a warm-up + cosine (or
-constant) learning rate, gradient-norm clipping, a checkpoint per epoch, early stopping on
-the validation loss and per-epoch metrics.
+:func:`train` reads only this rank's rows (``data_paths.rank_arrays``, see
+:class:`~shikong.training.protocols.TrainData`: :class:`shikong.io.shards.DataPaths`
+reads this rank's shards), builds the model from its frozen config with the same seed on
+every rank, makes it data-parallel when ``world_size > 1`` and runs epochs with AdamW, a
+warm-up + cosine (or constant) learning rate, gradient-norm clipping, a checkpoint per
+epoch (written through an injected :class:`~shikong.training.protocols.CheckpointStore`),
+early stopping on the validation loss and per-epoch metrics.
 
-Every collective goes through a :class:`Comm`, so the loop is the same for each backend:
+Every collective goes through a :class:`~shikong.training.comm.Comm`, so the loop is the
+same for each backend:
 
 * :class:`Comm` (one process): no-ops.
 * :class:`TorchDistComm`: ``torch.distributed`` and ``DistributedDataParallel`` (gloo on
@@ -43,13 +46,10 @@ import dataclasses
 import hashlib
 import logging
 import math
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -64,11 +64,29 @@ from shikong.models import (
     config_to_dict,
     model_kind,
 )
-from shikong.training.data import DataPaths, read_rank_arrays
+from shikong.training.comm import Comm, HorovodComm, TorchDistComm, select_device
+from shikong.training.protocols import CheckpointStore, TrainData, join
 
 log = logging.getLogger(__name__)
 
 SCHEDULES = ("cosine", "constant")
+
+__all__ = [
+    "Comm",
+    "EpochMetrics",
+    "HorovodComm",
+    "TorchDistComm",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "param_digest",
+    "predict",
+    "select_device",
+    "to_tensors",
+    "train",
+]
 
 
 @dataclass(frozen=True)
@@ -88,10 +106,11 @@ class TrainConfig:
         patience: Epochs without a validation improvement before stopping.
         min_delta: Improvement needed to reset the patience.
         seed: Seed of init, dropout and shuffling.
-        checkpoint_dir: Folder for ``epoch-XXX.pt`` and ``best.pt`` (rank 0); ``None``
-            disables checkpoints.
+        checkpoint_dir: Folder (path or URI) for ``epoch-XXX.pt`` and ``best.pt`` (rank 0,
+            through the ``checkpoints`` store given to :func:`train`); ``None`` disables
+            checkpoints.
         resume_from: Checkpoint to continue from (model, optimiser, schedule, history,
-            early-stopping state and RNG).
+            early-stopping state and RNG), read through the same store.
         restore_best: Load the best epoch's weights at the end.
         num_threads: Torch intra-op threads per process.
         use_gpu: Train on CUDA with NCCL when available (falls back to CPU/gloo with a
@@ -172,7 +191,7 @@ class TrainResult:
         best_val_loss: That loss.
         epochs_run: Epochs in ``history``.
         stopped_early: Whether early stopping ended training.
-        checkpoint: Path of ``best.pt`` (``None`` without ``checkpoint_dir``).
+        checkpoint: Location of ``best.pt`` (``None`` without ``checkpoint_dir``).
         world_size: Processes that trained.
         rank: Rank that produced this result.
         backend: Launcher backend (``local``, ``torch_distributor`` or ``horovod``).
@@ -239,151 +258,6 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def select_device(use_gpu: bool, rank: int) -> tuple[torch.device, str]:
-    """``(device, process-group backend)``: CUDA + NCCL when asked and available."""
-    if use_gpu and torch.cuda.is_available():
-        local_rank = int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count()
-        torch.cuda.set_device(local_rank)
-        return torch.device("cuda", local_rank), "nccl"
-    if use_gpu:
-        log.warning("use_gpu=True but CUDA is not available: training on CPU with gloo")
-    return torch.device("cpu"), "gloo"
-
-
-class Comm:
-    """The collectives :func:`train` uses; this base class is the single-process no-op.
-
-    Subclasses give the same semantics on every backend: sums and minima over ranks,
-    gathering one picklable object per rank, gradients averaged over ranks before
-    :meth:`step`, and every rank starting from rank 0's parameters.
-
-    Attributes:
-        rank: This process's rank.
-        world_size: Number of processes.
-        local_rank: Rank on this host (picks the GPU).
-        supports_gpu: Whether collectives accept CUDA tensors.
-    """
-
-    def __init__(self, rank: int = 0, world_size: int = 1, local_rank: int | None = None) -> None:
-        self.rank = rank
-        self.world_size = world_size
-        self.local_rank = rank if local_rank is None else local_rank
-        self.supports_gpu = True
-
-    def allreduce_sum(self, t: Tensor) -> Tensor:
-        """Element-wise sum over ranks."""
-        return t
-
-    def allreduce_min(self, t: Tensor) -> Tensor:
-        """Element-wise minimum over ranks."""
-        return t
-
-    def allgather_object(self, obj: Any) -> list[Any]:
-        """Every rank's ``obj``, in rank order."""
-        return [obj]
-
-    def wrap_model(self, model: nn.Module, device: torch.device) -> nn.Module:
-        """The module to call in the training forward pass."""
-        return model
-
-    def wrap_optimizer(self, opt: torch.optim.Optimizer, model: nn.Module) -> torch.optim.Optimizer:
-        """The optimiser to step (and to attach the LR schedule to)."""
-        return opt
-
-    def broadcast_start(self, model: nn.Module, opt: torch.optim.Optimizer) -> None:
-        """Make every rank start from rank 0's weights (and optimiser state when resumed)."""
-
-    def synchronize_grads(self, opt: torch.optim.Optimizer) -> None:
-        """Wait until ``.grad`` holds the gradient averaged over ranks."""
-
-    def step(self, opt: torch.optim.Optimizer) -> None:
-        """One optimiser step on the (already averaged and clipped) gradients."""
-        opt.step()
-
-
-class TorchDistComm(Comm):
-    """``torch.distributed`` on the default process group, with ``DistributedDataParallel``.
-
-    DDP broadcasts rank 0's parameters when it wraps the model and averages gradients during
-    ``backward()``, so :meth:`broadcast_start` and :meth:`synchronize_grads` have nothing to
-    do.
-    """
-
-    def allreduce_sum(self, t: Tensor) -> Tensor:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-        return t
-
-    def allreduce_min(self, t: Tensor) -> Tensor:
-        dist.all_reduce(t, op=dist.ReduceOp.MIN)
-        return t
-
-    def allgather_object(self, obj: Any) -> list[Any]:
-        gathered: list[Any] = [None] * self.world_size
-        dist.all_gather_object(gathered, obj)
-        return gathered
-
-    def wrap_model(self, model: nn.Module, device: torch.device) -> nn.Module:
-        return nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-
-
-class HorovodComm(Comm):
-    """Horovod collectives for a process that has already called ``hvd.init()``.
-
-    Gradients are averaged by ``hvd.DistributedOptimizer`` (allreduces started during
-    ``backward()``, awaited by :meth:`synchronize_grads` so clipping sees the global
-    gradient); :meth:`broadcast_start` sends rank 0's parameters with
-    ``hvd.broadcast_parameters`` and, on a resumed optimiser, its state with
-    ``hvd.broadcast_optimizer_state``. A fresh optimiser is NOT broadcast: every rank
-    builds it identically, and Horovod would first materialise the empty state with a
-    zero-gradient ``step()``, which for AdamW applies weight decay and advances the step
-    count, so training would no longer match the DDP and local paths.
-
-    Args:
-        hvd: The ``horovod.torch`` module, initialised.
-    """
-
-    def __init__(self, hvd: ModuleType) -> None:
-        super().__init__(hvd.rank(), hvd.size(), hvd.local_rank())
-        self.hvd = hvd
-        # A CPU-only Horovod build cannot reduce CUDA tensors.
-        self.supports_gpu = bool(hvd.cuda_built() or hvd.rocm_built())
-        self._calls = 0
-
-    def _name(self, kind: str) -> str:
-        # Explicit names, identical on every rank because every rank calls in the same order.
-        self._calls += 1
-        return f"shikong.{kind}.{self._calls}"
-
-    def allreduce_sum(self, t: Tensor) -> Tensor:
-        return self.hvd.allreduce(t, op=self.hvd.Sum, name=self._name("sum"))
-
-    def allreduce_min(self, t: Tensor) -> Tensor:
-        return self.hvd.allreduce(t, op=self.hvd.Min, name=self._name("min"))
-
-    def allgather_object(self, obj: Any) -> list[Any]:
-        return list(self.hvd.allgather_object(obj, name=self._name("gather")))
-
-    def wrap_optimizer(self, opt: torch.optim.Optimizer, model: nn.Module) -> torch.optim.Optimizer:
-        return self.hvd.DistributedOptimizer(
-            opt, named_parameters=model.named_parameters(), op=self.hvd.Average
-        )
-
-    def broadcast_start(self, model: nn.Module, opt: torch.optim.Optimizer) -> None:
-        self.hvd.broadcast_parameters(model.state_dict(), root_rank=0)
-        if opt.state_dict()["state"]:
-            self.hvd.broadcast_optimizer_state(opt, root_rank=0)
-
-    def synchronize_grads(self, opt: torch.optim.Optimizer) -> None:
-        opt.synchronize()  # type: ignore[attr-defined]
-
-    def step(self, opt: torch.optim.Optimizer) -> None:
-        # The gradients were reduced in synchronize_grads; don't reduce them twice.
-        with opt.skip_synchronize():  # type: ignore[attr-defined]
-            opt.step()
 
 
 def to_tensors(arrays: Mapping[str, np.ndarray], device: torch.device) -> dict[str, Tensor]:
@@ -506,19 +380,24 @@ def predict(
     return {k: np.concatenate(v) for k, v in chunks.items()}
 
 
-def load_checkpoint(path: str | Path) -> tuple[nn.Module, ModelConfig, dict[str, Any]]:
-    """``(model in eval mode, model config, checkpoint payload)`` from a checkpoint file."""
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = config_from_dict(payload["model_config"])
+def model_from_checkpoint(payload: Mapping[str, Any]) -> tuple[nn.Module, ModelConfig]:
+    """``(model in eval mode, model config)`` of a checkpoint or model-file payload (its
+    ``model_config`` and ``model_state``)."""
+    cfg = config_from_dict(dict(payload["model_config"]))
     model = build_model(cfg)
     model.load_state_dict(payload["model_state"])
-    return model.eval(), cfg, payload
+    return model.eval(), cfg
 
 
-def _save(payload: dict[str, Any], path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+def load_checkpoint(
+    location: str, store: CheckpointStore
+) -> tuple[nn.Module, ModelConfig, dict[str, Any]]:
+    """``(model in eval mode, model config, checkpoint payload)`` of the checkpoint or model
+    file at ``location``, read through ``store`` (e.g.
+    :class:`shikong.io.checkpoints.CheckpointFiles`)."""
+    payload = store.load(location)
+    model, cfg = model_from_checkpoint(payload)
+    return model, cfg, payload
 
 
 # --------------------------------------------------------------------------- train
@@ -527,11 +406,12 @@ def _save(payload: dict[str, Any], path: Path) -> None:
 def train(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    data_paths: DataPaths,
+    data_paths: TrainData,
     rank: int = 0,
     world_size: int = 1,
     *,
     comm: Comm | None = None,
+    checkpoints: CheckpointStore | None = None,
 ) -> TrainResult:
     """Train one model; run it once per rank for data-parallel training.
 
@@ -545,19 +425,25 @@ def train(
         model_cfg: A :class:`~shikong.models.DemandModelConfig` or
             :class:`~shikong.models.RecommenderConfig`.
         train_cfg: Optimisation settings.
-        data_paths: Shard folders; only this rank's shards of ``train`` and ``val`` are read.
+        data_paths: The examples (e.g. :class:`shikong.io.shards.DataPaths`); only this
+            rank's rows of ``train`` and ``val`` are read.
         rank: This process's rank (ignored with ``comm``).
         world_size: Number of processes (ignored with ``comm``).
         comm: Collectives of an already initialised backend; ``None`` uses
             ``torch.distributed`` (or nothing for one process).
+        checkpoints: Where checkpoints are written and ``resume_from`` is read (e.g.
+            :class:`shikong.io.checkpoints.CheckpointFiles`); needed with
+            ``checkpoint_dir`` or ``resume_from``.
 
     Returns:
         The :class:`TrainResult` (weights only on rank 0).
 
     Raises:
-        ValueError: On an empty validation set, or too little data for one global batch.
+        ValueError: On an empty validation set, too little data for one global batch, or
+            ``checkpoint_dir``/``resume_from`` without a checkpoint store.
     """
     t_start = time.perf_counter()
+    check_checkpoint_store(train_cfg, checkpoints)
     if comm is not None:
         rank, world_size = comm.rank, comm.world_size
     if train_cfg.batch_size % world_size:
@@ -569,7 +455,7 @@ def train(
         if train_cfg.use_gpu and not comm.supports_gpu:
             log.warning("use_gpu=True but %s cannot reduce CUDA tensors", type(comm).__name__)
         device, _ = select_device(train_cfg.use_gpu and comm.supports_gpu, comm.local_rank)
-        return _train(model_cfg, train_cfg, data_paths, comm, device, t_start)
+        return _train(model_cfg, train_cfg, data_paths, comm, device, t_start, checkpoints)
     device, pg_backend = select_device(train_cfg.use_gpu, rank)
     own_group = False
     if world_size > 1 and not dist.is_initialized():
@@ -582,7 +468,7 @@ def train(
         own_group = True
     comm = TorchDistComm(rank, world_size) if world_size > 1 else Comm(rank, world_size)
     try:
-        result = _train(model_cfg, train_cfg, data_paths, comm, device, t_start)
+        result = _train(model_cfg, train_cfg, data_paths, comm, device, t_start, checkpoints)
         if own_group:
             # Tear down together: a rank that destroys its gloo group while the peer is
             # still using it can abort ("terminate called without an active exception").
@@ -593,13 +479,27 @@ def train(
             dist.destroy_process_group()
 
 
+def check_checkpoint_store(cfg: TrainConfig, checkpoints: CheckpointStore | None) -> None:
+    """Refuse checkpoint settings without a store to write or read them.
+
+    Raises:
+        ValueError: ``checkpoint_dir`` or ``resume_from`` set and ``checkpoints`` is ``None``.
+    """
+    if checkpoints is None and (cfg.checkpoint_dir or cfg.resume_from):
+        raise ValueError(
+            "checkpoint_dir/resume_from need a checkpoint store: pass "
+            "checkpoints=shikong.io.checkpoints.CheckpointFiles()"
+        )
+
+
 def _train(
     model_cfg: ModelConfig,
     cfg: TrainConfig,
-    paths: DataPaths,
+    data: TrainData,
     comm: Comm,
     device: torch.device,
     t_start: float,
+    store: CheckpointStore | None,
 ) -> TrainResult:
     rank, world_size = comm.rank, comm.world_size
     local_bs = cfg.batch_size // world_size
@@ -609,14 +509,14 @@ def _train(
     torch.manual_seed(cfg.seed + 7919 * (rank + 1))  # dropout stream per rank
 
     keys = list(model.batch_keys)
-    train_data = to_tensors(read_rank_arrays(paths.train, rank, world_size, keys), device)
-    val_data = to_tensors(read_rank_arrays(paths.val, rank, world_size, keys), device)
+    train_data = to_tensors(data.rank_arrays("train", rank, world_size, keys), device)
+    val_data = to_tensors(data.rank_arrays("val", rank, world_size, keys), device)
     n_local = len(train_data[keys[0]])
     n_val_local = len(val_data[keys[0]])
     train_rows = _all_sum(n_local, device, comm)
     val_rows = _all_sum(n_val_local, device, comm)
     if val_rows == 0:
-        raise ValueError(f"validation set {paths.val} is empty")
+        raise ValueError(f"validation set of {data} is empty")
 
     steps = _all_min(n_local // local_bs, device, comm)
     if cfg.max_steps_per_epoch:
@@ -637,13 +537,11 @@ def _train(
     best_loss, best_epoch, bad_epochs, start_epoch = math.inf, -1, 0, 0
     best_state: dict[str, Tensor] | None = None
     stopped = False
-    ckpt_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
-    best_path = str(ckpt_dir / "best.pt") if ckpt_dir else None
-    if ckpt_dir and rank == 0:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = cfg.checkpoint_dir or None
+    best_path = join(ckpt_dir, "best.pt") if ckpt_dir else None
 
-    if cfg.resume_from:
-        payload = torch.load(cfg.resume_from, map_location="cpu", weights_only=False)
+    if cfg.resume_from and store is not None:
+        payload = store.load(cfg.resume_from)
         model.load_state_dict(payload["model_state"])
         opt.load_state_dict(payload["optimizer_state"])
         sched.load_state_dict(payload["scheduler_state"])
@@ -719,7 +617,7 @@ def _train(
             " *" if improved else "",
         )
         rng_states = _gather_rng(comm) if ckpt_dir else None  # collective: every rank
-        if ckpt_dir and rank == 0:
+        if ckpt_dir and store is not None and rank == 0:
             payload = {
                 "model_config": config_to_dict(model_cfg),
                 "train_config": dataclasses.asdict(cfg),
@@ -735,9 +633,9 @@ def _train(
                 "best_state": best_state,
                 "rng_state": rng_states,
             }
-            _save(payload, ckpt_dir / f"epoch-{epoch:03d}.pt")
-            if improved:
-                _save(payload, ckpt_dir / "best.pt")
+            store.save(join(ckpt_dir, f"epoch-{epoch:03d}.pt"), payload)
+            if improved and best_path is not None:
+                store.save(best_path, payload)
 
     if cfg.restore_best and best_state is not None:
         model.load_state_dict(best_state)

@@ -15,18 +15,32 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from shikong.io import fs
+
 log = logging.getLogger(__name__)
 
 DISABLED = "none"
 
 
 def tracking_uri(configured: str, lakehouse: str) -> str | None:
-    """The MLflow URI to use: ``None`` when disabled, the lakehouse store when empty."""
+    """The MLflow URI to use: ``None`` when disabled, the lakehouse store when empty.
+
+    The lakehouse store is the ``file:`` URI of ``<lakehouse>/mlruns``.
+
+    Raises:
+        StorageError: For the default store on a lakehouse that is not on this machine's
+            filesystem (an object store): configure a tracking server instead.
+    """
     if configured.strip().lower() == DISABLED:
         return None
     if configured.strip():
         return configured
-    return (Path(lakehouse).resolve() / "mlruns").as_uri()
+    store = fs.join(lakehouse, "mlruns")
+    if not fs.is_local(store):
+        raise fs.StorageError(
+            f"{store}: MLflow's file store must be local; set models.mlflow_tracking_uri"
+        )
+    return Path(fs.local_path(store)).resolve().as_uri()
 
 
 def _flat_params(prefix: str, data: Mapping[str, Any]) -> dict[str, str]:
@@ -60,7 +74,8 @@ def log_training_run(
         params: Nested parameters (flattened with dots).
         epochs: One dict of numeric metrics per epoch, with key ``epoch``.
         summary: Final metrics.
-        artifact: Optional file logged as an artefact (the model checkpoint).
+        artifact: Optional file logged as an artefact (the model checkpoint); a path or
+            local URI (MLflow uploads local files only; others are skipped with a warning).
         tags: Extra tags.
 
     Returns:
@@ -88,7 +103,9 @@ def log_training_run(
             }
             mlflow.log_metrics(values, step=step)
         mlflow.log_metrics({k: float(v) for k, v in summary.items() if math.isfinite(float(v))})
-        if artifact:
-            mlflow.log_artifact(artifact)
+        if artifact and fs.is_local(artifact):
+            mlflow.log_artifact(fs.local_path(artifact))
+        elif artifact:
+            log.warning("MLflow: artefact %s is not a local file, not logged", artifact)
         log.info("MLflow run %s logged to %s", run.info.run_id, uri)
         return str(run.info.run_id)
