@@ -10,7 +10,7 @@ help:
 	@echo "make run    set up, then run the whole pipeline on the default world (./lakehouse)"
 	@echo "make test   set up, then run the test suite (real Spark + Sedona + Delta, local mode)"
 	@echo "make bench  set up, then run benchmarks (AREA=spatial|timeseries|training|decisions|all)"
-	@echo "make lint   ruff + mypy"
+	@echo "make lint   ruff + mypy + layering contracts (import-linter)"
 
 setup:
 	@scripts/setup.sh
@@ -27,6 +27,7 @@ bench: setup
 lint: setup
 	$(PY) -m ruff check lib tests bench jobs scripts
 	$(PY) -m mypy lib/shikong
+	.venv/bin/lint-imports
 
 clean:
 	rm -rf lakehouse spark-warehouse metastore_db derby.log dist build

@@ -8,7 +8,6 @@ the baselines (the planted structure of the small world must be learnt).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from pathlib import Path
@@ -20,9 +19,9 @@ import torch
 from sklearn.metrics import ndcg_score
 
 from shikong.io import fs
+from shikong.io.catalog import Catalog
 from shikong.io.checkpoints import CheckpointFiles
 from shikong.io.shards import read_arrays, read_meta, shard_files
-from shikong.jobs import _ml
 from shikong.models import pinball_loss
 from shikong.training.evaluation import (
     cooccurrence_scores,
@@ -36,13 +35,19 @@ from shikong.training.features import baseline_counts
 from shikong.training.loop import load_checkpoint, predict
 
 
-def _args(**kw: object) -> argparse.Namespace:
-    return argparse.Namespace(model="all", run_id=None, **kw)
+def _data_dir(cfg, kind: str) -> str:
+    return Catalog(cfg.paths.lakehouse).location("ml", "training_data", kind)
 
 
 @pytest.fixture(scope="module")
 def ml(spark, small_pipeline):
-    from shikong.jobs import batch_inference, evaluate_models, prepare_training_data, train_models
+    from shikong.stages import (
+        batch_inference,
+        evaluate_models,
+        prepare_training_data,
+        train_models,
+    )
+    from shikong.stages.context import StageContext
 
     base = small_pipeline.cfg
     models = dataclasses.replace(
@@ -56,20 +61,21 @@ def ml(spark, small_pipeline):
         recommender=dataclasses.replace(base.models.recommender, history_days=150, epochs=6),
     )
     cfg = dataclasses.replace(base, models=models)
-    meta = prepare_training_data.run(spark, cfg, _args())
-    trained = train_models.run(spark, cfg, _args())
-    first = batch_inference.run(spark, cfg, _args())
-    table = evaluate_models.run(spark, cfg, _args())
+    ctx = StageContext.create(spark, cfg)
+    meta = prepare_training_data.run(ctx)
+    trained = train_models.run(ctx)
+    first = batch_inference.run(ctx)
+    table = evaluate_models.run(ctx)
     return {"cfg": cfg, "meta": meta, "trained": trained, "infer": first, "eval": table}
 
 
 def test_time_split_has_no_leakage_and_counts_match(spark, ml) -> None:
     cfg = ml["cfg"]
     for kind, start, end in (("demand", "day0", "target_end"), ("recommender", "cut_s", "cut_s")):
-        meta = read_meta(_ml.data_dir(cfg, kind))
+        meta = read_meta(_data_dir(cfg, kind))
         split = meta["split"]
         parts = {
-            n: spark.read.parquet(fs.join(_ml.data_dir(cfg, kind), n)).toPandas()
+            n: spark.read.parquet(fs.join(_data_dir(cfg, kind), n)).toPandas()
             for n in ("train", "val", "test", "score")
         }
         assert {n: len(p) for n, p in parts.items()} == meta["rows"]
@@ -78,13 +84,11 @@ def test_time_split_has_no_leakage_and_counts_match(spark, ml) -> None:
         assert parts["val"][end].max() <= split["val_end"]
         assert parts["test"][start].min() > split["val_end"]
         # every rank gets its own shard
-        assert (
-            len(shard_files(fs.join(_ml.data_dir(cfg, kind), "train"))) >= cfg.models.num_processes
-        )
-    demand = json.loads(Path(_ml.data_dir(cfg, "demand"), "meta.json").read_text())
-    test = spark.read.parquet(fs.join(_ml.data_dir(cfg, "demand"), "test")).toPandas()
+        assert len(shard_files(fs.join(_data_dir(cfg, kind), "train"))) >= cfg.models.num_processes
+    demand = json.loads(Path(_data_dir(cfg, "demand"), "meta.json").read_text())
+    test = spark.read.parquet(fs.join(_data_dir(cfg, "demand"), "test")).toPandas()
     assert sorted(test["day0"].unique()) == demand["test_origins"]
-    train = spark.read.parquet(fs.join(_ml.data_dir(cfg, "demand"), "train")).toPandas()
+    train = spark.read.parquet(fs.join(_data_dir(cfg, "demand"), "train")).toPandas()
     z = np.stack(train["spatial_num"].to_list())
     np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=0.05)  # standardised on train
 
@@ -93,8 +97,8 @@ def test_training_recorded_in_delta_and_mlflow(spark, ml) -> None:
     import mlflow
 
     cfg = ml["cfg"]
-    metrics = spark.read.format("delta").load(cfg.paths.table("gold", "training_metrics"))
-    registry = spark.read.format("delta").load(cfg.paths.table("gold", "model_registry"))
+    metrics = Catalog(cfg.paths.lakehouse).read(spark, "gold.training_metrics")
+    registry = Catalog(cfg.paths.lakehouse).read(spark, "gold.model_registry")
     for kind, result in ml["trained"].items():
         assert result.backend == "torch_distributor" and result.world_size == 2
         assert len(set(result.rank_digests)) == 1  # ranks ended in sync
@@ -113,7 +117,7 @@ def test_training_recorded_in_delta_and_mlflow(spark, ml) -> None:
 
 def test_demand_predictions_match_a_direct_model_call(spark, ml) -> None:
     cfg = ml["cfg"]
-    preds = spark.read.format("delta").load(cfg.paths.table("gold", "demand_predictions"))
+    preds = Catalog(cfg.paths.lakehouse).read(spark, "gold.demand_predictions")
     pdf = preds.toPandas().sort_values(["series_id", "step"]).reset_index(drop=True)
     h = cfg.models.demand.horizon
     assert len(pdf) == ml["meta"]["demand"]["series"] * h
@@ -121,13 +125,13 @@ def test_demand_predictions_match_a_direct_model_call(spark, ml) -> None:
     last = pd.Timestamp("1970-01-01") + pd.Timedelta(days=ml["meta"]["demand"]["last_day"])
     assert (pd.to_datetime(pdf["origin"]) == last + pd.Timedelta(days=1)).all()
     # oracle: the model called directly on the serving shards
-    path = spark.read.format("delta").load(cfg.paths.table("gold", "model_registry"))
+    path = Catalog(cfg.paths.lakehouse).read(spark, "gold.model_registry")
     path = path.where("model_kind = 'demand'").first()["path"]
     model, _, payload = load_checkpoint(path, CheckpointFiles())
     # the model file is plain data and tensors: it loads without unpickling code
     assert torch.load(path, map_location="cpu", weights_only=True)["best_epoch"] >= 0
-    assert payload["data_meta"] == read_meta(_ml.data_dir(cfg, "demand"))
-    arrays = read_arrays(shard_files(fs.join(_ml.data_dir(cfg, "demand"), "score")))
+    assert payload["data_meta"] == read_meta(_data_dir(cfg, "demand"))
+    arrays = read_arrays(shard_files(fs.join(_data_dir(cfg, "demand"), "score")))
     q = np.maximum(predict(model, arrays)["quantiles"], 0.0)
     order = np.argsort(arrays["series_id"].astype(str), kind="stable")
     expected = q[order][:, :, 1].ravel()
@@ -135,21 +139,22 @@ def test_demand_predictions_match_a_direct_model_call(spark, ml) -> None:
 
 
 def test_recommendations_are_topk_and_rerun_is_idempotent(spark, ml) -> None:
-    from shikong.jobs import batch_inference
+    from shikong.stages import batch_inference
+    from shikong.stages.context import StageContext
 
     cfg = ml["cfg"]
     k = cfg.models.recommender.top_k
-    path = cfg.paths.table("gold", "recommendations")
-    before = spark.read.format("delta").load(path).toPandas()
+    cat = Catalog(cfg.paths.lakehouse)
+    before = cat.read(spark, "gold.recommendations").toPandas()
     ranks = before.groupby("customer_id")["rank"].apply(sorted)
     assert all(r == list(range(1, k + 1)) for r in ranks)
     assert before.groupby("customer_id")["sku"].nunique().eq(k).all()
     ordered = before.sort_values(["customer_id", "rank"])
     assert ordered.groupby("customer_id")["score"].apply(lambda s: s.is_monotonic_decreasing).all()
-    batch_inference.run(spark, cfg, _args())
-    after = spark.read.format("delta").load(path).toPandas()
+    batch_inference.run(StageContext.create(spark, cfg))
+    after = cat.read(spark, "gold.recommendations").toPandas()
     assert len(after) == len(before)
-    preds = spark.read.format("delta").load(cfg.paths.table("gold", "demand_predictions"))
+    preds = Catalog(cfg.paths.lakehouse).read(spark, "gold.demand_predictions")
     assert preds.count() == ml["meta"]["demand"]["series"] * cfg.models.demand.horizon
 
 

@@ -71,10 +71,6 @@ class Paths:
         """Resolved landing folder."""
         return self.landing or f"{self.lakehouse.rstrip('/')}/landing"
 
-    def table(self, layer: str, name: str) -> str:
-        """Path of a Delta table, e.g. ``table('bronze', 'orders')``."""
-        return f"{self.lakehouse.rstrip('/')}/{layer}/{name}"
-
 
 @dataclass(frozen=True)
 class GeneratorSettings:

@@ -15,7 +15,7 @@ import json
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from shikong.io import fs
+
+if TYPE_CHECKING:  # training ranks import this module; they need no pyspark
+    from pyspark.sql import DataFrame, SparkSession
 
 META_FILE = "meta.json"
 
@@ -260,3 +263,27 @@ def write_split_shards(
         test=folders.get("test"),
         meta=meta_path,
     )
+
+
+def write_spark_splits(
+    splits: Mapping[str, DataFrame], root: str, num_shards: int
+) -> dict[str, int]:
+    """Write each split as ``num_shards`` Parquet files under ``<root>/<split>`` from Spark.
+
+    The executors write (every rank later reads only its own files with pyarrow); the
+    returned counts are read back from what was written.
+
+    Returns:
+        Rows per split.
+    """
+    rows = {}
+    for name, df in splits.items():
+        path = fs.join(root, name)
+        df.repartition(num_shards).write.mode("overwrite").parquet(path)
+        rows[name] = df.sparkSession.read.parquet(path).count()
+    return rows
+
+
+def read_spark_split(spark: SparkSession, root: str, split: str) -> DataFrame:
+    """One split of shards as a Spark DataFrame (serving examples, baseline counts)."""
+    return spark.read.parquet(fs.join(root, split))

@@ -1,206 +1,31 @@
 """Job ``evaluate_models``: the chosen models vs baselines on the time-split test data.
 
-Demand: on the test origins of every SKU x region series (targets strictly after the
-validation period), pinball loss, WAPE of the median and 80% coverage of the fusion model,
-of seasonal naive and of the time-series job's forecaster (SARIMA search with its
-SBA/ETS/seasonal-naive routing, :func:`shikong.timeseries.forecast_array`, fitted on the
-history before each origin in ``applyInPandas``), on the same cells.
-Recommender: Recall@K, NDCG@K and HitRate@K on the test sessions (items bought in the
-session are relevant) for the model, a popularity baseline and an item co-occurrence
-baseline, both fitted on the training split. Results go to ``gold.model_evaluation``.
-
-The test split is small (series x origins, test-period sessions); it is scored on the
-driver with the same ``predict`` the batch inference uses.
+The work is :mod:`shikong.stages.evaluate_models`; this module is its command line.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Sequence
+from typing import Any
 
-import numpy as np
-import pandas as pd
-from pyspark.sql import SparkSession
-from pyspark.sql import types as T
+from shikong.jobs.common import run_job
 
-from shikong.config import AppConfig
-from shikong.io import fs
-from shikong.io.checkpoints import CheckpointFiles
-from shikong.io.delta import merge_into
-from shikong.io.shards import read_arrays, shard_files
-from shikong.jobs import _ml
-from shikong.jobs.batch_inference import chosen_model
-from shikong.jobs.common import job_main, new_run_id, stage, to_pandas
-from shikong.models import RecommenderConfig
-from shikong.timeseries import ARIMA_SCHEMA, forecast_config, make_origin_forecast_fn
-from shikong.training.demand_examples import seasonal_naive_quantiles
-from shikong.training.evaluation import (
-    cooccurrence_scores,
-    dense_counts,
-    pinball,
-    ranking_metrics,
-    wape,
-)
-from shikong.training.features import baseline_counts
-from shikong.training.loop import load_checkpoint, predict
-
-log = logging.getLogger(__name__)
-
-EVAL_SCHEMA = T.StructType(
-    [
-        T.StructField("model_kind", T.StringType(), False),
-        T.StructField("model_run_id", T.StringType(), False),
-        T.StructField("model", T.StringType(), False),
-        T.StructField("metric", T.StringType(), False),
-        T.StructField("value", T.DoubleType(), True),
-        T.StructField("n", T.LongType(), True),
-        T.StructField("run_id", T.StringType(), True),
-    ]
-)
-
-
-def _rows(kind: str, model_run: str, model: str, metrics: dict[str, float], n: int) -> list[dict]:
-    return [
-        {
-            "model_kind": kind,
-            "model_run_id": model_run,
-            "model": model,
-            "metric": k,
-            "value": float(v),
-            "n": int(n),
-        }
-        for k, v in metrics.items()
-    ]
-
-
-def _quantile_metrics(
-    actual: np.ndarray, q: np.ndarray, levels: Sequence[float]
-) -> dict[str, float]:
-    ok = np.isfinite(actual)
-    inside = (actual >= q[..., 0]) & (actual <= q[..., -1])
-    return {
-        "pinball": pinball(actual, q, levels),
-        "wape": wape(actual, q[..., len(levels) // 2]),
-        "coverage80": float(inside[ok].mean()) if ok.any() else float("nan"),
-    }
-
-
-def evaluate_demand(spark: SparkSession, cfg: AppConfig) -> list[dict]:
-    """Test-split metrics of the demand model, seasonal naive and ARIMA."""
-    reg = chosen_model(spark, cfg, "demand", None)
-    model, mcfg, payload = load_checkpoint(reg["path"], CheckpointFiles())
-    meta = payload["data_meta"]
-    levels = tuple(meta["quantiles"])
-    if levels != (0.1, 0.5, 0.9):
-        raise ValueError(f"the ARIMA comparison needs quantiles (0.1, 0.5, 0.9), got {levels}")
-    test = read_arrays(shard_files(fs.join(_ml.data_dir(cfg, "demand"), "test")))
-    order = np.lexsort((test["day0"], test["series_id"].astype(str)))
-    test = {k: v[order] for k, v in test.items()}
-    actual = test["y_fut"].astype(np.float64)
-    h = actual.shape[1]
-    fusion = predict(model, test, outputs=("quantiles",))["quantiles"]
-    naive = seasonal_naive_quantiles(test["y_hist"], h, len(levels))
-
-    series = _ml.load(spark, cfg, "silver", "sku_region_daily").select("series_id", "ds", "y")
-    fcfg = forecast_config(cfg.timeseries)
-    fn = make_origin_forecast_fn(meta["test_origins"], h, fcfg)
-    arima = to_pandas(series.groupBy("series_id").applyInPandas(fn, ARIMA_SCHEMA))
-    arima = arima.set_index(["series_id", "day0", "step"]).sort_index()
-    keys = pd.MultiIndex.from_arrays(
-        [
-            np.repeat(test["series_id"].astype(str), h),
-            np.repeat(test["day0"].astype(np.int64), h),
-            np.tile(np.arange(1, h + 1), len(actual)),
-        ]
-    )
-    a = arima.reindex(keys)
-    arima_q = np.stack([a["lo80"], a["yhat"], a["hi80"]], axis=-1).reshape(len(actual), h, 3)
-    n = int(np.isfinite(actual).sum())
-    rows = []
-    for name, q in (("fusion", fusion), ("seasonal_naive", naive), ("arima", arima_q)):
-        rows += _rows("demand", reg["run_id"], name, _quantile_metrics(actual, q, levels), n)
-    mix = a["model"].value_counts(normalize=True)
-    log.info("ARIMA-path models on the test origins: %s", mix.round(3).to_dict())
-    return rows
-
-
-def evaluate_recommender(spark: SparkSession, cfg: AppConfig) -> list[dict]:
-    """Test-split ranking metrics of the recommender, popularity and co-occurrence."""
-    reg = chosen_model(spark, cfg, "recommender", None)
-    model, mcfg, payload = load_checkpoint(reg["path"], CheckpointFiles())
-    k = cfg.models.recommender.top_k
-    root = _ml.data_dir(cfg, "recommender")
-    pop_df, co_df = baseline_counts(spark.read.parquet(fs.join(root, "train")))
-    test = read_arrays(shard_files(fs.join(root, "test")))
-    buyers = test["target_item"] > 1
-    test = {name: v[buyers] for name, v in test.items()}
-    if not isinstance(mcfg, RecommenderConfig):
-        raise TypeError(f"{reg['path']} is not a recommender model")
-    n_items = mcfg.n_items
-    # Counted in Spark; what comes back is bounded by the catalogue, not the training rows.
-    pop = dense_counts([tuple(r) for r in pop_df.collect()], n_items, 1)
-    co = dense_counts([tuple(r) for r in co_df.collect()], n_items, 2)
-    rows = []
-    for start in range(0, len(test["target_item"]), 4096):
-        part = {name: v[start : start + 4096] for name, v in test.items()}
-        scores = {
-            "recommender": predict(model, part, outputs=("scores",))["scores"],
-            "popularity": np.tile(pop, (len(part["target_item"]), 1)),
-            "cooccurrence": cooccurrence_scores(part["hist_items"], co, pop),
-        }
-        for name, s in scores.items():
-            m = ranking_metrics(s, part["target_items"], k)
-            rows.append({"model": name, **m})
-    frame = pd.DataFrame(rows)
-    out = []
-    for name, g in frame.groupby("model", sort=False):
-        n = int(g["n"].sum())
-        metrics = {
-            f"{m}_at_{k}": float((g[m] * g["n"]).sum() / max(n, 1))
-            for m in ("recall", "ndcg", "hit_rate")
-        }
-        out += _rows("recommender", reg["run_id"], str(name), metrics, n)
-    return out
-
-
-def evaluation_table(rows: list[dict]) -> pd.DataFrame:
-    """Rows as a model x metric table (for logs, the CLI and the report)."""
-    frame = pd.DataFrame(rows)
-    return frame.pivot_table(index=["model_kind", "model"], columns="metric", values="value")
+KINDS = ("demand", "recommender")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the evaluate_models job."""
     parser.add_argument(
-        "--model", choices=[*_ml.KINDS, "all"], default="all", help="which model to evaluate"
+        "--model", choices=[*KINDS, "all"], default="all", help="which model to evaluate"
     )
 
 
-def run(spark: SparkSession, cfg: AppConfig, args: argparse.Namespace) -> pd.DataFrame:
-    """Evaluate the chosen models against baselines on the test split."""
-    run_id = new_run_id()
-    kinds = _ml.KINDS if args.model == "all" else (args.model,)
-    rows: list[dict] = []
-    with stage("evaluate_models") as done:
-        if "demand" in kinds:
-            rows += evaluate_demand(spark, cfg)
-        if "recommender" in kinds:
-            rows += evaluate_recommender(spark, cfg)
-        for r in rows:
-            r["run_id"] = run_id
-        merge_into(
-            spark,
-            spark.createDataFrame(rows, EVAL_SCHEMA),
-            cfg.paths.table("gold", "model_evaluation"),
-            keys=("model_kind", "model_run_id", "model", "metric"),
-        )
-        done(len(rows))
-    table = evaluation_table(rows)
-    log.info("model evaluation (test split):\n%s", table.round(4).to_string())
-    return table
+def options(args: argparse.Namespace) -> dict[str, Any]:
+    """The stage's keyword arguments from the parsed command line."""
+    return {"model": args.model}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """spark-submit / console entry point."""
-    return job_main("evaluate_models", add_arguments, run, argv)
+    return run_job("evaluate_models", argv)

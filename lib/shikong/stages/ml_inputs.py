@@ -1,4 +1,4 @@
-"""What the deep-model jobs share: folders under the lakehouse and the feature inputs.
+"""What the deep-model stages share: their lakehouse locations and the feature inputs.
 
 ``prepare_training_data`` and ``batch_inference`` must build examples in exactly the same
 way (same context, same hot-spot features, same location columns); both call the
@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 
 from shikong.config import AppConfig
-from shikong.io import fs, shards
-from shikong.io.delta import table_exists
+from shikong.io import shards
+from shikong.stages.context import StageContext
 from shikong.training.demand_examples import DemandExampleConfig
 from shikong.training.features import (
     cell_dynamics,
@@ -32,31 +32,26 @@ QUANTILES = (0.1, 0.5, 0.9)
 KINDS = ("demand", "recommender")
 
 
-def ml_root(cfg: AppConfig) -> str:
-    """Folder (path or URI) of training shards, checkpoints and model artefacts."""
-    return fs.join(cfg.paths.lakehouse, "ml")
+def ml_root(ctx: StageContext) -> str:
+    """Location of training shards, checkpoints and model files (``<lakehouse>/ml``)."""
+    return ctx.catalog.location("ml")
 
 
-def data_dir(cfg: AppConfig, kind: str) -> str:
+def data_dir(ctx: StageContext, kind: str) -> str:
     """Shard folder of one model kind (``train``/``val``/``test``/``score`` + ``meta.json``)."""
-    return fs.join(ml_root(cfg), "training_data", kind)
+    return ctx.catalog.location("ml", "training_data", kind)
 
 
-def read_meta(cfg: AppConfig, kind: str) -> dict[str, Any]:
+def read_meta(ctx: StageContext, kind: str) -> dict[str, Any]:
     """``meta.json`` written by ``prepare_training_data``.
 
     Raises:
-        FileNotFoundError: With a hint to run the job first.
+        FileNotFoundError: With a hint to run that stage first.
     """
     try:
-        return shards.read_meta(data_dir(cfg, kind))
+        return shards.read_meta(data_dir(ctx, kind))
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"{exc}: run prepare_training_data first") from None
-
-
-def load(spark: SparkSession, cfg: AppConfig, layer: str, name: str) -> DataFrame:
-    """A Delta table of the lakehouse."""
-    return spark.read.format("delta").load(cfg.paths.table(layer, name))
 
 
 def max_day(df: DataFrame, col: str) -> int:
@@ -76,35 +71,32 @@ class DemandInputs:
     dynamic: pd.DataFrame | None
 
 
-def line_geo(spark: SparkSession, cfg: AppConfig) -> DataFrame:
+def line_geo(ctx: StageContext) -> DataFrame:
     """Order lines joined to their order's state, H3 cell (hot-spot resolution) and km."""
     return order_line_geo(
-        load(spark, cfg, "bronze", "order_lines"),
-        load(spark, cfg, "silver", "orders_geo"),
-        cell_col=f"h3_r{cfg.spatial.grid_resolution}",
+        ctx.read("bronze.order_lines"),
+        ctx.read("silver.orders_geo"),
+        cell_col=f"h3_r{ctx.cfg.spatial.grid_resolution}",
     )
 
 
-def demand_inputs(
-    spark: SparkSession, cfg: AppConfig, series: DataFrame, lines_geo: DataFrame
-) -> DemandInputs:
+def demand_inputs(ctx: StageContext, series: DataFrame, lines_geo: DataFrame) -> DemandInputs:
     """Context (region, busiest H3 cell, category, delivery km) and weekly cell features.
 
     Weekly Gi* features join only when ``gold.hotspots`` exists with weekly periods;
     otherwise the model sees the static features alone.
     """
+    cfg = ctx.cfg
     ms = cfg.models.demand
-    res = cfg.spatial.grid_resolution
-    products = load(spark, cfg, "bronze", "products")
-    ctx = series_context(series, lines_geo, products)
-    context = to_pandas_small(ctx)
+    context_df = series_context(series, lines_geo, ctx.read("bronze.products"))
+    context = to_pandas_small(context_df)
     dynamic = None
-    hot_path = cfg.paths.table("gold", "hotspots")
-    if cfg.spatial.hotspot_period == "week" and table_exists(spark, hot_path):
-        cells = ctx.select("cell").where(F.col("cell").isNotNull()).distinct()
+    hotspots = ctx.catalog.read_if_exists(ctx.spark, "gold.hotspots")
+    if cfg.spatial.hotspot_period == "week" and hotspots is not None:
+        cells = context_df.select("cell").where(F.col("cell").isNotNull()).distinct()
         dyn = cell_dynamics(
-            spark.read.format("delta").load(hot_path),
-            resolution=res,
+            hotspots,
+            resolution=cfg.spatial.grid_resolution,
             lookahead_weeks=cfg.spatial.hotspot_time_steps,
         )
         dynamic = to_pandas_small(dyn.join(F.broadcast(cells), "cell"))
@@ -125,22 +117,38 @@ def reco_example_config(cfg: AppConfig) -> RecoExampleConfig:
     return RecoExampleConfig(max_len=cfg.models.recommender.max_len, n_wh=3)
 
 
-def recent_events(spark: SparkSession, cfg: AppConfig) -> tuple[DataFrame, int]:
+def recent_events(ctx: StageContext) -> tuple[DataFrame, int]:
     """Events of the last ``history_days`` with the customer's location, and the last day."""
-    events = load(spark, cfg, "bronze", "events")
+    cfg = ctx.cfg
+    events = ctx.read("bronze.events")
     last = max_day(events, "event_date")
     first = last - cfg.models.recommender.history_days + 1
     recent = events.where(F.datediff("event_date", F.lit("1970-01-01")) >= first)
     located = events_with_location(
         recent,
-        load(spark, cfg, "silver", "customers_geo"),
+        ctx.read("silver.customers_geo"),
         h3_resolution=cfg.spatial.grid_resolution,
         n_wh=reco_example_config(cfg).n_wh,
     )
     return located, last
 
 
-def vocabulary(spark: SparkSession, cfg: AppConfig) -> Vocab:
+def vocabulary(ctx: StageContext) -> Vocab:
     """Item and category vocabulary of the catalogue (dimension data, collected)."""
-    products = to_pandas_small(load(spark, cfg, "bronze", "products").select("sku", "category"))
+    products = to_pandas_small(ctx.read("bronze.products").select("sku", "category"))
     return build_vocab(products["sku"], products)
+
+
+def chosen_model(ctx: StageContext, kind: str, run_id: str | None) -> Row:
+    """The registry row of the model to use: ``run_id`` or the latest trained.
+
+    Raises:
+        ValueError: When no such model was trained.
+    """
+    reg = ctx.read("gold.model_registry").where(F.col("model_kind") == kind)
+    if run_id:
+        reg = reg.where(F.col("run_id") == run_id)
+    row = reg.orderBy(F.desc("trained_at"), F.desc("run_id")).first()
+    if row is None:
+        raise ValueError(f"no trained {kind} model{f' with run id {run_id}' if run_id else ''}")
+    return row
