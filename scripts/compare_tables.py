@@ -41,6 +41,7 @@ VOLATILE = frozenset(
         "_ingest_run_id",
         "quarantined_at",
         "seconds",
+        "solve_seconds",
         "samples_per_s",
         "path",
     }
