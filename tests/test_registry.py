@@ -121,3 +121,21 @@ def test_catalog_locations_are_uris() -> None:
     assert cat.location("ml", "models") == "s3a://bucket/lake/ml/models"
     with pytest.raises(KeyError, match="not in the table catalogue"):
         cat.uri("gold.nope")
+
+
+def test_run_refuses_an_unknown_stage_with_one_line(capsys) -> None:
+    from shikong.cli import main as cli_main
+
+    assert cli_main(["run", "--only", "ingest", "spatail"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("shikong run: unknown stage 'spatail' (stages: ")
+
+
+@pytest.mark.parametrize("name", [s.name for s in R.STAGES] + [s.job for s in R.STAGES])
+def test_cli_knows_each_stage_by_name_and_job_name(name: str, capsys) -> None:
+    from shikong.cli import build_parser
+
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args([name, "--help"])
+    assert exc.value.code == 0
+    assert "--config" in capsys.readouterr().out
