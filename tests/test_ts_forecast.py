@@ -35,6 +35,9 @@ from shikong.timeseries.arma_mle import (
 )
 
 H = 28
+#: How much lower than statsmodels' optimum the innovations fit's log-likelihood may be (AIC
+#: 0.05): the two optimisers stop by the same relative tolerance on flat ridges.
+LLF_TOL = 0.025
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -162,15 +165,29 @@ def test_innovations_likelihood_equals_kalman_filter(spec):
         assert concentrated_loglike(w, params, lay, fast=False) == pytest.approx(
             concentrated_loglike(w, params, lay, fast=True), rel=1e-12
         )
-    # Same optimiser from the same start: the optimum is at least as good as statsmodels'
-    # (paths can part on flat ridges, by optimiser tolerance), and statsmodels scores it
-    # the same.
+    # Same optimiser from the same start. Where the likelihood rises towards the unit circle
+    # (the first spec: an AR root -> 1 absorbs the drift) the two stop at different points
+    # of a flat ridge, and whether either reports convergence depends on the floating-point
+    # order of the BLAS kernels, so no optimiser status is checked. What holds on every CPU:
+    # the optimum is at least as good as statsmodels' up to LLF_TOL, and statsmodels scores
+    # it the same.
     sm = model.fit(method="lbfgs", maxiter=50, disp=False, cov_type="none")
     fast = fit_differenced(y, lay, model.start_params, maxiter=50)
-    assert fast is not None and fast.converged
-    assert fast.aic <= sm.aic + 0.05
+    assert fast is not None
+    assert fast.llf >= sm.llf - LLF_TOL
     assert fast.llf == pytest.approx(model.loglike(fast.params), rel=1e-9)
     assert fast.aic == pytest.approx(-2 * fast.llf + 2 * sm.df_model, rel=1e-12)
+
+
+def test_candidate_with_its_maximum_on_the_unit_circle_is_used():
+    """The drift of this series, which SARIMA(1,0,1)(0,1,1,7) has no constant for, pushes its
+    AR root to 1. The unbounded fit may stop by maxiter on the ridge (CPU-dependent); the
+    boxed retry must still deliver a usable fit rather than a fallback to ETS."""
+    spec = SarimaSpec((1, 0, 1), (0, 1, 1, 7))
+    y = _seasonal(300, seed=11) + 0.02 * np.arange(300)
+    fc = forecast_array(y, _fixed(spec))
+    assert fc.reason == "ok" and fc.model == spec.name
+    assert np.isfinite(fc.yhat).all() and np.all(fc.lo95 < fc.yhat) and np.all(fc.yhat < fc.hi95)
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,12 @@ forward-difference gradient of step ``1e-5`` and SciPy's default tolerances, the
 convergence flag (``warnflag == 0``) and ``df_model = k_params + 1`` in the AIC. One
 difference: an intercept (statsmodels' ``trend="c"``, a state intercept ``c``; the process
 mean is ``c / (phi(1) Phi(1))``) is not searched but profiled out by its GLS estimate
-(:func:`profile_loglike`), which halves the evaluations of drift models. The maximum is
-the same; the tests check that the optimum found is at least as good as statsmodels' and
-that statsmodels' likelihood agrees at it.
+(:func:`profile_loglike`), which halves the evaluations of drift models. Another: a run
+that stops unconverged at the unit circle, where the supremum is not attained, is finished
+in a box of the unconstrained parameters (:func:`fit_differenced`), so that such a
+candidate is not accepted on one CPU and rejected on another. The maximum is the same; the
+tests check that the optimum found is at least as good as statsmodels' and that
+statsmodels' likelihood agrees at it.
 
 Series with missing days are not handled here (the innovations algorithm needs a complete
 sample); the caller uses statsmodels' Kalman filter for those.
@@ -58,6 +61,13 @@ except ImportError:  # pragma: no cover - layout change in a future statsmodels
 GRADIENT_EPS = 1e-5
 #: Objective returned where the likelihood cannot be evaluated (keeps L-BFGS-B finite).
 _BAD = 1e10
+#: Box of the boundary retry on each unconstrained parameter (a partial autocorrelation
+#: ``u / sqrt(1 + u^2)``): |PACF| <= 1 - 5e-7, so a root as close to the unit circle as the
+#: data ask for but a maximum that is attained (see :func:`fit_differenced`).
+BOX_U = 1e3
+#: An unconverged end point with a parameter beyond this (|PACF| > 1 - 5e-5) ran into the
+#: boundary: it gets the boxed retry.
+EDGE_U = 1e2
 
 
 @dataclass(frozen=True)
@@ -275,8 +285,8 @@ class ArmaFit:
         llf: Log-likelihood of the differenced data at ``params``.
         aic: ``-2 llf + 2 (k_params + 1)`` (statsmodels' ``df_model`` with a concentrated
             scale and no diffuse states).
-        converged: L-BFGS-B ``warnflag == 0``.
-        nfev: Likelihood evaluations.
+        converged: L-BFGS-B ``warnflag == 0`` (of the boxed retry when that one is kept).
+        nfev: Likelihood evaluations (of both runs where there was a retry).
     """
 
     params: np.ndarray
@@ -303,6 +313,16 @@ def fit_differenced(
 
     Returns:
         The fit, or None when the likelihood is not finite at the optimum.
+
+    Where the likelihood rises towards the unit circle (e.g. an AR root -> 1 absorbing a
+    drift the model has no constant for, or a seasonal MA root -> -1 after seasonal
+    differencing) its supremum is not attained: unbounded, L-BFGS-B walks along the ridge
+    until ``maxiter`` or a failed line search, and whether it stops by its tolerance first
+    depends on the floating-point order of the BLAS kernels (one CPU converges, another does
+    not). Such an unconverged end (a parameter beyond :data:`EDGE_U`) is re-optimised from
+    where it stopped within the box ``|u| <= BOX_U``, where the maximum is attained and
+    L-BFGS-B converges; the boxed fit is kept when it converged. Runs that converge, or stop
+    away from the boundary, are unchanged.
     """
     w = difference(y, lay)
     n = w.size
@@ -323,13 +343,21 @@ def fit_differenced(
             return _BAD
         return -ll / n if math.isfinite(ll) else _BAD
 
+    options = {"maxiter": maxiter, "eps": GRADIENT_EPS}
     with np.errstate(all="ignore"):
-        res = minimize(
-            objective,
-            u0,
-            method="L-BFGS-B",
-            options={"maxiter": maxiter, "eps": GRADIENT_EPS},
-        )
+        res = minimize(objective, u0, method="L-BFGS-B", options=options)
+        nfev = int(res.nfev)
+        if res.status != 0 and res.x.size and float(np.max(np.abs(res.x))) > EDGE_U:
+            boxed = minimize(
+                objective,
+                np.clip(res.x, -BOX_U, BOX_U),
+                method="L-BFGS-B",
+                bounds=[(-BOX_U, BOX_U)] * res.x.size,
+                options=options,
+            )
+            nfev += int(boxed.nfev)
+            if boxed.status == 0:
+                res = boxed
         params = full(res.x)
         llf, intercept = profile_loglike(w, params, lay)
     if k0:
@@ -337,4 +365,4 @@ def fit_differenced(
     if not (math.isfinite(llf) and res.fun < _BAD and np.isfinite(params).all()):
         return None
     aic = -2.0 * llf + 2.0 * (lay.k_params + 1)
-    return ArmaFit(params, llf, aic, bool(res.status == 0), int(res.nfev))
+    return ArmaFit(params, llf, aic, bool(res.status == 0), nfev)
