@@ -9,9 +9,11 @@ import sys
 import time
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
+from shikong.config import AppConfig
 from shikong.io.delta import TableInfo
-from shikong.jobs.common import add_common_arguments, load_config_or_exit
+from shikong.jobs.common import add_common_arguments, guarded, load_config_or_exit
 from shikong.logs import configure_logging
 from shikong.stages import registry
 from shikong.stages.context import StageContext, step
@@ -70,17 +72,38 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _cmd_stage(args: argparse.Namespace) -> int:
     from shikong.session import build_session
+    from shikong.stages.runner import run_stage
 
     cfg = load_config_or_exit(args.config)
     stage = registry.get(args.stage)
     ctx = StageContext.create(build_session(cfg), cfg)
-    stage.module().run(ctx, **_face(stage.job).options(args))
+    run_stage(ctx, stage, **_face(stage.job).options(args))
     return 0
+
+
+def _world_to_generate(cfg: AppConfig, scale: str | None) -> dict[str, Any]:
+    from shikong.generator import resolve_scale
+    from shikong.io import world
+
+    g = cfg.generator
+    return world.identity(
+        g.seed, resolve_scale(scale or g.scale).to_dict(), g.start_date.isoformat()
+    )
+
+
+def _replace_lakehouse(cfg: AppConfig) -> None:
+    """``run --fresh``: remove the lakehouse (and a landing folder outside it)."""
+    from shikong.io import fs
+
+    for where in dict.fromkeys([cfg.paths.lakehouse, cfg.paths.landing_dir]):
+        if fs.exists(where):
+            log.warning("--fresh: removing %s", where)
+            fs.delete(where)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """Whole pipeline: generate (if needed), then every stage of the registry in order."""
-    from shikong.io import fs
+    from shikong.io import fs, world
     from shikong.session import build_session
     from shikong.stages.generate import run as generate
 
@@ -92,12 +115,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     t0 = time.perf_counter()
     landing = cfg.paths.landing_dir
-    if args.regenerate or not fs.is_file(fs.join(landing, "_ground_truth", "world.json")):
+    if args.fresh:
+        _replace_lakehouse(cfg)
+    if args.regenerate or args.fresh or world.landing_world(landing) is None:
+        # Refuse before the landing files are overwritten, not at ingest.
+        world.check(cfg.paths.lakehouse, _world_to_generate(cfg, args.scale))
         generate(cfg, scale=args.scale)
     else:
         log.info("landing files exist in %s; not regenerating (use --regenerate)", landing)
     with step("spark session"):
         spark = build_session(cfg)
+    from shikong.stages.runner import run_stage
+
     ctx = StageContext.create(spark, cfg)
     skipped = [s.name for s in registry.select(args.only) if s not in stages]
     if skipped:
@@ -105,7 +134,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     evaluation = None
     for stage in stages:
         with step(stage.name):
-            out = stage.module().run(ctx)
+            out = run_stage(ctx, stage)
         if stage.name == "evaluate":
             evaluation = out
     tables = ctx.catalog.list_tables(spark)
@@ -150,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_arguments(p)
     p.add_argument("--regenerate", action="store_true", help="regenerate the landing files first")
     p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="remove the lakehouse first (needed to switch to another seed, scale or start date)",
+    )
+    p.add_argument(
         "--scale", choices=("small", "default"), default=None, help="world size when generating"
     )
     p.add_argument(
@@ -171,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shikong`` command."""
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
-    return int(args.func(args) or 0)
+    return guarded(args.command, lambda: int(args.func(args) or 0))
 
 
 if __name__ == "__main__":

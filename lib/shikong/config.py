@@ -588,4 +588,8 @@ def load_config(
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"config: {p} is not valid YAML ({str(exc).splitlines()[0]})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config: cannot read {p} ({type(exc).__name__}: {exc})") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"config: {p} must be a mapping of sections, not {type(data).__name__}")
     return config_from_dict(data or {}, env=env)

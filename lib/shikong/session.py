@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -66,6 +67,27 @@ def resolve_jars(jars_dir: str) -> list[str]:
     )
 
 
+class SetupError(RuntimeError):
+    """The machine lacks something the session needs (Java), with the fix in the message."""
+
+
+def require_java() -> None:
+    """Fail early, in one line, when no Java is there for Spark to start.
+
+    Raises:
+        SetupError: Naming the fix.
+    """
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and os.path.isfile(os.path.join(java_home, "bin", "java")):
+        return
+    if shutil.which("java"):
+        return
+    raise SetupError(
+        "Java 17 not found (no java on PATH and JAVA_HOME unset or wrong): "
+        "install openjdk-17-jre-headless or set JAVA_HOME"
+    )
+
+
 def build_session(cfg: AppConfig) -> SparkSession:
     """Build (or get) the SparkSession for a run.
 
@@ -82,6 +104,8 @@ def build_session(cfg: AppConfig) -> SparkSession:
     from sedona.spark import SedonaContext  # heavy import; keep module import cheap
 
     settings = cfg.spark
+    if settings.master and settings.master.startswith("local"):
+        require_java()  # on a cluster the driver runs in a JVM already
     for name, value in SINGLE_THREAD_ENV.items():
         os.environ.setdefault(name, value)
     if settings.master and settings.master.startswith("local"):

@@ -62,8 +62,13 @@ def read_landing(spark: SparkSession, landing_dir: str, source: LandingSource) -
 
 
 def landing_sources(landing_dir: str, sources: tuple[LandingSource, ...]) -> list[LandingSource]:
-    """The sources whose landing folder exists."""
-    return [s for s in sources if fs.exists(fs.join(landing_dir, s.folder))]
+    """The sources whose landing folder holds at least one file of the source's format."""
+    ext = {"csv": ".csv", "json": ".jsonl"}
+    return [
+        s
+        for s in sources
+        if any(n.endswith(ext[s.fmt]) for n in fs.listdir(fs.join(landing_dir, s.folder)))
+    ]
 
 
 def read_olist_csv(spark: SparkSession, folder: str, name: str) -> DataFrame:
@@ -84,6 +89,8 @@ def read_olist(spark: SparkSession, folder: str) -> dict[str, DataFrame]:
     Raises:
         FileNotFoundError: Naming the folder and the missing files.
     """
+    if not fs.exists(folder):
+        raise FileNotFoundError(f"{folder}: no such folder (--path must hold the Olist CSVs)")
     missing = [n for n in OLIST_FILES if not fs.is_file(fs.join(folder, n))]
     if missing:
         raise FileNotFoundError(f"{folder}: missing Olist file(s) {', '.join(missing)}")

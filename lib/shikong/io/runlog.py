@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
+from shikong.io import fs
 from shikong.io.catalog import Catalog
 
 RUN_LOG = "ops.run_log"
@@ -22,17 +23,24 @@ RUN_LOG_SCHEMA = T.StructType(
         T.StructField("source_file", T.StringType(), False),
         T.StructField("started_at", T.TimestampType(), False),
         T.StructField("ended_at", T.TimestampType(), False),
-        T.StructField("rows_in", T.LongType(), False),
-        T.StructField("rows_accepted", T.LongType(), False),
-        T.StructField("rows_rejected", T.LongType(), False),
+        # Null on a job's own status row (source and file "*"): it reconciles no file.
+        T.StructField("rows_in", T.LongType(), True),
+        T.StructField("rows_accepted", T.LongType(), True),
+        T.StructField("rows_rejected", T.LongType(), True),
         T.StructField("status", T.StringType(), False),
+        T.StructField("error", T.StringType(), True),
     ]
 )
+
+#: Status of a job's own row: STARTED when it begins, then SUCCEEDED or FAILED.
+STARTED, SUCCEEDED, FAILED = "STARTED", "SUCCEEDED", "FAILED"
+#: ``source`` and ``source_file`` of a job's own status row.
+WHOLE_JOB = "*"
 
 
 @dataclass(frozen=True)
 class RunLogEntry:
-    """One reconciliation row of the run log (a file, or a whole stage with ``*``)."""
+    """One row of the run log: a file's reconciliation, or a job's status (``*``, ``*``)."""
 
     job: str
     run_id: str
@@ -40,10 +48,11 @@ class RunLogEntry:
     source_file: str
     started_at: dt.datetime
     ended_at: dt.datetime
-    rows_in: int
-    rows_accepted: int
-    rows_rejected: int
+    rows_in: int | None
+    rows_accepted: int | None
+    rows_rejected: int | None
     status: str
+    error: str | None = None
 
 
 def new_run_id() -> str:
@@ -56,5 +65,15 @@ def write_run_log(spark: SparkSession, catalog: Catalog, entries: Sequence[RunLo
     """MERGE entries into ``ops.run_log`` (on job, run, source, file)."""
     if not entries:
         return
+    existing = catalog.read_if_exists(spark, RUN_LOG)
+    if existing is not None and "error" not in existing.columns:
+        # Lakehouses from before job status rows: add the column in place.
+        uri = fs.spark_uri(catalog.uri(RUN_LOG))
+        spark.sql(f"ALTER TABLE delta.`{uri}` ADD COLUMNS (error STRING)")
     rows = [tuple(getattr(e, f.name) for f in RUN_LOG_SCHEMA.fields) for e in entries]
     catalog.write(spark, RUN_LOG, spark.createDataFrame(rows, RUN_LOG_SCHEMA))
+
+
+def utc_now() -> dt.datetime:
+    """Now in UTC, naive (the run log's timestamps are UTC)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

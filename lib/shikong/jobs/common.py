@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from shikong.config import AppConfig, ConfigError, load_config
 from shikong.logs import configure_logging
+
+log = logging.getLogger(__name__)
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +33,29 @@ def load_config_or_exit(path: str | None) -> AppConfig:
         raise SystemExit(2) from None
 
 
+def guarded(command: str, fn: Callable[[], int]) -> int:
+    """Run a command; turn any failure into one line on stderr and an exit code.
+
+    Exit codes: 0 done; 2 usage or configuration (argparse and :class:`ConfigError`,
+    which name the key); 1 any failure at run time. The line names the problem (and our
+    own errors the fix); ``--log-level DEBUG`` adds the traceback to the log.
+    """
+    try:
+        return fn()
+    except ConfigError as exc:
+        sys.stderr.write(f"shikong: config error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"shikong {command}: interrupted\n")
+        return 130
+    except Exception as exc:
+        from shikong.stages.runner import first_line
+
+        log.debug("%s failed", command, exc_info=True)
+        sys.stderr.write(f"shikong {command}: {first_line(exc)}\n")
+        return 1
+
+
 def run_job(job: str, argv: Sequence[str] | None) -> int:
     """``main`` of a job: parse args, load config once, build the session once, run the stage.
 
@@ -49,6 +75,12 @@ def run_job(job: str, argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     cfg = load_config_or_exit(args.config)
-    ctx = StageContext.create(build_session(cfg), cfg)
-    stage.module().run(ctx, **face.options(args))
-    return 0
+
+    def go() -> int:
+        from shikong.stages.runner import run_stage
+
+        ctx = StageContext.create(build_session(cfg), cfg)
+        run_stage(ctx, stage, **face.options(args))
+        return 0
+
+    return guarded(stage.name, go)

@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from shikong.jobs.common import add_common_arguments, load_config_or_exit
+from shikong.jobs.common import add_common_arguments, guarded, load_config_or_exit
 from shikong.logs import configure_logging
 
 
@@ -41,5 +41,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
-    run(load_config_or_exit(args.config), **options(args))
-    return 0
+    cfg = load_config_or_exit(args.config)
+    return guarded("generate", lambda: (run(cfg, **options(args)), 0)[1])

@@ -27,6 +27,7 @@ from shikong.ingest.validate import (
     quarantined_rows,
 )
 from shikong.io import catalog as C
+from shikong.io import world
 from shikong.io.landing import landing_sources, read_landing, read_olist
 from shikong.io.reference import municipality_lookup
 from shikong.io.runlog import RunLogEntry, write_run_log
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 
 class ReconciliationError(RuntimeError):
     """Rows in != rows accepted + rows quarantined for some file."""
+
+
+class NoLandingFilesError(RuntimeError):
+    """The landing folder holds no file of any source."""
 
 
 @dataclass(frozen=True)
@@ -192,10 +197,22 @@ def ingest_landing(
     landing = ctx.cfg.paths.landing_dir
     wanted = tuple(s for s in S.SOURCES if sources is None or s.name in sources)
     present = landing_sources(landing, wanted)
+    if not present:
+        raise NoLandingFilesError(
+            f"no landing files under {landing}: generate a world (`shikong generate`) "
+            "or drop the upstream files there"
+        )
     for missing in sorted({s.name for s in wanted} - {s.name for s in present}):
         log.warning("no landing folder for %s under %s; skipped", missing, landing)
+    # A different generated world must not be mixed into this lakehouse.
+    ident = world.landing_world(landing)
+    if ident is not None:
+        world.check(ctx.cfg.paths.lakehouse, ident)
     frames = {s.name: read_landing(ctx.spark, landing, s) for s in present}
-    return ingest_frames(ctx, frames, layer="bronze")
+    reports = ingest_frames(ctx, frames, layer="bronze")
+    if ident is not None:
+        world.record(ctx.cfg.paths.lakehouse, ident)
+    return reports
 
 
 def ingest_olist(ctx: StageContext, folder: str) -> list[SourceReport]:

@@ -1,0 +1,83 @@
+"""Which demo world a lakehouse holds: a fingerprint recorded beside the tables.
+
+Insert-only MERGEs keep every row they ever saw, so ingesting a second, different world
+(another seed, scale or start date) into the same lakehouse would mix the two and log
+the newcomers as accepted. The fingerprint of the generated world (from the generator's
+``_ground_truth/world.json``) is recorded at ``<lakehouse>/_world.json`` by the first
+ingest; a different world is refused with a one-line error naming the fix. Landing
+folders without a ``world.json`` (real upstream data, the Olist files) carry no
+fingerprint and are not checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from shikong.io import fs
+from shikong.schemas import GROUND_TRUTH_DIR
+
+#: The fingerprint file at the lakehouse root.
+RECORD = "_world.json"
+
+
+class WorldMismatchError(RuntimeError):
+    """The lakehouse holds another world than the one about to be ingested."""
+
+
+def identity(seed: int, scale: dict[str, Any], start_date: str) -> dict[str, Any]:
+    """What makes a world the same world: seed, scale parameters and start date."""
+    return {"seed": int(seed), "scale": scale, "start_date": start_date}
+
+
+def fingerprint(ident: dict[str, Any]) -> str:
+    """A short, stable digest of a world identity."""
+    text = json.dumps(ident, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def describe(ident: dict[str, Any]) -> str:
+    """``seed 42, scale default, from 2023-01-01`` for messages."""
+    scale = ident.get("scale", {})
+    name = scale.get("name", "?") if isinstance(scale, dict) else scale
+    return f"seed {ident.get('seed')}, scale {name}, from {ident.get('start_date')}"
+
+
+def landing_world(landing: str) -> dict[str, Any] | None:
+    """The identity of the world in a landing folder, or ``None`` (no generated world)."""
+    path = fs.join(landing, GROUND_TRUTH_DIR, "world.json")
+    if not fs.is_file(path):
+        return None
+    doc = json.loads(fs.read_text(path))
+    return identity(doc["seed"], doc["scale"], doc["start_date"])
+
+
+def recorded_world(lakehouse: str) -> dict[str, Any] | None:
+    """The identity recorded with the lakehouse, or ``None`` (nothing ingested yet)."""
+    path = fs.join(lakehouse, RECORD)
+    if not fs.is_file(path):
+        return None
+    doc = json.loads(fs.read_text(path))
+    return dict(doc["world"])
+
+
+def check(lakehouse: str, ident: dict[str, Any]) -> None:
+    """Refuse a world other than the one the lakehouse holds.
+
+    Raises:
+        WorldMismatchError: One line naming both worlds and the fix.
+    """
+    held = recorded_world(lakehouse)
+    if held is not None and fingerprint(held) != fingerprint(ident):
+        raise WorldMismatchError(
+            f"lakehouse {lakehouse} holds another world ({describe(held)}) than this one "
+            f"({describe(ident)}): rerun with --fresh to replace the lakehouse, "
+            "or `make clean` first"
+        )
+
+
+def record(lakehouse: str, ident: dict[str, Any]) -> None:
+    """Record the world the lakehouse now holds (after :func:`check`)."""
+    doc = {"fingerprint": fingerprint(ident), "world": ident}
+    fs.write_text(fs.join(lakehouse, RECORD), json.dumps(doc, indent=2, sort_keys=True))
