@@ -196,3 +196,99 @@ def test_rerun_of_same_batch_changes_nothing(spark, ingested):
     assert log["run_id"].nunique() == 2
     assert len(log) == 2 * 6  # one row per landing file per run
     assert (log["rows_in"] == log["rows_accepted"] + log["rows_rejected"]).all()
+
+
+# --- Out-of-domain numbers: quarantined with the column's reason, not accepted ---
+
+#: A valid raw row per source; ``i`` makes the business key unique.
+VALID_ROW = {
+    "products": lambda i: (f"SKU-{i}", "toys", "10", "1"),
+    "warehouses": lambda i: (f"W{i}", "sao paulo", "SP", "-23.5", "-46.6", "50"),
+    "customers": lambda i: (f"C{i}", "sao paulo", "SP", "-23.5", "-46.6", "2023-01-01"),
+    "orders": lambda i: (f"O{i}", "C1", "2023-03-01T10:00:00", "W1", "-23.5", "-46.6", "shipped"),
+    "order_lines": lambda i: (f"O{i}", "1", "2023-03-01T10:00:00", "SKU-1", "2", "10.5"),
+    "events": lambda i: (
+        f"E{i}",
+        "S1",
+        "C1",
+        "2023-03-01T10:00:00",
+        "view",
+        "SKU-1",
+        "-23.5",
+        "-46.6",
+    ),
+    "inventory": lambda i: (f"2023-03-{i:02d}", "SKU-1", "W1", "5", "0"),
+}
+
+#: (id, source, column, raw value, expected reason or None when accepted)
+BAD_NUMBERS = [
+    ("price-infinity", "products", "unit_price", "Infinity", "BAD_PRICE"),
+    ("price-minus-infinity", "products", "unit_price", "-Infinity", "BAD_PRICE"),
+    ("price-nan", "products", "unit_price", "NaN", "BAD_PRICE"),
+    ("price-1e308", "products", "unit_price", "1e308", "BAD_PRICE"),
+    ("price-above-1e9", "products", "unit_price", "1000000000.01", "BAD_PRICE"),
+    ("price-at-1e9", "products", "unit_price", "1e9", None),
+    ("weight-infinity", "products", "weight_kg", "inf", "BAD_VALUE"),
+    ("weight-nan", "products", "weight_kg", "nan", "BAD_VALUE"),
+    ("weight-1e308", "products", "weight_kg", "1e308", "BAD_VALUE"),
+    ("lat-infinity", "warehouses", "lat", "Infinity", "BAD_COORDINATE"),
+    ("lat-nan", "warehouses", "lat", "NaN", "BAD_COORDINATE"),
+    ("lon-minus-infinity", "warehouses", "lon", "-Infinity", "BAD_COORDINATE"),
+    ("lon-1e308", "warehouses", "lon", "1e308", "BAD_COORDINATE"),
+    ("radius-infinity", "warehouses", "service_radius_km", "Infinity", "BAD_VALUE"),
+    ("customer-lat-1e308", "customers", "lat", "-1e308", "BAD_COORDINATE"),
+    ("order-lon-nan", "orders", "lon", "NaN", "BAD_COORDINATE"),
+    ("quantity-infinity", "order_lines", "quantity", "Infinity", "BAD_QUANTITY"),
+    ("quantity-nan", "order_lines", "quantity", "NaN", "BAD_QUANTITY"),
+    ("quantity-1e308", "order_lines", "quantity", "1e308", "BAD_QUANTITY"),
+    ("quantity-above-1e6", "order_lines", "quantity", "1000001", "BAD_QUANTITY"),
+    ("quantity-at-1e6", "order_lines", "quantity", "1000000", None),
+    ("line-price-infinity", "order_lines", "unit_price", "Infinity", "BAD_PRICE"),
+    ("line-no-1e308", "order_lines", "line_no", "1e308", "BAD_VALUE"),
+    ("line-no-smallest-int", "order_lines", "line_no", "-2147483648", "BAD_VALUE"),
+    ("event-lat-infinity", "events", "lat", "Infinity", "BAD_COORDINATE"),
+    ("on-hand-infinity", "inventory", "on_hand", "Infinity", "BAD_QUANTITY"),
+    ("on-hand-1e10", "inventory", "on_hand", "1e10", "BAD_QUANTITY"),
+    ("on-order-minus-infinity", "inventory", "on_order", "-Infinity", "BAD_QUANTITY"),
+    ("on-order-nan", "inventory", "on_order", "NaN", "BAD_QUANTITY"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_number_reasons(spark, base_config) -> dict[str, str | None]:
+    """Classify every BAD_NUMBERS row (one frame per source); the case id is its file."""
+    from shikong.ingest.validate import SPECS, classify
+
+    refs = {
+        "sku": spark.createDataFrame([("SKU-1",)], "sku string"),
+        "customers": spark.createDataFrame([("C1",)], "customer_id string"),
+        "warehouses": spark.createDataFrame([("W1",)], "warehouse_id string"),
+    }
+    reasons: dict[str, str | None] = {}
+    for source in {c[1] for c in BAD_NUMBERS}:
+        spec = SPECS[source]
+        rows = []
+        for i, (case, of, column, value, _) in enumerate(BAD_NUMBERS, start=1):
+            if of == source:
+                row = dict(zip(spec.source.columns, VALID_ROW[source](i), strict=True))
+                rows.append((*{**row, column: value}.values(), case))
+        schema = ", ".join(f"{c} string" for c in (*spec.source.columns, S.SOURCE_FILE))
+        raw = spark.createDataFrame(rows, schema)
+        classified = classify(
+            raw,
+            spec,
+            refs=refs,
+            valid_from=base_config.ingest.valid_from,
+            valid_to=base_config.ingest.valid_to,
+        )
+        reasons.update({r[S.SOURCE_FILE]: r["_reason"] for r in classified.collect()})
+    return reasons
+
+
+@pytest.mark.parametrize(
+    ("case", "source", "column", "value", "reason"), BAD_NUMBERS, ids=[c[0] for c in BAD_NUMBERS]
+)
+def test_out_of_domain_numbers_get_the_column_reason(
+    bad_number_reasons, case, source, column, value, reason
+):
+    assert bad_number_reasons[case] == reason, f"{source}.{column} = {value!r}"

@@ -141,10 +141,12 @@ MALFORMED_ROW = "MALFORMED_ROW"  # the line does not parse as CSV/JSON of this s
 MISSING_KEY = "MISSING_KEY"  # a business-key or required column is null/empty
 BAD_TIMESTAMP = "BAD_TIMESTAMP"  # timestamp/date does not parse
 TS_OUT_OF_RANGE = "TS_OUT_OF_RANGE"  # parses, but outside the configured valid window
-BAD_COORDINATE = "BAD_COORDINATE"  # lat not in [-90, 90] / lon not in [-180, 180] / non-numeric
-BAD_QUANTITY = "BAD_QUANTITY"  # quantity non-numeric or <= 0 (on_hand/on_order < 0)
-BAD_PRICE = "BAD_PRICE"  # price non-numeric or < 0
-BAD_VALUE = "BAD_VALUE"  # other domain violation (unknown event_type, status...)
+BAD_COORDINATE = "BAD_COORDINATE"  # lat not in [-90, 90] / lon not in [-180, 180] / NaN / text
+# Numbers above their kind's bound (ingest.validate.MAX_VALUE; +-Infinity, 1e308) or NaN
+# get the reason of their column, as any other out-of-domain number.
+BAD_QUANTITY = "BAD_QUANTITY"  # quantity non-numeric or <= 0 (on_hand/on_order < 0), too big
+BAD_PRICE = "BAD_PRICE"  # price non-numeric or < 0 or too big
+BAD_VALUE = "BAD_VALUE"  # other domain violation (unknown event_type, status, huge weight...)
 UNKNOWN_SKU = "UNKNOWN_SKU"  # sku not in the catalogue
 UNKNOWN_REFERENCE = "UNKNOWN_REFERENCE"  # other foreign key (customer, warehouse) unknown
 DUPLICATE = "DUPLICATE"  # second and later copies of a business key
