@@ -89,6 +89,20 @@ def _make_landing(root: Path) -> None:
     (root / "orders" / "orders-2023-04.jsonl").write_text(
         '{"order_id": "O9", "customer_id": "C1"\n', encoding="utf-8"
     )
+    # A renamed column: the whole file is quarantined, the other order-line file loads.
+    _write_csv(
+        root / "order_lines" / "order_lines-2023-04.csv",
+        ("order_id", "line", "order_ts", "sku", "quantity", "unit_price"),
+        BAD_HEADER_LINES,
+    )
+    # No record at all: still a file of the run, with zero rows in.
+    (root / "products" / "products-empty.csv").write_text("", encoding="utf-8")
+
+
+BAD_HEADER_LINES = [
+    ("O7", "1", "2023-04-01T10:00:00", "SKU-1", "1", "10.5"),
+    ("O7", "2", "2023-04-01T10:00:00", "SKU-2", "1", "20"),
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +141,7 @@ EXPECTED_QUARANTINE = [
     ("order_lines", "BAD_QUANTITY", 1),
     ("order_lines", "BAD_PRICE", 1),
     ("order_lines", "UNKNOWN_SKU", 1),
+    ("order_lines", "BAD_HEADER", 2),
 ]
 
 
@@ -154,7 +169,7 @@ def test_rows_in_equal_accepted_plus_quarantined(ingested):
         "warehouses": 1,
         "customers": 3,
         "orders": 9,
-        "order_lines": 6,
+        "order_lines": 8,
     }
     for r in ingested.first.values():
         assert r.rows_in == r.rows_accepted + r.rows_rejected
@@ -194,8 +209,25 @@ def test_rerun_of_same_batch_changes_nothing(spark, ingested):
 
     log = Catalog(cfg.paths.lakehouse).read(spark, "ops.run_log").toPandas()
     assert log["run_id"].nunique() == 2
-    assert len(log) == 2 * 6  # one row per landing file per run
+    assert len(log) == 2 * 8  # one row per landing file per run
     assert (log["rows_in"] == log["rows_accepted"] + log["rows_rejected"]).all()
+
+
+def test_every_file_has_its_run_log_row(spark, ingested):
+    log = Catalog(ingested.cfg.paths.lakehouse).read(spark, "ops.run_log").toPandas()
+    # Both runs read the same files: their rows agree.
+    got = {r.source_file: (r.rows_in, r.rows_accepted, r.rows_rejected) for r in log.itertuples()}
+    assert got["products/products-empty.csv"] == (0, 0, 0)
+    assert got["order_lines/order_lines-2023-04.csv"] == (2, 0, 2)
+    assert got["order_lines/order_lines-2023-03.csv"] == (6, 3, 3)
+
+
+def test_bad_header_file_is_quarantined_whole_with_its_lines(spark, ingested):
+    q = Catalog(ingested.cfg.paths.lakehouse).read(spark, "bronze.quarantine")
+    rows = q.where(F.col("reason") == "BAD_HEADER").select("raw", "source_file").collect()
+    assert {r["source_file"] for r in rows} == {"order_lines/order_lines-2023-04.csv"}
+    got = sorted(json.loads(r["raw"])[S.CORRUPT] for r in rows)
+    assert got == sorted(",".join(line) for line in BAD_HEADER_LINES)
 
 
 # --- Out-of-domain numbers: quarantined with the column's reason, not accepted ---

@@ -29,6 +29,9 @@ from pyspark.sql.types import StringType, StructField, StructType
 SOURCE_FILE = "_source_file"
 #: Where Spark's permissive readers keep a line that does not fit the schema.
 CORRUPT = "_corrupt_record"
+#: Set (true) on the raw rows of a CSV file whose header is not the contract's; each such
+#: row holds one data line of the file in ``_corrupt_record``.
+BAD_HEADER_FLAG = "_bad_header"
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ ORDER_STATUSES = ("delivered", "shipped", "processing", "canceled")
 # Reason codes of quarantined rows. A row gets the FIRST reason that applies, in this
 # order; the generator injects exactly one defect per dirty row, so its ground-truth
 # counts per (file, reason) must equal ingest's quarantine counts.
+BAD_HEADER = "BAD_HEADER"  # the file's header is not the contract's: every record of it
 MALFORMED_ROW = "MALFORMED_ROW"  # the line does not parse as CSV/JSON of this schema
 MISSING_KEY = "MISSING_KEY"  # a business-key or required column is null/empty
 BAD_TIMESTAMP = "BAD_TIMESTAMP"  # timestamp/date does not parse
@@ -153,6 +157,7 @@ DUPLICATE = "DUPLICATE"  # second and later copies of a business key
 UNPLACED_LOCATION = "UNPLACED_LOCATION"  # (Olist adapter) city/state matches no municipality
 
 REASON_ORDER: tuple[str, ...] = (
+    BAD_HEADER,
     MALFORMED_ROW,
     UNPLACED_LOCATION,
     MISSING_KEY,

@@ -18,6 +18,7 @@ from shikong import schemas as S
 
 SOURCE_FILE = S.SOURCE_FILE
 CORRUPT = S.CORRUPT
+BAD_HEADER_FLAG = S.BAD_HEADER_FLAG  # set by the reader on the rows of a bad-header file
 UNPLACED = "_unplaced"  # set by adapters that geocode rows by name (Olist)
 ROW_HASH = "_row_hash"
 OCCURRENCE = "_occurrence"
@@ -271,6 +272,8 @@ def classify(
             df = df.join(known, F.trim(F.col(col_spec.name)) == F.col("_k"), "left").drop("_k")
 
     checks: list[tuple[str, Column]] = []
+    if BAD_HEADER_FLAG in raw.columns:
+        checks.append((S.BAD_HEADER, F.col(BAD_HEADER_FLAG)))
     if malformed:
         checks.append((S.MALFORMED_ROW, F.col(CORRUPT).isNotNull()))
     if UNPLACED in raw.columns:

@@ -224,9 +224,9 @@ def ingest_landing(
         log.warning("no landing folder for %s under %s; skipped", missing, landing)
     frames = {}
     for s in present:
-        rows = read_landing(ctx.spark, landing, s)
+        read = read_landing(ctx.spark, landing, s)
         # The landing reader builds no joins: its rows are the files' records.
-        frames[s.name] = RawSource(rows, records_per_file(rows))
+        frames[s.name] = RawSource(read.rows, records_per_file(read.rows, files=read.files))
     return ingest_frames(ctx, frames, layer="bronze")
 
 
