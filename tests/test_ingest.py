@@ -285,10 +285,20 @@ BAD_NUMBERS = [
     ("on-order-nan", "inventory", "on_order", "NaN", "BAD_QUANTITY"),
 ]
 
+#: (id, source, column, value as the reader gives it, expected reason): bytes that were not
+#: UTF-8 reach validation as U+FFFD, and such a value cannot be accepted as it stands.
+UNDECODABLE = [
+    ("latin1-city", "customers", "city", "S\ufffdo Paulo", "MALFORMED_ROW"),
+    ("latin1-category", "products", "category", "brinquedos e acess\ufffdrios", "MALFORMED_ROW"),
+    ("latin1-sku", "order_lines", "sku", "SKU-\ufffd1", "MALFORMED_ROW"),
+    ("accented-city", "customers", "city", "S\u00e3o Paulo", None),
+]
+CLASSIFIED = BAD_NUMBERS + UNDECODABLE
+
 
 @pytest.fixture(scope="module")
-def bad_number_reasons(spark, base_config) -> dict[str, str | None]:
-    """Classify every BAD_NUMBERS row (one frame per source); the case id is its file."""
+def classified_reasons(spark, base_config) -> dict[str, str | None]:
+    """Classify every CLASSIFIED row (one frame per source); the case id is its file."""
     from shikong.ingest.validate import SPECS, classify
 
     refs = {
@@ -297,10 +307,10 @@ def bad_number_reasons(spark, base_config) -> dict[str, str | None]:
         "warehouses": spark.createDataFrame([("W1",)], "warehouse_id string"),
     }
     reasons: dict[str, str | None] = {}
-    for source in {c[1] for c in BAD_NUMBERS}:
+    for source in {c[1] for c in CLASSIFIED}:
         spec = SPECS[source]
         rows = []
-        for i, (case, of, column, value, _) in enumerate(BAD_NUMBERS, start=1):
+        for i, (case, of, column, value, _) in enumerate(CLASSIFIED, start=1):
             if of == source:
                 row = dict(zip(spec.source.columns, VALID_ROW[source](i), strict=True))
                 rows.append((*{**row, column: value}.values(), case))
@@ -321,6 +331,13 @@ def bad_number_reasons(spark, base_config) -> dict[str, str | None]:
     ("case", "source", "column", "value", "reason"), BAD_NUMBERS, ids=[c[0] for c in BAD_NUMBERS]
 )
 def test_out_of_domain_numbers_get_the_column_reason(
-    bad_number_reasons, case, source, column, value, reason
+    classified_reasons, case, source, column, value, reason
 ):
-    assert bad_number_reasons[case] == reason, f"{source}.{column} = {value!r}"
+    assert classified_reasons[case] == reason, f"{source}.{column} = {value!r}"
+
+
+@pytest.mark.parametrize(
+    ("case", "source", "column", "value", "reason"), UNDECODABLE, ids=[c[0] for c in UNDECODABLE]
+)
+def test_undecodable_text_is_malformed(classified_reasons, case, source, column, value, reason):
+    assert classified_reasons[case] == reason, f"{source}.{column} = {value!r}"

@@ -141,7 +141,7 @@ ORDER_STATUSES = ("delivered", "shipped", "processing", "canceled")
 # order; the generator injects exactly one defect per dirty row, so its ground-truth
 # counts per (file, reason) must equal ingest's quarantine counts.
 BAD_HEADER = "BAD_HEADER"  # the file's header is not the contract's: every record of it
-MALFORMED_ROW = "MALFORMED_ROW"  # the line does not parse as CSV/JSON of this schema
+MALFORMED_ROW = "MALFORMED_ROW"  # the line does not parse as CSV/JSON of this schema or UTF-8
 MISSING_KEY = "MISSING_KEY"  # a business-key or required column is null/empty
 BAD_TIMESTAMP = "BAD_TIMESTAMP"  # timestamp/date does not parse
 TS_OUT_OF_RANGE = "TS_OUT_OF_RANGE"  # parses, but outside the configured valid window

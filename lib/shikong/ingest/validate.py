@@ -8,8 +8,10 @@ here are pure ``DataFrame -> DataFrame`` transforms; reading and writing live in
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -24,6 +26,8 @@ ROW_HASH = "_row_hash"
 OCCURRENCE = "_occurrence"
 RAW = "_raw"
 REASON = "_reason"
+#: What a reader makes of bytes that are not UTF-8.
+REPLACEMENT_CHAR = "\ufffd"
 
 TS_FORMATS = ("yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss.SSS")
 
@@ -276,6 +280,11 @@ def classify(
         checks.append((S.BAD_HEADER, F.col(BAD_HEADER_FLAG)))
     if malformed:
         checks.append((S.MALFORMED_ROW, F.col(CORRUPT).isNotNull()))
+    # Bytes that are not UTF-8 (a latin-1 file) reach us as U+FFFD: the value is lost, so
+    # the row cannot be accepted as it stands; it is malformed like a line that does not
+    # parse, and the quarantine keeps what could be read of it.
+    undecodable = [F.col(c).contains(REPLACEMENT_CHAR) for c in names]
+    checks.append((S.MALFORMED_ROW, F.coalesce(reduce(operator.or_, undecodable), F.lit(False))))
     if UNPLACED in raw.columns:
         checks.append((S.UNPLACED_LOCATION, F.col(UNPLACED)))
     parsed = {c.name: _parse(c) for c in spec.columns}
