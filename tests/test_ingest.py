@@ -89,6 +89,20 @@ def _make_landing(root: Path) -> None:
     (root / "orders" / "orders-2023-04.jsonl").write_text(
         '{"order_id": "O9", "customer_id": "C1"\n', encoding="utf-8"
     )
+    # A renamed column: the whole file is quarantined, the other order-line file loads.
+    _write_csv(
+        root / "order_lines" / "order_lines-2023-04.csv",
+        ("order_id", "line", "order_ts", "sku", "quantity", "unit_price"),
+        BAD_HEADER_LINES,
+    )
+    # No record at all: still a file of the run, with zero rows in.
+    (root / "products" / "products-empty.csv").write_text("", encoding="utf-8")
+
+
+BAD_HEADER_LINES = [
+    ("O7", "1", "2023-04-01T10:00:00", "SKU-1", "1", "10.5"),
+    ("O7", "2", "2023-04-01T10:00:00", "SKU-2", "1", "20"),
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +141,7 @@ EXPECTED_QUARANTINE = [
     ("order_lines", "BAD_QUANTITY", 1),
     ("order_lines", "BAD_PRICE", 1),
     ("order_lines", "UNKNOWN_SKU", 1),
+    ("order_lines", "BAD_HEADER", 2),
 ]
 
 
@@ -154,7 +169,7 @@ def test_rows_in_equal_accepted_plus_quarantined(ingested):
         "warehouses": 1,
         "customers": 3,
         "orders": 9,
-        "order_lines": 6,
+        "order_lines": 8,
     }
     for r in ingested.first.values():
         assert r.rows_in == r.rows_accepted + r.rows_rejected
@@ -194,5 +209,135 @@ def test_rerun_of_same_batch_changes_nothing(spark, ingested):
 
     log = Catalog(cfg.paths.lakehouse).read(spark, "ops.run_log").toPandas()
     assert log["run_id"].nunique() == 2
-    assert len(log) == 2 * 6  # one row per landing file per run
+    assert len(log) == 2 * 8  # one row per landing file per run
     assert (log["rows_in"] == log["rows_accepted"] + log["rows_rejected"]).all()
+
+
+def test_every_file_has_its_run_log_row(spark, ingested):
+    log = Catalog(ingested.cfg.paths.lakehouse).read(spark, "ops.run_log").toPandas()
+    # Both runs read the same files: their rows agree.
+    got = {r.source_file: (r.rows_in, r.rows_accepted, r.rows_rejected) for r in log.itertuples()}
+    assert got["products/products-empty.csv"] == (0, 0, 0)
+    assert got["order_lines/order_lines-2023-04.csv"] == (2, 0, 2)
+    assert got["order_lines/order_lines-2023-03.csv"] == (6, 3, 3)
+
+
+def test_bad_header_file_is_quarantined_whole_with_its_lines(spark, ingested):
+    q = Catalog(ingested.cfg.paths.lakehouse).read(spark, "bronze.quarantine")
+    rows = q.where(F.col("reason") == "BAD_HEADER").select("raw", "source_file").collect()
+    assert {r["source_file"] for r in rows} == {"order_lines/order_lines-2023-04.csv"}
+    got = sorted(json.loads(r["raw"])[S.CORRUPT] for r in rows)
+    assert got == sorted(",".join(line) for line in BAD_HEADER_LINES)
+
+
+# --- Out-of-domain numbers: quarantined with the column's reason, not accepted ---
+
+#: A valid raw row per source; ``i`` makes the business key unique.
+VALID_ROW = {
+    "products": lambda i: (f"SKU-{i}", "toys", "10", "1"),
+    "warehouses": lambda i: (f"W{i}", "sao paulo", "SP", "-23.5", "-46.6", "50"),
+    "customers": lambda i: (f"C{i}", "sao paulo", "SP", "-23.5", "-46.6", "2023-01-01"),
+    "orders": lambda i: (f"O{i}", "C1", "2023-03-01T10:00:00", "W1", "-23.5", "-46.6", "shipped"),
+    "order_lines": lambda i: (f"O{i}", "1", "2023-03-01T10:00:00", "SKU-1", "2", "10.5"),
+    "events": lambda i: (
+        f"E{i}",
+        "S1",
+        "C1",
+        "2023-03-01T10:00:00",
+        "view",
+        "SKU-1",
+        "-23.5",
+        "-46.6",
+    ),
+    "inventory": lambda i: (f"2023-03-{i:02d}", "SKU-1", "W1", "5", "0"),
+}
+
+#: (id, source, column, raw value, expected reason or None when accepted)
+BAD_NUMBERS = [
+    ("price-infinity", "products", "unit_price", "Infinity", "BAD_PRICE"),
+    ("price-minus-infinity", "products", "unit_price", "-Infinity", "BAD_PRICE"),
+    ("price-nan", "products", "unit_price", "NaN", "BAD_PRICE"),
+    ("price-1e308", "products", "unit_price", "1e308", "BAD_PRICE"),
+    ("price-above-1e9", "products", "unit_price", "1000000000.01", "BAD_PRICE"),
+    ("price-at-1e9", "products", "unit_price", "1e9", None),
+    ("weight-infinity", "products", "weight_kg", "inf", "BAD_VALUE"),
+    ("weight-nan", "products", "weight_kg", "nan", "BAD_VALUE"),
+    ("weight-1e308", "products", "weight_kg", "1e308", "BAD_VALUE"),
+    ("lat-infinity", "warehouses", "lat", "Infinity", "BAD_COORDINATE"),
+    ("lat-nan", "warehouses", "lat", "NaN", "BAD_COORDINATE"),
+    ("lon-minus-infinity", "warehouses", "lon", "-Infinity", "BAD_COORDINATE"),
+    ("lon-1e308", "warehouses", "lon", "1e308", "BAD_COORDINATE"),
+    ("radius-infinity", "warehouses", "service_radius_km", "Infinity", "BAD_VALUE"),
+    ("customer-lat-1e308", "customers", "lat", "-1e308", "BAD_COORDINATE"),
+    ("order-lon-nan", "orders", "lon", "NaN", "BAD_COORDINATE"),
+    ("quantity-infinity", "order_lines", "quantity", "Infinity", "BAD_QUANTITY"),
+    ("quantity-nan", "order_lines", "quantity", "NaN", "BAD_QUANTITY"),
+    ("quantity-1e308", "order_lines", "quantity", "1e308", "BAD_QUANTITY"),
+    ("quantity-above-1e6", "order_lines", "quantity", "1000001", "BAD_QUANTITY"),
+    ("quantity-at-1e6", "order_lines", "quantity", "1000000", None),
+    ("line-price-infinity", "order_lines", "unit_price", "Infinity", "BAD_PRICE"),
+    ("line-no-1e308", "order_lines", "line_no", "1e308", "BAD_VALUE"),
+    ("line-no-smallest-int", "order_lines", "line_no", "-2147483648", "BAD_VALUE"),
+    ("event-lat-infinity", "events", "lat", "Infinity", "BAD_COORDINATE"),
+    ("on-hand-infinity", "inventory", "on_hand", "Infinity", "BAD_QUANTITY"),
+    ("on-hand-1e10", "inventory", "on_hand", "1e10", "BAD_QUANTITY"),
+    ("on-order-minus-infinity", "inventory", "on_order", "-Infinity", "BAD_QUANTITY"),
+    ("on-order-nan", "inventory", "on_order", "NaN", "BAD_QUANTITY"),
+]
+
+#: (id, source, column, value as the reader gives it, expected reason): bytes that were not
+#: UTF-8 reach validation as U+FFFD, and such a value cannot be accepted as it stands.
+UNDECODABLE = [
+    ("latin1-city", "customers", "city", "S\ufffdo Paulo", "MALFORMED_ROW"),
+    ("latin1-category", "products", "category", "brinquedos e acess\ufffdrios", "MALFORMED_ROW"),
+    ("latin1-sku", "order_lines", "sku", "SKU-\ufffd1", "MALFORMED_ROW"),
+    ("accented-city", "customers", "city", "S\u00e3o Paulo", None),
+]
+CLASSIFIED = BAD_NUMBERS + UNDECODABLE
+
+
+@pytest.fixture(scope="module")
+def classified_reasons(spark, base_config) -> dict[str, str | None]:
+    """Classify every CLASSIFIED row (one frame per source); the case id is its file."""
+    from shikong.ingest.validate import SPECS, classify
+
+    refs = {
+        "sku": spark.createDataFrame([("SKU-1",)], "sku string"),
+        "customers": spark.createDataFrame([("C1",)], "customer_id string"),
+        "warehouses": spark.createDataFrame([("W1",)], "warehouse_id string"),
+    }
+    reasons: dict[str, str | None] = {}
+    for source in {c[1] for c in CLASSIFIED}:
+        spec = SPECS[source]
+        rows = []
+        for i, (case, of, column, value, _) in enumerate(CLASSIFIED, start=1):
+            if of == source:
+                row = dict(zip(spec.source.columns, VALID_ROW[source](i), strict=True))
+                rows.append((*{**row, column: value}.values(), case))
+        schema = ", ".join(f"{c} string" for c in (*spec.source.columns, S.SOURCE_FILE))
+        raw = spark.createDataFrame(rows, schema)
+        classified = classify(
+            raw,
+            spec,
+            refs=refs,
+            valid_from=base_config.ingest.valid_from,
+            valid_to=base_config.ingest.valid_to,
+        )
+        reasons.update({r[S.SOURCE_FILE]: r["_reason"] for r in classified.collect()})
+    return reasons
+
+
+@pytest.mark.parametrize(
+    ("case", "source", "column", "value", "reason"), BAD_NUMBERS, ids=[c[0] for c in BAD_NUMBERS]
+)
+def test_out_of_domain_numbers_get_the_column_reason(
+    classified_reasons, case, source, column, value, reason
+):
+    assert classified_reasons[case] == reason, f"{source}.{column} = {value!r}"
+
+
+@pytest.mark.parametrize(
+    ("case", "source", "column", "value", "reason"), UNDECODABLE, ids=[c[0] for c in UNDECODABLE]
+)
+def test_undecodable_text_is_malformed(classified_reasons, case, source, column, value, reason):
+    assert classified_reasons[case] == reason, f"{source}.{column} = {value!r}"

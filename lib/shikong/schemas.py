@@ -29,6 +29,9 @@ from pyspark.sql.types import StringType, StructField, StructType
 SOURCE_FILE = "_source_file"
 #: Where Spark's permissive readers keep a line that does not fit the schema.
 CORRUPT = "_corrupt_record"
+#: Set (true) on the raw rows of a CSV file whose header is not the contract's; each such
+#: row holds one data line of the file in ``_corrupt_record``.
+BAD_HEADER_FLAG = "_bad_header"
 
 
 @dataclass(frozen=True)
@@ -137,20 +140,24 @@ ORDER_STATUSES = ("delivered", "shipped", "processing", "canceled")
 # Reason codes of quarantined rows. A row gets the FIRST reason that applies, in this
 # order; the generator injects exactly one defect per dirty row, so its ground-truth
 # counts per (file, reason) must equal ingest's quarantine counts.
-MALFORMED_ROW = "MALFORMED_ROW"  # the line does not parse as CSV/JSON of this schema
+BAD_HEADER = "BAD_HEADER"  # the file's header is not the contract's: every record of it
+MALFORMED_ROW = "MALFORMED_ROW"  # the line does not parse as CSV/JSON of this schema or UTF-8
 MISSING_KEY = "MISSING_KEY"  # a business-key or required column is null/empty
 BAD_TIMESTAMP = "BAD_TIMESTAMP"  # timestamp/date does not parse
 TS_OUT_OF_RANGE = "TS_OUT_OF_RANGE"  # parses, but outside the configured valid window
-BAD_COORDINATE = "BAD_COORDINATE"  # lat not in [-90, 90] / lon not in [-180, 180] / non-numeric
-BAD_QUANTITY = "BAD_QUANTITY"  # quantity non-numeric or <= 0 (on_hand/on_order < 0)
-BAD_PRICE = "BAD_PRICE"  # price non-numeric or < 0
-BAD_VALUE = "BAD_VALUE"  # other domain violation (unknown event_type, status...)
+BAD_COORDINATE = "BAD_COORDINATE"  # lat not in [-90, 90] / lon not in [-180, 180] / NaN / text
+# Numbers above their kind's bound (ingest.validate.MAX_VALUE; +-Infinity, 1e308) or NaN
+# get the reason of their column, as any other out-of-domain number.
+BAD_QUANTITY = "BAD_QUANTITY"  # quantity non-numeric or <= 0 (on_hand/on_order < 0), too big
+BAD_PRICE = "BAD_PRICE"  # price non-numeric or < 0 or too big
+BAD_VALUE = "BAD_VALUE"  # other domain violation (unknown event_type, status, huge weight...)
 UNKNOWN_SKU = "UNKNOWN_SKU"  # sku not in the catalogue
 UNKNOWN_REFERENCE = "UNKNOWN_REFERENCE"  # other foreign key (customer, warehouse) unknown
 DUPLICATE = "DUPLICATE"  # second and later copies of a business key
 UNPLACED_LOCATION = "UNPLACED_LOCATION"  # (Olist adapter) city/state matches no municipality
 
 REASON_ORDER: tuple[str, ...] = (
+    BAD_HEADER,
     MALFORMED_ROW,
     UNPLACED_LOCATION,
     MISSING_KEY,

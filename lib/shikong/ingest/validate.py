@@ -8,8 +8,10 @@ here are pure ``DataFrame -> DataFrame`` transforms; reading and writing live in
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -18,13 +20,29 @@ from shikong import schemas as S
 
 SOURCE_FILE = S.SOURCE_FILE
 CORRUPT = S.CORRUPT
+BAD_HEADER_FLAG = S.BAD_HEADER_FLAG  # set by the reader on the rows of a bad-header file
 UNPLACED = "_unplaced"  # set by adapters that geocode rows by name (Olist)
 ROW_HASH = "_row_hash"
 OCCURRENCE = "_occurrence"
 RAW = "_raw"
 REASON = "_reason"
+#: What a reader makes of bytes that are not UTF-8.
+REPLACEMENT_CHAR = "\ufffd"
 
 TS_FORMATS = ("yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss.SSS")
+
+#: Largest accepted value (inclusive) per numeric kind. The reader takes "Infinity", "NaN",
+#: "1e308" for numbers; no real price, quantity or stock is anywhere near these bounds, so a
+#: value beyond one is an exporter or unit error that would swamp every sum downstream. It
+#: is quarantined with the column's usual reason (BAD_PRICE, BAD_QUANTITY, BAD_VALUE); lat
+#: and lon have their natural bounds (BAD_COORDINATE).
+MAX_VALUE: dict[str, float] = {
+    "price": 1e9,  # a unit price; the dearest catalogue item is orders of magnitude below
+    "qty": 1e6,  # units on one order line
+    "stock": 1e9,  # units on hand / on order of one SKU at one warehouse
+    "int": 1e9,  # magnitude of counters such as line numbers
+    "double": 1e9,  # other measures (weight_kg, service_radius_km)
+}
 
 
 @dataclass(frozen=True)
@@ -34,7 +52,8 @@ class ColumnSpec:
     Attributes:
         name: Column name.
         kind: ``str``, ``int``, ``double``, ``ts``, ``date``, ``lat``, ``lon``, ``qty``
-            (integer > 0), ``stock`` (integer >= 0) or ``price`` (number >= 0).
+            (integer > 0), ``stock`` (integer >= 0) or ``price`` (number >= 0); numeric
+            kinds are also bounded above by :data:`MAX_VALUE`.
         required: Null or blank -> ``MISSING_KEY``.
         domain: Allowed values of a ``str`` column (else ``BAD_VALUE``).
         ref: Name of a reference set; an unknown value -> ``UNKNOWN_SKU`` for ``sku``,
@@ -193,15 +212,18 @@ def _violations(
         out.append((S.BAD_COORDINATE, present & (parsed.isNull() | (F.abs(parsed) > 90))))
     elif k == "lon":
         out.append((S.BAD_COORDINATE, present & (parsed.isNull() | (F.abs(parsed) > 180))))
-    elif k == "qty":
-        out.append((S.BAD_QUANTITY, present & (parsed.isNull() | (parsed <= 0))))
-    elif k == "stock":
-        out.append((S.BAD_QUANTITY, present & (parsed.isNull() | (parsed < 0))))
-    elif k == "price":
-        out.append((S.BAD_PRICE, present & (parsed.isNull() | (parsed < 0))))
-    elif k in ("int", "double"):
-        bad = parsed.isNull() if k == "int" else parsed.isNull() | (parsed < 0)
-        out.append((S.BAD_VALUE, present & bad))
+    elif k in MAX_VALUE:
+        # NaN parses to null; +-Infinity and 1e308 fail the bounds. An int counter's sign
+        # is not checked, its magnitude is (as a double: abs of the smallest int overflows).
+        size = F.abs(parsed.cast("double")) if k == "int" else parsed
+        too_big = size > F.lit(MAX_VALUE[k])
+        bad = parsed.isNull() | too_big
+        if k == "qty":
+            bad = bad | (parsed <= 0)
+        elif k != "int":
+            bad = bad | (parsed < 0)
+        code = {"qty": S.BAD_QUANTITY, "stock": S.BAD_QUANTITY, "price": S.BAD_PRICE}
+        out.append((code.get(k, S.BAD_VALUE), present & bad))
     if spec.domain:
         out.append((S.BAD_VALUE, present & ~F.trim(raw).isin(*spec.domain)))
     if spec.ref:
@@ -254,8 +276,15 @@ def classify(
             df = df.join(known, F.trim(F.col(col_spec.name)) == F.col("_k"), "left").drop("_k")
 
     checks: list[tuple[str, Column]] = []
+    if BAD_HEADER_FLAG in raw.columns:
+        checks.append((S.BAD_HEADER, F.col(BAD_HEADER_FLAG)))
     if malformed:
         checks.append((S.MALFORMED_ROW, F.col(CORRUPT).isNotNull()))
+    # Bytes that are not UTF-8 (a latin-1 file) reach us as U+FFFD: the value is lost, so
+    # the row cannot be accepted as it stands; it is malformed like a line that does not
+    # parse, and the quarantine keeps what could be read of it.
+    undecodable = [F.col(c).contains(REPLACEMENT_CHAR) for c in names]
+    checks.append((S.MALFORMED_ROW, F.coalesce(reduce(operator.or_, undecodable), F.lit(False))))
     if UNPLACED in raw.columns:
         checks.append((S.UNPLACED_LOCATION, F.col(UNPLACED)))
     parsed = {c.name: _parse(c) for c in spec.columns}

@@ -3,16 +3,29 @@
 Values stay strings: parsing is validation's job, so a malformed value is quarantined with
 a reason instead of silently becoming null. ``_source_file`` is the path relative to the
 landing folder, so lineage survives moving the lakehouse.
+
+A landing CSV file whose header is not the contract's (a column renamed, missing, extra or
+moved) cannot be read column by column without shifting values into the wrong columns, so
+its header is checked here, before Spark reads it, and such a file is read as text
+instead: one raw row per data line, the line in ``_corrupt_record`` and ``_bad_header``
+set, which validation quarantines whole as ``BAD_HEADER`` while the other files load.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, SparkSession
+import csv
+import logging
+import re
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField
+from pyspark.sql.types import BooleanType, StringType, StructField
 
 from shikong.io import fs
-from shikong.schemas import CORRUPT, SOURCE_FILE, LandingSource
+from shikong.schemas import BAD_HEADER_FLAG, CORRUPT, SOURCE_FILE, LandingSource
+
+log = logging.getLogger(__name__)
 
 #: The Olist files the adapter maps (``olist_*`` names as Kaggle ships them are accepted
 #: under these shorter names, which is how ``shared/data/olist_sample`` holds them).
@@ -26,10 +39,105 @@ OLIST_FILES = (
 )
 
 
-def read_landing(spark: SparkSession, landing_dir: str, source: LandingSource) -> DataFrame:
+#: File name extension of each landing format.
+EXTENSIONS = {"csv": ".csv", "json": ".jsonl"}
+#: How much of a CSV file is read to find its header line (no contract header is longer).
+_HEADER_BYTES = 64 * 1024
+#: A line of nothing but whitespace or control characters is no record: Spark's CSV and
+#: JSON readers skip it (Scala's ``trim``: every character up to U+0020).
+_BLANK_LINE = r"^[\x00-\x20]*$"
+#: Line breaks, as Spark's readers split lines.
+_LINE_BREAK = r"\r\n|\r|\n"
+
+
+@dataclass(frozen=True)
+class LandingRead:
+    """One landing source as read.
+
+    Attributes:
+        rows: Raw rows (all strings) with ``_source_file`` and ``_corrupt_record``; CSV
+            sources also carry ``_bad_header``.
+        files: Every file read, relative to the landing folder, including files that hold
+            no record (empty, or a header only), so that they are accounted for too.
+        bad_header: The CSV files whose header is not the contract's.
+    """
+
+    rows: DataFrame
+    files: tuple[str, ...]
+    bad_header: tuple[str, ...] = ()
+
+
+def landing_files(landing_dir: str, source: LandingSource) -> list[str]:
+    """The files of one landing source, relative to the landing folder, sorted.
+
+    The files Spark reads from a folder: the format's extension, no hidden (``.``) or
+    metadata (``_``) files.
+    """
+    folder = fs.join(landing_dir, source.folder)
+    ext = EXTENSIONS[source.fmt]
+    return [
+        f"{source.folder}/{name}"
+        for name in fs.listdir(folder)
+        if name.endswith(ext)
+        and not name.startswith(("_", "."))
+        and fs.is_file(fs.join(folder, name))
+    ]
+
+
+def csv_header(uri: str) -> list[str] | None:
+    """The column names on a CSV file's header line; ``None`` if the file has no line.
+
+    The header is the first line that is not blank (Spark skips blank lines before it
+    too), after a UTF-8 byte-order mark; names are parsed as CSV (quotes allowed).
+    """
+    with fs.open_input(uri) as f:
+        head = f.read(_HEADER_BYTES).decode("utf-8", errors="replace").removeprefix("\ufeff")
+    for line in re.split(_LINE_BREAK, head):
+        if not re.match(_BLANK_LINE, line):
+            return next(csv.reader([line]))
+    return None
+
+
+def _glob_escaped(uri: str) -> str:
+    # Spark expands glob characters in paths: a file named "x[1].csv" must be read as such.
+    return re.sub(r"([\\{}\[\]*?])", r"\\\1", uri)
+
+
+def _source_file(folder: str) -> Column:
+    """``folder/name`` of each row's file; ``_metadata.file_path`` is a percent-encoded URI
+    (a space is ``%20``), and a literal ``+`` must stay one through the decoding."""
+    path = F.url_decode(F.regexp_replace(F.col("_metadata.file_path"), r"\+", "%2B"))
+    return F.regexp_extract(path, rf"/({re.escape(folder)}/[^/]+)$", 1).alias(SOURCE_FILE)
+
+
+def _bad_header_rows(
+    spark: SparkSession, landing_dir: str, source: LandingSource, files: list[str]
+) -> DataFrame:
+    """One raw row per data line of files with a bad header: all columns null, the line in
+    ``_corrupt_record``. Read whole (one row per file) so the header is dropped by its
+    position, whatever it says."""
+    text = spark.read.text(
+        [_glob_escaped(fs.join(landing_dir, f)) for f in files], wholetext=True
+    ).select(F.regexp_replace("value", "^\ufeff", "").alias("value"), _source_file(source.folder))
+    records = F.filter(F.split(F.col("value"), _LINE_BREAK), lambda line: ~line.rlike(_BLANK_LINE))
+    lines = text.select(
+        F.explode(F.slice(records, 2, F.greatest(F.size(records) - 1, F.lit(0)))).alias(CORRUPT),
+        SOURCE_FILE,
+    )
+    return lines.select(
+        *[F.lit(None).cast("string").alias(c) for c in source.columns],
+        CORRUPT,
+        SOURCE_FILE,
+        F.lit(True).alias(BAD_HEADER_FLAG),
+    )
+
+
+def read_landing(spark: SparkSession, landing_dir: str, source: LandingSource) -> LandingRead:
     """Read every file of one landing source.
 
-    A line that does not fit the schema keeps its text in ``_corrupt_record``.
+    A line that does not fit the schema keeps its text in ``_corrupt_record``. A CSV file
+    whose header is not exactly the contract's columns (in order) is not parsed: its data
+    lines come back with ``_bad_header`` set (see the module notes).
 
     Args:
         spark: Session.
@@ -37,28 +145,44 @@ def read_landing(spark: SparkSession, landing_dir: str, source: LandingSource) -
         source: Which source.
 
     Returns:
-        Raw rows with ``_source_file`` and ``_corrupt_record``.
+        The raw rows and the files read.
     """
     schema = source.raw_schema.add(StructField(CORRUPT, StringType(), True))
-    folder = fs.join(landing_dir, source.folder)
+    files = landing_files(landing_dir, source)
+    bad: list[str] = []
+    for f in files if source.fmt == "csv" else ():
+        names = csv_header(fs.join(landing_dir, f))
+        # No line at all: an empty file, no header to check and no record to lose.
+        if names is not None and names != list(source.columns):
+            log.warning(
+                "%s: header %s is not %s; every record quarantined as BAD_HEADER",
+                f,
+                ",".join(names),
+                ",".join(source.columns),
+            )
+            bad.append(f)
+    good = [f for f in files if f not in bad]
     reader = (
         spark.read.schema(schema)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT)
     )
-    if source.fmt == "csv":
-        df = (
-            reader.option("header", "true")
-            .option("pathGlobFilter", "*.csv")
-            .option("enforceSchema", "false")
-            .csv(folder)
-        )
+    paths = [_glob_escaped(fs.join(landing_dir, f)) for f in good]
+    if not paths:
+        df = spark.createDataFrame([], schema)
+    elif source.fmt == "csv":
+        # The header was checked above; Spark only skips it.
+        df = reader.option("header", "true").option("enforceSchema", "true").csv(paths)
     elif source.fmt == "json":
-        df = reader.option("pathGlobFilter", "*.jsonl").json(folder)
+        df = reader.json(paths)
     else:  # pragma: no cover - guarded by schemas
         raise ValueError(f"unknown landing format {source.fmt!r}")
-    rel = F.regexp_extract(F.col("_metadata.file_path"), rf"/({source.folder}/[^/]+)$", 1)
-    return df.withColumn(SOURCE_FILE, rel)
+    df = df.withColumn(SOURCE_FILE, _source_file(source.folder) if paths else F.lit(""))
+    if source.fmt == "csv":
+        df = df.withColumn(BAD_HEADER_FLAG, F.lit(False).cast(BooleanType()))
+        if bad:
+            df = df.unionByName(_bad_header_rows(spark, landing_dir, source, bad))
+    return LandingRead(df, tuple(files), tuple(bad))
 
 
 def landing_sources(landing_dir: str, sources: tuple[LandingSource, ...]) -> list[LandingSource]:

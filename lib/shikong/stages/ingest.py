@@ -2,13 +2,15 @@
 
 Rows in = rows accepted + rows quarantined, per file, always; the stage checks this
 against an independent count of the raw files and fails loudly if it ever does not hold.
+Rows in are counted from each file's own read, before any adapter join (Olist), so a join
+that multiplies or drops rows cannot hide itself in the count.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
@@ -17,6 +19,7 @@ from pyspark.sql import functions as F
 
 from shikong import schemas as S
 from shikong.ingest.olist import LAYER as OLIST_LAYER
+from shikong.ingest.olist import SOURCE_FILES as OLIST_SOURCE_FILES
 from shikong.ingest.olist import olist_frames
 from shikong.ingest.validate import (
     REASON,
@@ -56,6 +59,30 @@ class SourceReport:
     table: str
 
 
+@dataclass(frozen=True)
+class RawSource:
+    """One source's raw rows and its rows in, counted apart from them.
+
+    Attributes:
+        rows: All-string rows in the landing contract's columns, with ``_source_file``
+            (from :func:`read_landing` or an adapter).
+        rows_in: Records per source file, counted from the file's own read before any
+            join (a file without records counts 0).
+    """
+
+    rows: DataFrame
+    rows_in: Mapping[str, int]
+
+
+def records_per_file(read: DataFrame, *, files: Iterable[str] = ()) -> dict[str, int]:
+    """Records per ``_source_file`` of a raw read; ``files`` without any record count 0."""
+    counts = {
+        r[SOURCE_FILE]: int(r["n"])
+        for r in read.groupBy(SOURCE_FILE).agg(F.count(F.lit(1)).alias("n")).collect()
+    }
+    return {**dict.fromkeys(files, 0), **counts}
+
+
 def _table(name: str, layer: str) -> C.TableSpec:
     return C.spec(f"bronze.{name}").in_layer(layer)
 
@@ -76,13 +103,13 @@ def _reference_sets(ctx: StageContext, layer: str) -> dict[str, DataFrame]:
 
 
 def ingest_source(
-    ctx: StageContext, raw: DataFrame, source: S.LandingSource, *, layer: str = "bronze"
+    ctx: StageContext, raw: RawSource, source: S.LandingSource, *, layer: str = "bronze"
 ) -> tuple[SourceReport, list[RunLogEntry]]:
     """Validate one source's raw rows and write bronze, quarantine and reconciliation.
 
     Args:
         ctx: Stage context.
-        raw: All-string rows with ``_source_file`` (from :func:`read_landing` or an adapter).
+        raw: The source's raw rows and its rows in per file.
         source: Which source.
         layer: Lakehouse layer of the bronze tables (``bronze``, ``bronze_olist``...).
 
@@ -96,7 +123,7 @@ def ingest_source(
     spec = SPECS[source.name]
     ingest = ctx.cfg.ingest
     classified = classify(
-        raw,
+        raw.rows,
         spec,
         refs=_reference_sets(ctx, layer),
         valid_from=ingest.valid_from,
@@ -113,18 +140,19 @@ def ingest_source(
             )
             .collect()
         }
-        # Independent count straight from the raw input: nothing may vanish in between.
-        rows_in = {
-            r[SOURCE_FILE]: int(r["n"])
-            for r in raw.groupBy(SOURCE_FILE).agg(F.count(F.lit(1)).alias("n")).collect()
-        }
+        # Rows in were counted from the files themselves: nothing may vanish or appear
+        # in between (an adapter join, the reader, validation).
+        rows_in = dict(raw.rows_in)
         bad = {
-            f: (n, per_file.get(f, (0, 0)))
-            for f, n in rows_in.items()
-            if n != sum(per_file.get(f, (0, 0)))
+            f: (rows_in.get(f, 0), per_file.get(f, (0, 0)))
+            for f in rows_in.keys() | per_file.keys()
+            if rows_in.get(f, 0) != sum(per_file.get(f, (0, 0)))
         }
-        if bad or set(per_file) - set(rows_in):
-            raise ReconciliationError(f"{source.name}: rows in != accepted + quarantined for {bad}")
+        if bad:
+            raise ReconciliationError(
+                f"{source.name}: rows in != accepted + quarantined, "
+                f"file: (rows in, (accepted, quarantined)) {dict(sorted(bad.items()))}"
+            )
 
         written = ctx.catalog.write(
             ctx.spark, table, accepted_rows(classified, spec, run_id=ctx.run_id)
@@ -147,8 +175,8 @@ def ingest_source(
             started,
             ended,
             n,
-            per_file[f][0],
-            per_file[f][1],
+            per_file.get(f, (0, 0))[0],
+            per_file.get(f, (0, 0))[1],
             "OK",
         )
         for f, n in sorted(rows_in.items())
@@ -173,9 +201,9 @@ def ingest_source(
 
 
 def ingest_frames(
-    ctx: StageContext, frames: Mapping[str, DataFrame], *, layer: str
+    ctx: StageContext, frames: Mapping[str, RawSource], *, layer: str
 ) -> list[SourceReport]:
-    """Ingest raw frames per source name (in catalogue-first order) and log the run."""
+    """Ingest raw sources per source name (in catalogue-first order) and log the run."""
     reports: list[SourceReport] = []
     entries: list[RunLogEntry] = []
     for source in S.SOURCES:
@@ -208,7 +236,11 @@ def ingest_landing(
     ident = world.landing_world(landing)
     if ident is not None:
         world.check(ctx.cfg.paths.lakehouse, ident)
-    frames = {s.name: read_landing(ctx.spark, landing, s) for s in present}
+    frames = {}
+    for s in present:
+        read = read_landing(ctx.spark, landing, s)
+        # The landing reader builds no joins: its rows are the files' records.
+        frames[s.name] = RawSource(read.rows, records_per_file(read.rows, files=read.files))
     reports = ingest_frames(ctx, frames, layer="bronze")
     if ident is not None:
         world.record(ctx.cfg.paths.lakehouse, ident)
@@ -216,8 +248,17 @@ def ingest_landing(
 
 
 def ingest_olist(ctx: StageContext, folder: str) -> list[SourceReport]:
-    """Ingest the Olist files in ``folder`` into the ``bronze_olist`` layer."""
-    frames = olist_frames(read_olist(ctx.spark, folder), lookup=municipality_lookup(ctx.spark))
+    """Ingest the Olist files in ``folder`` into the ``bronze_olist`` layer.
+
+    Rows in of each source are the records of its own Olist file, counted on the file's
+    read, not on the mapped frame the adapter's joins build.
+    """
+    files = read_olist(ctx.spark, folder)
+    mapped = olist_frames(files, lookup=municipality_lookup(ctx.spark))
+    frames = {
+        name: RawSource(rows, records_per_file(files[OLIST_SOURCE_FILES[name]]))
+        for name, rows in mapped.items()
+    }
     return ingest_frames(ctx, frames, layer=OLIST_LAYER)
 
 
