@@ -27,9 +27,10 @@ from shikong.io import delta, fs
 class WriteMode(enum.Enum):
     """How a stage writes a table (the catalogue picks the Delta operation)."""
 
-    #: MERGE on the business keys, insert new keys only (immutable facts: bronze, logs).
+    #: MERGE on the business keys, insert new keys only (immutable facts: events, logs).
     INSERT_ONLY = "insert_only"
-    #: MERGE on the business keys, update rows whose values changed, insert new keys.
+    #: MERGE on the business keys, update rows whose values changed (from a newer
+    #: ``sequence_by`` value when the table has one), insert new keys.
     UPSERT = "upsert"
     #: Overwrite exactly the partitions present in the new rows (dynamic overwrite).
     REPLACE_PARTITIONS = "replace_partitions"
@@ -45,10 +46,15 @@ class TableSpec:
         layer: Lakehouse layer (``bronze``, ``silver``, ``gold``, ``ops``...).
         name: Table name within the layer.
         mode: How it is written.
-        keys: Business keys (MERGE condition; unique per row).
-        partition_by: Partition columns.
+        keys: Business keys (unique per row; the whole MERGE condition of a MERGE table).
+        partition_by: Partition columns (file layout only: never part of a match).
         published: Whether the table may leave the restricted layer (reports, exports).
         description: One line on what a row is.
+        sequence_by: (UPSERT) Column ordering the versions of a row, e.g. the ingest time:
+            a matched row is updated only from a strictly newer value, latest wins.
+        lineage: (UPSERT) Columns saying where and when a row was written (file, run):
+            rewritten with a real change, never a change by themselves, so re-delivering
+            the same row changes nothing.
     """
 
     layer: str
@@ -58,11 +64,21 @@ class TableSpec:
     partition_by: tuple[str, ...] = ()
     published: bool = True
     description: str = ""
+    sequence_by: str | None = None
+    lineage: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         merge = self.mode in (WriteMode.INSERT_ONLY, WriteMode.UPSERT)
+        upsert = self.mode is WriteMode.UPSERT
         if merge and not self.keys:
             raise ValueError(f"{self.qualified}: a MERGE-written table needs business keys")
+        if (self.sequence_by or self.lineage) and not upsert:
+            raise ValueError(
+                f"{self.qualified}: sequence_by and lineage order and qualify updates; "
+                "only an UPSERT (MERGE) table has updates"
+            )
+        if {self.sequence_by, *self.lineage} & set(self.keys):
+            raise ValueError(f"{self.qualified}: a business key cannot be sequence or lineage")
         if self.mode is WriteMode.REPLACE_PARTITIONS and not self.partition_by:
             raise ValueError(f"{self.qualified}: replacing partitions needs partition columns")
 
@@ -76,15 +92,26 @@ class TableSpec:
         return dataclasses.replace(self, layer=layer)
 
 
+#: Landing sources that restate the current state of an entity (an order's status, a
+#: customer's address, a price): bronze keeps the latest version of each row. Events and
+#: inventory snapshots are observations that never change: their bronze is insert-only.
+_RESTATED = ("products", "warehouses", "customers", "orders", "order_lines")
+
+
 def _bronze(source: S.LandingSource) -> TableSpec:
+    restated = source.name in _RESTATED
     return TableSpec(
         "bronze",
         source.name,
-        WriteMode.INSERT_ONLY,
+        WriteMode.UPSERT if restated else WriteMode.INSERT_ONLY,
         keys=source.keys,
         partition_by=source.partition_by,
         published=False,
         description=f"validated {source.name} rows from the landing files",
+        # Ingest reads the whole landing folder each run: its time orders the versions,
+        # and re-reading an unchanged file differs only in lineage, so it changes nothing.
+        sequence_by="_ingested_at" if restated else None,
+        lineage=("_source_file", "_ingest_run_id") if restated else (),
     )
 
 
@@ -282,6 +309,8 @@ class Catalog:
                 keys=t.keys,
                 partition_by=t.partition_by,
                 update_matched=t.mode is WriteMode.UPSERT,
+                sequence_by=t.sequence_by,
+                lineage=t.lineage,
             )
         if t.mode is WriteMode.REPLACE_PARTITIONS:
             return delta.replace_partitions(spark, df, path, partition_by=t.partition_by)

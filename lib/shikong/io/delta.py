@@ -51,12 +51,18 @@ def merge_into(
     keys: Sequence[str],
     partition_by: Sequence[str] = (),
     update_matched: bool = True,
+    sequence_by: str | None = None,
+    lineage: Sequence[str] = (),
 ) -> WriteResult:
     """Upsert ``df`` into the Delta table at ``path`` on ``keys`` (create it if missing).
 
-    Re-running with the same rows changes no data: matched rows are rewritten with equal
-    values only when ``update_matched`` is set and a value differs, and nothing is inserted
-    twice. Partition columns are added to the join condition so Delta can prune files.
+    Rows match on the business keys alone. The partition columns are deliberately not part
+    of the condition, not even as a pruning predicate: a row whose partition value changes
+    upstream (an order's timestamp corrected into another month) must find its old version
+    wherever it lies and be updated there, never inserted a second time.
+
+    Re-running with the same rows changes no row: a matched row is rewritten only when a
+    value other than its keys, sequence and lineage differs, and nothing is inserted twice.
 
     Args:
         spark: Session.
@@ -65,7 +71,12 @@ def merge_into(
         keys: Business key columns.
         partition_by: Partition columns used when the table is created.
         update_matched: Update rows whose key exists and whose values changed; when
-            ``False`` the merge is insert-only (immutable facts such as bronze rows).
+            ``False`` the merge is insert-only (immutable facts such as events).
+        sequence_by: Column ordering the versions of a row: a matched row is updated only
+            from a strictly newer value (a target row without one counts as oldest), so an
+            older version never overwrites a newer one.
+        lineage: Columns saying where and when a row was written: updated with a real
+            change, never a change by themselves.
 
     Returns:
         The commit's version and row counts.
@@ -80,12 +91,16 @@ def merge_into(
         return result
 
     before = _version(spark, path)
-    on_cols = list(dict.fromkeys([*partition_by, *keys]))
-    condition = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in on_cols)
+    condition = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in keys)
     merge = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
     if update_matched:
-        value_cols = [c for c in df.columns if c not in on_cols]
+        unchanged = {*keys, *lineage, *([sequence_by] if sequence_by else [])}
+        value_cols = [c for c in df.columns if c not in unchanged]
         changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in value_cols)
+        if changed and sequence_by:
+            seq = f"`{sequence_by}`"
+            newer = f"(s.{seq} > t.{seq} OR (t.{seq} IS NULL AND s.{seq} IS NOT NULL))"
+            changed = f"{newer} AND ({changed})"
         if changed:
             merge = merge.whenMatchedUpdateAll(condition=changed)
     merge.whenNotMatchedInsertAll().execute()
