@@ -79,7 +79,7 @@ def test_every_stage_has_a_job_face_a_stage_module_and_a_console_script() -> Non
 
 
 _U, _I = C.WriteMode.UPSERT, C.WriteMode.INSERT_ONLY
-_P, _O = C.WriteMode.REPLACE_PARTITIONS, C.WriteMode.OVERWRITE
+_R, _O = C.WriteMode.REPLACE_SCOPE, C.WriteMode.OVERWRITE
 
 
 @pytest.mark.parametrize(
@@ -87,20 +87,22 @@ _P, _O = C.WriteMode.REPLACE_PARTITIONS, C.WriteMode.OVERWRITE
     [
         (_U, {}, "needs business keys"),
         (_I, {}, "needs business keys"),
-        (_P, {}, "needs partition columns"),
         (_I, {"keys": ("k",), "sequence_by": "seq"}, "only an UPSERT"),
         (_O, {"lineage": ("src",)}, "only an UPSERT"),
         (_U, {"keys": ("k",), "sequence_by": "k"}, "business key cannot be sequence"),
         (_U, {"keys": ("k",), "lineage": ("k",)}, "business key cannot be sequence or lineage"),
+        (_R, {}, "scope_by is needed by, and only by, a REPLACE_SCOPE"),
+        (_O, {"scope_by": ("day",)}, "scope_by is needed by, and only by, a REPLACE_SCOPE"),
     ],
     ids=[
         "upsert-no-keys",
         "insert-no-keys",
-        "replace-no-partitions",
         "sequence-on-insert-only",
         "lineage-on-overwrite",
         "key-as-sequence",
         "key-as-lineage",
+        "replace-scope-without-scope",
+        "scope-on-overwrite",
     ],
 )
 def test_a_spec_refuses_inconsistent_declarations(mode, how, error) -> None:

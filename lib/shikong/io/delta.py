@@ -1,4 +1,4 @@
-"""Idempotent Delta writes and lakehouse listing."""
+"""Idempotent Delta writes (MERGE, scoped replace, overwrite) and lakehouse listing."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class WriteResult:
     operation: str
     rows_inserted: int
     rows_updated: int
+    rows_deleted: int = 0
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -36,7 +37,8 @@ def _last_commit(spark: SparkSession, path: str, previous_version: int = -1) -> 
     metrics = row["operationMetrics"] or {}
     inserted = int(metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)))
     updated = int(metrics.get("numTargetRowsUpdated", 0))
-    return WriteResult(path, int(row["version"]), str(row["operation"]), inserted, updated)
+    deleted = int(metrics.get("numTargetRowsDeleted", metrics.get("numDeletedRows", 0)))
+    return WriteResult(path, int(row["version"]), str(row["operation"]), inserted, updated, deleted)
 
 
 def _version(spark: SparkSession, path: str) -> int:
@@ -111,33 +113,57 @@ def merge_into(
     return result
 
 
-def replace_partitions(
-    spark: SparkSession, df: DataFrame, path: str, *, partition_by: Sequence[str]
+def replace_where(
+    spark: SparkSession,
+    df: DataFrame,
+    path: str,
+    *,
+    where: str,
+    partition_by: Sequence[str] = (),
 ) -> WriteResult:
-    """Overwrite exactly the partitions present in ``df`` (idempotent recompute of aggregates).
+    """Replace the rows matching ``where`` by ``df`` in one commit (create the table if missing).
+
+    Every old row inside the scope goes, including those of keys or partitions that ``df``
+    no longer has (a series that dropped out, a day whose orders vanished); rows outside it
+    stay. Delta refuses the commit if a row of ``df`` lies outside the scope.
 
     Args:
         spark: Session.
-        df: Complete new content of every partition it touches.
+        df: The complete new content of the scope.
         path: Target table path.
-        partition_by: Partition columns.
+        where: SQL predicate of the scope (``run_date = DATE'2024-05-01'``).
+        partition_by: Partition columns (the table's layout).
 
     Returns:
-        The commit's version and row counts.
+        The commit's version and row counts (``rows_deleted``: old rows of the scope).
     """
-    writer = (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("partitionOverwriteMode", "dynamic")
-        .partitionBy(*partition_by)
-    )
+    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", where)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
     writer.save(path)
-    return _last_commit(spark, path)
+    result = _last_commit(spark, path)
+    log.info(
+        "replaced %s in %s: %d rows written, %d removed",
+        where,
+        path,
+        result.rows_inserted,
+        result.rows_deleted,
+    )
+    return result
 
 
-def overwrite(spark: SparkSession, df: DataFrame, path: str) -> WriteResult:
-    """Replace the whole table (small derived tables recomputed from scratch each run)."""
-    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+def overwrite(
+    spark: SparkSession, df: DataFrame, path: str, *, partition_by: Sequence[str] = ()
+) -> WriteResult:
+    """Replace the whole table (derived tables their stage recomputes whole each run).
+
+    The partitioning is restated on every write: with ``overwriteSchema`` Delta takes it
+    from the writer, and a writer without ``partitionBy`` would drop it.
+    """
+    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(path)
     return _last_commit(spark, path)
 
 
