@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from sedona.spark.sql import st_constructors as stc
 from sedona.spark.sql import st_functions as stf
 
-from shikong.io.delta import merge_into, replace_partitions
+from shikong.io.delta import merge_into, overwrite, replace_where
 
 
 def _shops(spark, rows):
@@ -56,12 +56,18 @@ def test_wkb_merge_and_time_travel(spark, tmp_path):
     assert inside == 2
 
 
-def test_replace_partitions_only_touches_given_partitions(spark, tmp_path):
+def test_replace_where_replaces_exactly_the_scope(spark, tmp_path):
     path = str(tmp_path / "daily")
-    rows = [("a", "d1", "POINT (0 0)", 1.0), ("a", "d2", "POINT (0 0)", 2.0)]
-    replace_partitions(spark, _shops(spark, rows), path, partition_by=["day"])
-    replace_partitions(
-        spark, _shops(spark, [("a", "d2", "POINT (0 0)", 9.0)]), path, partition_by=["day"]
+    rows = [("a", d, "POINT (0 0)", 1.0) for d in ("d1", "d2", "d3")]
+    overwrite(spark, _shops(spark, rows), path, partition_by=["day"])
+    # d3 has no new row but lies inside the scope: it goes; d1 lies outside it: it stays.
+    done = replace_where(
+        spark,
+        _shops(spark, [("a", "d2", "POINT (0 0)", 9.0)]),
+        path,
+        where="day >= 'd2'",
+        partition_by=["day"],
     )
     got = spark.read.format("delta").load(path).orderBy("day").select("day", "sales").toPandas()
     assert got.values.tolist() == [["d1", 1.0], ["d2", 9.0]]
+    assert (done.rows_inserted, done.rows_deleted) == (1, 2)

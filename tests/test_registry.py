@@ -78,18 +78,36 @@ def test_every_stage_has_a_job_face_a_stage_module_and_a_console_script() -> Non
         assert (REPO / "jobs" / f"{stage.job}.py").is_file()
 
 
+_U, _I = C.WriteMode.UPSERT, C.WriteMode.INSERT_ONLY
+_R, _O = C.WriteMode.REPLACE_SCOPE, C.WriteMode.OVERWRITE
+
+
 @pytest.mark.parametrize(
-    ("mode", "keys", "parts", "error"),
+    ("mode", "how", "error"),
     [
-        (C.WriteMode.UPSERT, (), (), "needs business keys"),
-        (C.WriteMode.INSERT_ONLY, (), (), "needs business keys"),
-        (C.WriteMode.REPLACE_PARTITIONS, (), (), "needs partition columns"),
+        (_U, {}, "needs business keys"),
+        (_I, {}, "needs business keys"),
+        (_I, {"keys": ("k",), "sequence_by": "seq"}, "only an UPSERT"),
+        (_O, {"lineage": ("src",)}, "only an UPSERT"),
+        (_U, {"keys": ("k",), "sequence_by": "k"}, "business key cannot be sequence"),
+        (_U, {"keys": ("k",), "lineage": ("k",)}, "business key cannot be sequence or lineage"),
+        (_R, {}, "scope_by is needed by, and only by, a REPLACE_SCOPE"),
+        (_O, {"scope_by": ("day",)}, "scope_by is needed by, and only by, a REPLACE_SCOPE"),
     ],
-    ids=["upsert-no-keys", "insert-no-keys", "replace-no-partitions"],
+    ids=[
+        "upsert-no-keys",
+        "insert-no-keys",
+        "sequence-on-insert-only",
+        "lineage-on-overwrite",
+        "key-as-sequence",
+        "key-as-lineage",
+        "replace-scope-without-scope",
+        "scope-on-overwrite",
+    ],
 )
-def test_a_spec_refuses_inconsistent_declarations(mode, keys, parts, error) -> None:
+def test_a_spec_refuses_inconsistent_declarations(mode, how, error) -> None:
     with pytest.raises(ValueError, match=error):
-        C.TableSpec("gold", "x", mode, keys=keys, partition_by=parts)
+        C.TableSpec("gold", "x", mode, **how)
 
 
 def test_restricted_tables_are_bronze_quarantine_and_ops() -> None:

@@ -95,7 +95,12 @@ from shikong.decisions.routing_solvers import (
     nearest_neighbor_routes,
     solve_ortools,
 )
-from shikong.decisions.spark_frames import policy_inputs, routing_input, routing_output_part
+from shikong.decisions.spark_frames import (
+    first_delivery_day,
+    policy_inputs,
+    routing_input,
+    routing_output_part,
+)
 from shikong.frames import column_names, ddl_fields
 
 __all__ = [
@@ -139,6 +144,7 @@ __all__ = [
     "daily_sigma_from_bands",
     "distance_matrix_m",
     "economic_order_quantity",
+    "first_delivery_day",
     "geodesic_m",
     "lead_time_demand_samples",
     "ledger_balances",

@@ -10,6 +10,7 @@ it runs inside the Python workers.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -68,18 +69,32 @@ def _fields(ddl: str) -> list[tuple[str, str]]:
     return [tuple(part.strip().split(" ", 1)) for part in ddl.split(",")]  # type: ignore[misc]
 
 
-def routing_input(
-    orders: DataFrame, lines: DataFrame, warehouses: DataFrame, *, days: int
-) -> DataFrame:
-    """Stops of the last ``days`` delivery days: order location, units and the depot."""
-    units = lines.groupBy("order_id").agg(F.sum("quantity").cast("double").alias("demand"))
+def _deliveries(orders: DataFrame) -> DataFrame:
     stops = orders.where(F.col("status") != "canceled") if "status" in orders.columns else orders
-    stops = stops.select(
+    return stops.select(
         "order_id", "warehouse_id", F.col("order_date").alias("delivery_date"), "lat", "lon"
     )
-    if days:
-        last = _aggregate(stops.agg(F.max("delivery_date")))
-        stops = stops.where(F.col("delivery_date") > F.date_sub(F.lit(last), days))
+
+
+def first_delivery_day(orders: DataFrame, *, days: int) -> dt.date | None:
+    """First calendar day of the last ``days`` delivery days (ending at the latest one).
+
+    Every day from it on is routed, days without orders included. ``None`` (every day)
+    when ``days`` is 0 or there is no delivery at all.
+    """
+    last = _aggregate(_deliveries(orders).agg(F.max("delivery_date"))) if days else None
+    return None if last is None else last - dt.timedelta(days=days - 1)
+
+
+def routing_input(
+    orders: DataFrame, lines: DataFrame, warehouses: DataFrame, *, since: dt.date | None
+) -> DataFrame:
+    """Stops delivered on ``since`` or later (every stop when ``None``): order location,
+    units and the depot."""
+    units = lines.groupBy("order_id").agg(F.sum("quantity").cast("double").alias("demand"))
+    stops = _deliveries(orders)
+    if since is not None:
+        stops = stops.where(F.col("delivery_date") >= F.lit(since))
     depot = F.broadcast(
         warehouses.select(
             "warehouse_id", F.col("lat").alias("depot_lat"), F.col("lon").alias("depot_lon")
@@ -126,4 +141,4 @@ def routing_output_part(long: DataFrame, record_type: str) -> DataFrame:
     return long.where(F.col("record_type") == record_type).select(*column_names(ddl))
 
 
-__all__ = ["policy_inputs", "routing_input", "routing_output_part"]
+__all__ = ["first_delivery_day", "policy_inputs", "routing_input", "routing_output_part"]

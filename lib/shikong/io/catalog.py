@@ -1,11 +1,17 @@
 """The table catalogue: every lakehouse table declared once, and the only way to reach one.
 
 A :class:`TableSpec` says where a table lives (layer and name), what identifies a row
-(business keys), how it is partitioned, how a stage writes it (:class:`WriteMode`) and
-whether it is *published* (leaves the restricted layer: bronze and the quarantine hold raw
-data and stay restricted). :class:`Catalog` binds the specs to one lakehouse URI and reads,
-writes and MERGEs through :mod:`shikong.io.delta`, so stages never spell out a path, a key
-or a partition column.
+(business keys), how it is partitioned, how a stage writes it (:class:`WriteMode`: MERGE,
+replace the recomputed scope, or overwrite) and whether it is *published* (leaves the
+restricted layer: bronze and the quarantine hold raw data and stay restricted).
+:class:`Catalog` binds the specs to one lakehouse URI and reads, writes and MERGEs through
+:mod:`shikong.io.delta`, so stages never spell out a path, a key or a partition column; a
+stage that replaces a scope states only the scope's values (``scope={"run_date": day}``).
+
+A derived table never keeps a row its stage did not just recompute inside the scope it
+recomputed: it is either replaced whole (the stage recomputes everything) or replaced over
+its declared scope (the stage recomputes one run date, the last delivery days...). MERGE
+is for tables that accumulate: bronze rows, logs, and the per-run history of the models.
 
 Lakehouse locations are URIs (a plain path, ``file:``, ``s3a:``, ``abfss:``, ``dbfs:``,
 ``/Volumes/...``); Spark resolves them through Hadoop's filesystems.
@@ -14,6 +20,7 @@ Lakehouse locations are URIs (a plain path, ``file:``, ``s3a:``, ``abfss:``, ``d
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -27,14 +34,28 @@ from shikong.io import delta, fs
 class WriteMode(enum.Enum):
     """How a stage writes a table (the catalogue picks the Delta operation)."""
 
-    #: MERGE on the business keys, insert new keys only (immutable facts: bronze, logs).
+    #: MERGE on the business keys, insert new keys only (immutable facts: events, logs).
     INSERT_ONLY = "insert_only"
-    #: MERGE on the business keys, update rows whose values changed, insert new keys.
+    #: MERGE on the business keys, update rows whose values changed (from a newer
+    #: ``sequence_by`` value when the table has one), insert new keys.
     UPSERT = "upsert"
-    #: Overwrite exactly the partitions present in the new rows (dynamic overwrite).
-    REPLACE_PARTITIONS = "replace_partitions"
-    #: Replace the whole table (small derived tables recomputed every run).
+    #: Replace the scope the stage recomputed (Delta ``replaceWhere`` over ``scope_by``):
+    #: every old row inside the scope goes, rows outside it stay as history.
+    REPLACE_SCOPE = "replace_scope"
+    #: Replace the whole table (the stage recomputes all of it every run).
     OVERWRITE = "overwrite"
+
+
+@dataclass(frozen=True)
+class Since:
+    """A scope bound: every value from ``start`` on (a rolling window such as the last N
+    delivery days, which also covers later days that no longer have any row)."""
+
+    start: dt.date | int | float | str
+
+
+#: The value a stage gives for one scope column: that value, or everything from a bound on.
+ScopeValue = dt.date | int | float | str | Since
 
 
 @dataclass(frozen=True)
@@ -45,10 +66,17 @@ class TableSpec:
         layer: Lakehouse layer (``bronze``, ``silver``, ``gold``, ``ops``...).
         name: Table name within the layer.
         mode: How it is written.
-        keys: Business keys (MERGE condition; unique per row).
-        partition_by: Partition columns.
+        keys: Business keys (unique per row; the whole MERGE condition of a MERGE table).
+        partition_by: Partition columns (file layout only: never part of a match).
         published: Whether the table may leave the restricted layer (reports, exports).
         description: One line on what a row is.
+        sequence_by: (UPSERT) Column ordering the versions of a row, e.g. the ingest time:
+            a matched row is updated only from a strictly newer value, latest wins.
+        lineage: (UPSERT) Columns saying where and when a row was written (file, run):
+            rewritten with a real change, never a change by themselves, so re-delivering
+            the same row changes nothing.
+        scope_by: (REPLACE_SCOPE) Columns the replaced scope is stated over; each write
+            gives a value (or a :class:`Since` bound) for every one of them.
     """
 
     layer: str
@@ -58,13 +86,26 @@ class TableSpec:
     partition_by: tuple[str, ...] = ()
     published: bool = True
     description: str = ""
+    sequence_by: str | None = None
+    lineage: tuple[str, ...] = ()
+    scope_by: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         merge = self.mode in (WriteMode.INSERT_ONLY, WriteMode.UPSERT)
+        upsert = self.mode is WriteMode.UPSERT
         if merge and not self.keys:
             raise ValueError(f"{self.qualified}: a MERGE-written table needs business keys")
-        if self.mode is WriteMode.REPLACE_PARTITIONS and not self.partition_by:
-            raise ValueError(f"{self.qualified}: replacing partitions needs partition columns")
+        if (self.sequence_by or self.lineage) and not upsert:
+            raise ValueError(
+                f"{self.qualified}: sequence_by and lineage order and qualify updates; "
+                "only an UPSERT (MERGE) table has updates"
+            )
+        if {self.sequence_by, *self.lineage} & set(self.keys):
+            raise ValueError(f"{self.qualified}: a business key cannot be sequence or lineage")
+        if (self.mode is WriteMode.REPLACE_SCOPE) != bool(self.scope_by):
+            raise ValueError(
+                f"{self.qualified}: scope_by is needed by, and only by, a REPLACE_SCOPE table"
+            )
 
     @property
     def qualified(self) -> str:
@@ -76,26 +117,39 @@ class TableSpec:
         return dataclasses.replace(self, layer=layer)
 
 
+#: Landing sources that restate the current state of an entity (an order's status, a
+#: customer's address, a price): bronze keeps the latest version of each row. Events and
+#: inventory snapshots are observations that never change: their bronze is insert-only.
+_RESTATED = ("products", "warehouses", "customers", "orders", "order_lines")
+
+
 def _bronze(source: S.LandingSource) -> TableSpec:
+    restated = source.name in _RESTATED
     return TableSpec(
         "bronze",
         source.name,
-        WriteMode.INSERT_ONLY,
+        WriteMode.UPSERT if restated else WriteMode.INSERT_ONLY,
         keys=source.keys,
         partition_by=source.partition_by,
         published=False,
         description=f"validated {source.name} rows from the landing files",
+        # Ingest reads the whole landing folder each run: its time orders the versions,
+        # and re-reading an unchanged file differs only in lineage, so it changes nothing.
+        sequence_by="_ingested_at" if restated else None,
+        lineage=("_source_file", "_ingest_run_id") if restated else (),
     )
 
 
 _I, _U = WriteMode.INSERT_ONLY, WriteMode.UPSERT
-_P, _O = WriteMode.REPLACE_PARTITIONS, WriteMode.OVERWRITE
+_R, _O = WriteMode.REPLACE_SCOPE, WriteMode.OVERWRITE
 
 #: Every table of the lakehouse, by qualified name.
 TABLES: Mapping[str, TableSpec] = {
     t.qualified: t
     for t in (
         *(_bronze(src) for src in S.SOURCES),
+        # Logs that only grow: a rejected raw row (by file, content and occurrence) is
+        # recorded once; a run's reconciliation row is restated if the run reports again.
         TableSpec(
             "bronze",
             "quarantine",
@@ -113,65 +167,84 @@ TABLES: Mapping[str, TableSpec] = {
             published=False,
             description="per job, run and file: rows in / accepted / rejected, status",
         ),
+        # The spatial stage recomputes every customer, order, month, period and cluster
+        # from all of bronze: a month or period whose orders disappeared must go too, so
+        # these are replaced whole (partitioned for readers, never replaced by partition).
         TableSpec("silver", "customers_geo", _O, description="customer location features"),
         TableSpec(
             "silver",
             "orders_geo",
-            _P,
+            _O,
             partition_by=("order_month",),
             description="per order: region, H3, distances, nearest warehouses, flags",
         ),
-        TableSpec("silver", "sku_daily", _O, description="cleaned daily series per SKU key"),
-        TableSpec("silver", "sku_region_daily", _O, description="the demand model's series"),
         TableSpec("gold", "service_zones", _O, description="service areas clipped to states"),
-        TableSpec("gold", "grid_daily", _P, partition_by=("month",), description="H3 cell x day"),
+        TableSpec("gold", "grid_daily", _O, partition_by=("month",), description="H3 cell x day"),
         TableSpec(
             "gold",
             "grid_daily_category",
-            _P,
+            _O,
             partition_by=("month",),
             description="H3 cell x day x category",
         ),
         TableSpec(
-            "gold", "hotspots", _P, partition_by=("period",), description="Gi* per cell x period"
+            "gold", "hotspots", _O, partition_by=("period",), description="Gi* per cell x period"
         ),
         TableSpec("gold", "spatial_autocorrelation", _O, description="global Moran's I"),
         TableSpec("gold", "customer_clusters", _O, description="DBSCAN + K-means per customer"),
         TableSpec("gold", "region_profiles", _O, description="clusters of states by profile"),
+        # Every series is rebuilt from all of bronze each run.
+        TableSpec("silver", "sku_daily", _O, description="cleaned daily series per SKU key"),
+        TableSpec("silver", "sku_region_daily", _O, description="the demand model's series"),
+        # One run date is recomputed for every current series (and SKU x warehouse): a series
+        # that dropped out must lose its rows of that date; earlier run dates stay as history.
         TableSpec(
             "gold",
             "forecasts",
-            _U,
+            _R,
             keys=("series_id", "run_date", "ds"),
             partition_by=("run_date",),
+            scope_by=("run_date",),
             description="SARIMA forecasts with 80/95% intervals",
         ),
         TableSpec(
             "gold",
             "forecast_metrics",
-            _U,
+            _R,
             keys=("series_id", "run_date", "fold", "model"),
             partition_by=("run_date",),
+            scope_by=("run_date",),
             description="rolling-origin backtest per series x fold x model",
         ),
         TableSpec(
             "gold",
             "inventory_policy",
-            _U,
+            _R,
             keys=("sku", "warehouse_id", "run_date"),
             partition_by=("run_date",),
+            scope_by=("run_date",),
             description="safety stock, reorder point, EOQ, order today",
         ),
         TableSpec(
             "gold",
             "policy_simulation",
-            _U,
+            _R,
             keys=("sku", "warehouse_id", "policy", "run_date"),
             partition_by=("run_date",),
+            scope_by=("run_date",),
             description="policy vs naive replay",
         ),
+        # The last N delivery days are re-solved: every date from the window's first day on
+        # is replaced (a later date whose orders vanished too); older dates stay as history.
         *(
-            TableSpec("gold", name, _P, partition_by=("delivery_date",), description=what)
+            TableSpec(
+                "gold",
+                name,
+                _R,
+                partition_by=("delivery_date",),
+                scope_by=("delivery_date",),
+                description=what,
+            )
             for name, what in (
                 ("routes", "one row per vehicle route"),
                 ("route_stops", "one row per routed order"),
@@ -179,6 +252,7 @@ TABLES: Mapping[str, TableSpec] = {
                 ("unrouted_orders", "orders left off every route, with a reason"),
             )
         ),
+        # History keyed by run: a run only ever adds or restates its own rows.
         TableSpec(
             "gold",
             "training_metrics",
@@ -193,17 +267,22 @@ TABLES: Mapping[str, TableSpec] = {
             keys=("model_kind", "run_id"),
             description="one row per trained model",
         ),
+        # A scoring run forecasts every current series from the day after its data: the
+        # predictions from that origin on are replaced, earlier origins stay as history.
         TableSpec(
             "gold",
             "demand_predictions",
-            _U,
+            _R,
             keys=("series_id", "origin", "ds"),
+            scope_by=("origin",),
             description="fusion-model quantile forecasts",
         ),
+        # The current top-K of every recently active customer: a customer who is no longer
+        # active keeps no recommendation, so each scoring run replaces the table.
         TableSpec(
             "gold",
             "recommendations",
-            _U,
+            _O,
             keys=("customer_id", "rank"),
             description="top-K SKUs per recently active customer",
         ),
@@ -265,15 +344,39 @@ class Catalog:
         return self.read(spark, table) if self.exists(spark, table) else None
 
     def write(
-        self, spark: SparkSession, table: str | TableSpec, df: DataFrame
+        self,
+        spark: SparkSession,
+        table: str | TableSpec,
+        df: DataFrame,
+        *,
+        scope: Mapping[str, ScopeValue] | None = None,
     ) -> delta.WriteResult:
         """Write ``df`` with the table's declared :class:`WriteMode`.
+
+        Args:
+            spark: Session.
+            table: Qualified name or spec.
+            df: The new rows (all of them, or all of the scope's).
+            scope: (REPLACE_SCOPE tables, required there and refused elsewhere) the scope
+                the stage recomputed: a value or :class:`Since` bound for every ``scope_by``
+                column. Rows of ``df`` outside it fail the write.
 
         Returns:
             Delta's own metrics of the commit.
         """
         t = spec(table)
         path = self.uri(t)
+        if t.mode is WriteMode.REPLACE_SCOPE:
+            if scope is None or set(scope) != set(t.scope_by):
+                raise ValueError(
+                    f"{t.qualified} replaces the scope a stage recomputed: give a value for "
+                    f"each of {list(t.scope_by)}, got {sorted(scope or {})}"
+                )
+            return delta.replace_where(
+                spark, df, path, where=scope_predicate(scope), partition_by=t.partition_by
+            )
+        if scope is not None:
+            raise ValueError(f"{t.qualified} is written by {t.mode.value}: it takes no scope")
         if t.mode in (WriteMode.INSERT_ONLY, WriteMode.UPSERT):
             return delta.merge_into(
                 spark,
@@ -282,14 +385,38 @@ class Catalog:
                 keys=t.keys,
                 partition_by=t.partition_by,
                 update_matched=t.mode is WriteMode.UPSERT,
+                sequence_by=t.sequence_by,
+                lineage=t.lineage,
             )
-        if t.mode is WriteMode.REPLACE_PARTITIONS:
-            return delta.replace_partitions(spark, df, path, partition_by=t.partition_by)
-        return delta.overwrite(spark, df, path)
+        return delta.overwrite(spark, df, path, partition_by=t.partition_by)
 
     def list_tables(self, spark: SparkSession) -> list[delta.TableInfo]:
         """Every Delta table under the lakehouse, with rows and latest version."""
         return delta.list_tables(spark, self.lakehouse)
+
+
+def _sql_literal(value: object) -> str:
+    # datetime before date: a datetime is a date.
+    if isinstance(value, dt.datetime):
+        return f"TIMESTAMP'{value.isoformat(sep=' ')}'"
+    if isinstance(value, dt.date):
+        return f"DATE'{value.isoformat()}'"
+    if isinstance(value, int | float) and value == value:  # NaN matches nothing
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    raise TypeError(f"a scope value is a date, number or string, got {value!r}")
+
+
+def scope_predicate(scope: Mapping[str, ScopeValue]) -> str:
+    """The SQL predicate of a scope (``run_date = DATE'2024-05-01'``), for ``replaceWhere``."""
+    if not scope:
+        raise ValueError("an empty scope: a table replaced whole is an OVERWRITE table")
+    parts = []
+    for column, value in sorted(scope.items()):
+        op, bound = (">=", value.start) if isinstance(value, Since) else ("=", value)
+        parts.append(f"`{column}` {op} {_sql_literal(bound)}")
+    return " AND ".join(parts)
 
 
 def published(tables: Iterable[TableSpec] = TABLES.values()) -> list[TableSpec]:

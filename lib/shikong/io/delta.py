@@ -1,4 +1,4 @@
-"""Idempotent Delta writes and lakehouse listing."""
+"""Idempotent Delta writes (MERGE, scoped replace, overwrite) and lakehouse listing."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class WriteResult:
     operation: str
     rows_inserted: int
     rows_updated: int
+    rows_deleted: int = 0
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -36,7 +37,8 @@ def _last_commit(spark: SparkSession, path: str, previous_version: int = -1) -> 
     metrics = row["operationMetrics"] or {}
     inserted = int(metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)))
     updated = int(metrics.get("numTargetRowsUpdated", 0))
-    return WriteResult(path, int(row["version"]), str(row["operation"]), inserted, updated)
+    deleted = int(metrics.get("numTargetRowsDeleted", metrics.get("numDeletedRows", 0)))
+    return WriteResult(path, int(row["version"]), str(row["operation"]), inserted, updated, deleted)
 
 
 def _version(spark: SparkSession, path: str) -> int:
@@ -51,12 +53,18 @@ def merge_into(
     keys: Sequence[str],
     partition_by: Sequence[str] = (),
     update_matched: bool = True,
+    sequence_by: str | None = None,
+    lineage: Sequence[str] = (),
 ) -> WriteResult:
     """Upsert ``df`` into the Delta table at ``path`` on ``keys`` (create it if missing).
 
-    Re-running with the same rows changes no data: matched rows are rewritten with equal
-    values only when ``update_matched`` is set and a value differs, and nothing is inserted
-    twice. Partition columns are added to the join condition so Delta can prune files.
+    Rows match on the business keys alone. The partition columns are deliberately not part
+    of the condition, not even as a pruning predicate: a row whose partition value changes
+    upstream (an order's timestamp corrected into another month) must find its old version
+    wherever it lies and be updated there, never inserted a second time.
+
+    Re-running with the same rows changes no row: a matched row is rewritten only when a
+    value other than its keys, sequence and lineage differs, and nothing is inserted twice.
 
     Args:
         spark: Session.
@@ -65,7 +73,12 @@ def merge_into(
         keys: Business key columns.
         partition_by: Partition columns used when the table is created.
         update_matched: Update rows whose key exists and whose values changed; when
-            ``False`` the merge is insert-only (immutable facts such as bronze rows).
+            ``False`` the merge is insert-only (immutable facts such as events).
+        sequence_by: Column ordering the versions of a row: a matched row is updated only
+            from a strictly newer value (a target row without one counts as oldest), so an
+            older version never overwrites a newer one.
+        lineage: Columns saying where and when a row was written: updated with a real
+            change, never a change by themselves.
 
     Returns:
         The commit's version and row counts.
@@ -80,12 +93,16 @@ def merge_into(
         return result
 
     before = _version(spark, path)
-    on_cols = list(dict.fromkeys([*partition_by, *keys]))
-    condition = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in on_cols)
+    condition = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in keys)
     merge = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
     if update_matched:
-        value_cols = [c for c in df.columns if c not in on_cols]
+        unchanged = {*keys, *lineage, *([sequence_by] if sequence_by else [])}
+        value_cols = [c for c in df.columns if c not in unchanged]
         changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in value_cols)
+        if changed and sequence_by:
+            seq = f"`{sequence_by}`"
+            newer = f"(s.{seq} > t.{seq} OR (t.{seq} IS NULL AND s.{seq} IS NOT NULL))"
+            changed = f"{newer} AND ({changed})"
         if changed:
             merge = merge.whenMatchedUpdateAll(condition=changed)
     merge.whenNotMatchedInsertAll().execute()
@@ -96,33 +113,57 @@ def merge_into(
     return result
 
 
-def replace_partitions(
-    spark: SparkSession, df: DataFrame, path: str, *, partition_by: Sequence[str]
+def replace_where(
+    spark: SparkSession,
+    df: DataFrame,
+    path: str,
+    *,
+    where: str,
+    partition_by: Sequence[str] = (),
 ) -> WriteResult:
-    """Overwrite exactly the partitions present in ``df`` (idempotent recompute of aggregates).
+    """Replace the rows matching ``where`` by ``df`` in one commit (create the table if missing).
+
+    Every old row inside the scope goes, including those of keys or partitions that ``df``
+    no longer has (a series that dropped out, a day whose orders vanished); rows outside it
+    stay. Delta refuses the commit if a row of ``df`` lies outside the scope.
 
     Args:
         spark: Session.
-        df: Complete new content of every partition it touches.
+        df: The complete new content of the scope.
         path: Target table path.
-        partition_by: Partition columns.
+        where: SQL predicate of the scope (``run_date = DATE'2024-05-01'``).
+        partition_by: Partition columns (the table's layout).
 
     Returns:
-        The commit's version and row counts.
+        The commit's version and row counts (``rows_deleted``: old rows of the scope).
     """
-    writer = (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("partitionOverwriteMode", "dynamic")
-        .partitionBy(*partition_by)
-    )
+    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", where)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
     writer.save(path)
-    return _last_commit(spark, path)
+    result = _last_commit(spark, path)
+    log.info(
+        "replaced %s in %s: %d rows written, %d removed",
+        where,
+        path,
+        result.rows_inserted,
+        result.rows_deleted,
+    )
+    return result
 
 
-def overwrite(spark: SparkSession, df: DataFrame, path: str) -> WriteResult:
-    """Replace the whole table (small derived tables recomputed from scratch each run)."""
-    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+def overwrite(
+    spark: SparkSession, df: DataFrame, path: str, *, partition_by: Sequence[str] = ()
+) -> WriteResult:
+    """Replace the whole table (derived tables their stage recomputes whole each run).
+
+    The partitioning is restated on every write: with ``overwriteSchema`` Delta takes it
+    from the writer, and a writer without ``partitionBy`` would drop it.
+    """
+    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(path)
     return _last_commit(spark, path)
 
 

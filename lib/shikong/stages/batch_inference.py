@@ -7,19 +7,23 @@ the training examples' code (same context, as-of spatial features, standardiser 
 the training split, vocabulary); they are scored with ``mapInPandas``, one model load per
 Python worker. Demand: quantile forecasts for the ``horizon`` days after
 the last day of every SKU x region series. Recommender: the top-K SKUs of every customer
-active in the last ``history_days``, as of the end of the data. Both tables are MERGEd on
-their keys, so a rerun replaces rows instead of adding them.
+active in the last ``history_days``, as of the end of the data. Predictions replace every
+origin from the run's first one on (earlier origins stay as history) and recommendations
+replace the whole table, so a series or customer that dropped out keeps no stale row.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
 from pyspark.sql import Row
 from pyspark.sql import functions as F
 
+from shikong.frames import first_row
 from shikong.io import shards
+from shikong.io.catalog import Since
 from shikong.io.checkpoints import CheckpointFiles, load_checkpoint
 from shikong.stages import ml_inputs as ml
 from shikong.stages.context import StageContext, step
@@ -55,16 +59,21 @@ def predict_demand(ctx: StageContext, model: Row) -> int:
     """Forecast every SKU x region series with the demand model; returns rows written."""
     meta = _check_same_features(ctx, "demand", model)
     levels = meta["quantiles"]
+    examples = shards.read_spark_split(ctx.spark, ml.data_dir(ctx, "demand"), "score")
+    # Origins are days since 1970-01-01 (day0); the first one bounds the replaced scope.
+    first = first_row(examples.agg(F.min("day0")))[0]
+    since = dt.date.min if first is None else dt.date(1970, 1, 1) + dt.timedelta(days=first)
     preds = (
-        shards.read_spark_split(ctx.spark, ml.data_dir(ctx, "demand"), "score")
-        .mapInPandas(
+        examples.mapInPandas(
             make_demand_scorer(model["path"], levels, checkpoints=CheckpointFiles()),
             demand_prediction_schema(levels),
         )
         .withColumn("model_run_id", F.lit(model["run_id"]))
         .withColumn("run_id", F.lit(ctx.run_id))
     )
-    result = ctx.catalog.write(ctx.spark, "gold.demand_predictions", preds)
+    result = ctx.catalog.write(
+        ctx.spark, "gold.demand_predictions", preds, scope={"origin": Since(since)}
+    )
     return int(result.rows_inserted + result.rows_updated)
 
 

@@ -3,12 +3,15 @@
 One grouped pandas function per warehouse-day solves a capacitated VRP with OR-Tools
 (spheroidal or road distances, time limit per group) and, on the same stops, a
 nearest-neighbour baseline; the better of the two is kept and both totals are reported.
-Every order ends on exactly one route or in ``gold.unrouted_orders`` with a reason.
+Every order ends on exactly one route or in ``gold.unrouted_orders`` with a reason. The four
+tables replace every delivery date from the first routed day on (a date whose orders all
+vanished included); older dates stay as history.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 
 import pandas as pd
@@ -23,6 +26,7 @@ from shikong.decisions import (
     RECORD_STOP,
     RECORD_UNROUTED,
     ROUTING_OUTPUT_SCHEMA,
+    first_delivery_day,
     make_routing_fn,
     road_matrix_from_frame,
     routing_config,
@@ -31,6 +35,7 @@ from shikong.decisions import (
 )
 from shikong.frames import to_pandas
 from shikong.io import reference
+from shikong.io.catalog import Since, scope_predicate
 from shikong.stages.context import StageContext, step
 
 log = logging.getLogger(__name__)
@@ -53,11 +58,12 @@ def run(ctx: StageContext, *, days: int | None = None) -> pd.DataFrame:
         else dataclasses.replace(ctx.cfg.decisions, route_days=days)
     )
     with step("delivery_routes") as done:
+        orders = ctx.read("bronze.orders")
+        since = first_delivery_day(orders, days=d.route_days)
+        # Without a window every day is routed, so every date is replaced.
+        scope = {"delivery_date": Since(since or dt.date.min)}
         stops = routing_input(
-            ctx.read("bronze.orders"),
-            ctx.read("bronze.order_lines"),
-            ctx.read("bronze.warehouses"),
-            days=d.route_days,
+            orders, ctx.read("bronze.order_lines"), ctx.read("bronze.warehouses"), since=since
         )
         road = reference.road_matrix(d.road_matrix)
         try:
@@ -84,13 +90,16 @@ def run(ctx: StageContext, *, days: int | None = None) -> pd.DataFrame:
                 .withColumn("geom_wkb", stf.ST_AsBinary(stc.ST_GeomFromWKT(F.col("route_wkt"))))
                 .drop("route_wkt")
             )
-            cat.write(spark, "gold.routes", routes)
-            cat.write(spark, "gold.route_stops", routing_output_part(long, RECORD_STOP))
-            cat.write(spark, "gold.route_groups", routing_output_part(long, RECORD_GROUP))
-            cat.write(spark, "gold.unrouted_orders", routing_output_part(long, RECORD_UNROUTED))
+            cat.write(spark, "gold.routes", routes, scope=scope)
+            for table, record in (
+                ("gold.route_stops", RECORD_STOP),
+                ("gold.route_groups", RECORD_GROUP),
+                ("gold.unrouted_orders", RECORD_UNROUTED),
+            ):
+                cat.write(spark, table, routing_output_part(long, record), scope=scope)
         finally:
             long.unpersist()
-        summary = to_pandas(ctx.read("gold.route_groups"))
+        summary = to_pandas(ctx.read("gold.route_groups").where(scope_predicate(scope)))
         done(int(summary["n_orders"].sum()) if len(summary) else 0)
     if len(summary):
         log.info(

@@ -5,8 +5,9 @@ Per series, in ``applyInPandas`` with one thread per Python worker
 ``timeseries.engine: statsforecast``, Nixtla's AutoARIMA then AutoETS), point forecast
 with 80%/95% intervals, fallbacks (Croston/SBA, ETS, seasonal naive) with a reason flag so
 one bad series never fails the job, and a rolling-origin backtest next to the
-seasonal-naive baseline on the same folds. Both tables are MERGEd on their keys plus the
-run date, so a rerun of the same data replaces nothing and duplicates nothing.
+seasonal-naive baseline on the same folds. Both tables replace their run date's rows
+(the catalogue's scope): a rerun of the same data writes the same rows, and a series that
+dropped out of ``silver.sku_daily`` keeps no forecast of that date.
 """
 
 from __future__ import annotations
@@ -44,15 +45,15 @@ def run(ctx: StageContext, *, search: str | None = None, engine: str | None = No
     n_series = series.select("series_id").distinct().count()
     run_date = first_row(series.agg(F.max("ds")))[0] + dt.timedelta(days=1)
     stamp = [F.lit(run_date).alias("run_date"), F.lit(ctx.run_id).alias("run_id")]
+    scope = {"run_date": run_date}
 
     with step("forecast_arima: forecasts") as done:
-        cat.write(
-            spark, "gold.forecasts", forecasts(series, ts, n_series=n_series).select("*", *stamp)
-        )
+        fc = forecasts(series, ts, n_series=n_series).select("*", *stamp)
+        cat.write(spark, "gold.forecasts", fc, scope=scope)
         done(n_series)
     with step("forecast_arima: backtest") as done:
         bt = backtests(series, ts, n_series=n_series).select("*", *stamp)
-        cat.write(spark, "gold.forecast_metrics", bt)
+        cat.write(spark, "gold.forecast_metrics", bt, scope=scope)
         metrics = to_pandas(
             ctx.read("gold.forecast_metrics").where(F.col("run_date") == F.lit(run_date))
         )

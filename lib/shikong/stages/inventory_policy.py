@@ -3,7 +3,8 @@
 Per SKU x warehouse (one grouped pandas function each, :mod:`shikong.decisions`): safety
 stock, reorder point, order-up-to level and EOQ from the forecast distribution over the
 lead time; today's recommended order, days of cover and stock-out risk; and a replay of
-the last weeks of actual demand under the policy and a naive rule.
+the last weeks of actual demand under the policy and a naive rule. Both tables replace the
+rows of the forecasts' run date: a pair whose series dropped out keeps no policy there.
 """
 
 from __future__ import annotations
@@ -55,18 +56,19 @@ def run(ctx: StageContext) -> pd.DataFrame:
         pc = policy_config(d)
         sc = SimulationConfig(weeks=d.simulation_weeks)
         stamp = F.lit(run_date).alias("run_date")
+        scope = {"run_date": run_date}
         policy = (
             stacked.groupBy("sku", "warehouse_id")
             .applyInPandas(make_policy_fn(pc), POLICY_SCHEMA)
             .select("*", stamp)
         )
-        cat.write(spark, "gold.inventory_policy", policy)
+        cat.write(spark, "gold.inventory_policy", policy, scope=scope)
         sim = (
             stacked.groupBy("sku", "warehouse_id")
             .applyInPandas(make_simulation_fn(pc, sc), SIMULATION_SCHEMA)
             .select("*", stamp)
         )
-        cat.write(spark, "gold.policy_simulation", sim)
+        cat.write(spark, "gold.policy_simulation", sim, scope=scope)
         stacked.unpersist()
         sim_pdf = to_pandas(
             ctx.read("gold.policy_simulation").where(F.col("run_date") == F.lit(run_date))

@@ -2,8 +2,9 @@
 
 Extract bronze orders, lines, customers, warehouses and the packaged Brazil geography;
 transform with :mod:`shikong.spatial` (:mod:`shikong.spatial.tables` builds each table);
-load through the catalogue (partition overwrite for per-order and per-cell tables,
-whole-table overwrite for the small derived ones). Geometry is stored as WKB.
+load through the catalogue, which replaces every table whole: the stage recomputes all
+customers, months and periods from all of bronze, so a month whose orders disappeared
+leaves nothing behind. Geometry is stored as WKB.
 """
 
 from __future__ import annotations
