@@ -71,13 +71,18 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_stage(args: argparse.Namespace) -> int:
+    from shikong.io import lock
+    from shikong.io.runlog import new_run_id
     from shikong.session import build_session
     from shikong.stages.runner import run_stage
 
     cfg = load_config_or_exit(args.config)
     stage = registry.get(args.stage)
-    ctx = StageContext.create(build_session(cfg), cfg)
-    run_stage(ctx, stage, **_face(stage.job).options(args))
+    run_id = new_run_id()
+    # Before the session: a second run on the lakehouse stops at once (io/lock.py).
+    with lock.locked(cfg.paths.lakehouse, run_id, f"shikong {stage.name}"):
+        ctx = StageContext.create(build_session(cfg), cfg, run_id=run_id)
+        run_stage(ctx, stage, **_face(stage.job).options(args))
     return 0
 
 
@@ -92,20 +97,27 @@ def _world_to_generate(cfg: AppConfig, scale: str | None) -> dict[str, Any]:
 
 
 def _replace_lakehouse(cfg: AppConfig) -> None:
-    """``run --fresh``: remove the lakehouse (and a landing folder outside it)."""
-    from shikong.io import fs
+    """``run --fresh``: empty the lakehouse but for this run's lock (and remove a landing
+    folder outside it)."""
+    from shikong.io import fs, lock
 
-    for where in dict.fromkeys([cfg.paths.lakehouse, cfg.paths.landing_dir]):
-        if fs.exists(where):
-            log.warning("--fresh: removing %s", where)
+    lakehouse = cfg.paths.lakehouse
+    for where in dict.fromkeys([lakehouse, cfg.paths.landing_dir]):
+        if not fs.exists(where):
+            continue
+        log.warning("--fresh: removing %s", where)
+        if where != lakehouse:
             fs.delete(where)
+            continue
+        for name in fs.listdir(where):
+            if name != lock.LOCK_FILE:
+                fs.delete(fs.join(where, name))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """Whole pipeline: generate (if needed), then every stage of the registry in order."""
-    from shikong.io import fs, world
-    from shikong.session import build_session
-    from shikong.stages.generate import run as generate
+    from shikong.io import lock
+    from shikong.io.runlog import new_run_id
 
     cfg = load_config_or_exit(args.config)
     try:
@@ -113,6 +125,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except registry.UnknownStageError as exc:
         sys.stderr.write(f"shikong run: {exc}\n")
         return 2
+    run_id = new_run_id()
+    # First of all: a second run on the lakehouse stops here, before it changes anything.
+    with lock.locked(cfg.paths.lakehouse, run_id, "shikong run"):
+        return _run_pipeline(args, cfg, stages, run_id)
+
+
+def _run_pipeline(
+    args: argparse.Namespace, cfg: AppConfig, stages: list[registry.Stage], run_id: str
+) -> int:
+    from shikong.io import fs, world
+    from shikong.session import build_session
+    from shikong.stages.generate import run as generate
+
     t0 = time.perf_counter()
     landing = cfg.paths.landing_dir
     if args.fresh:
@@ -127,7 +152,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         spark = build_session(cfg)
     from shikong.stages.runner import run_stage
 
-    ctx = StageContext.create(spark, cfg)
+    ctx = StageContext.create(spark, cfg, run_id=run_id)
     skipped = [s.name for s in registry.select(args.only) if s not in stages]
     if skipped:
         log.info("models.enabled is false: skipping stages %s", ", ".join(skipped))

@@ -390,6 +390,20 @@ class Catalog:
             )
         return delta.overwrite(spark, df, path, partition_by=t.partition_by)
 
+    def delete_runs(self, spark: SparkSession, table: str | TableSpec, runs: Iterable[str]) -> int:
+        """Delete the rows of these runs from a table keyed by ``run_id``; rows deleted.
+
+        Raises:
+            ValueError: For a table whose keys do not include ``run_id``.
+        """
+        t = spec(table)
+        if "run_id" not in t.keys:
+            raise ValueError(f"{t.qualified}: not keyed by run_id")
+        ids = sorted(set(runs))
+        if not ids or not self.exists(spark, t):
+            return 0
+        return delta.delete_where_in(spark, self.uri(t), "run_id", ids)
+
     def list_tables(self, spark: SparkSession) -> list[delta.TableInfo]:
         """Every Delta table under the lakehouse, with rows and latest version."""
         return delta.list_tables(spark, self.lakehouse)

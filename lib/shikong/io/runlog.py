@@ -74,6 +74,24 @@ def write_run_log(spark: SparkSession, catalog: Catalog, entries: Sequence[RunLo
     catalog.write(spark, RUN_LOG, spark.createDataFrame(rows, RUN_LOG_SCHEMA))
 
 
+def unfinished_runs(spark: SparkSession, catalog: Catalog, job: str) -> list[str]:
+    """Run ids of ``job`` that never succeeded: killed (still STARTED) or FAILED."""
+    from pyspark.sql import functions as F
+
+    runs = catalog.read_if_exists(spark, RUN_LOG)
+    if runs is None:
+        return []
+    rows = (
+        runs.where(
+            (F.col("job") == job) & (F.col("source") == WHOLE_JOB) & (F.col("status") != SUCCEEDED)
+        )
+        .select("run_id")
+        .distinct()
+        .collect()
+    )
+    return sorted(r["run_id"] for r in rows)
+
+
 def utc_now() -> dt.datetime:
     """Now in UTC, naive (the run log's timestamps are UTC)."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -77,10 +77,15 @@ def run_job(job: str, argv: Sequence[str] | None) -> int:
     cfg = load_config_or_exit(args.config)
 
     def go() -> int:
+        from shikong.io import lock
+        from shikong.io.runlog import new_run_id
         from shikong.stages.runner import run_stage
 
-        ctx = StageContext.create(build_session(cfg), cfg)
-        run_stage(ctx, stage, **face.options(args))
+        run_id = new_run_id()
+        # Before the session: a second run on the lakehouse stops at once.
+        with lock.locked(cfg.paths.lakehouse, run_id, stage.console_script):
+            ctx = StageContext.create(build_session(cfg), cfg, run_id=run_id)
+            run_stage(ctx, stage, **face.options(args))
         return 0
 
     return guarded(stage.name, go)
