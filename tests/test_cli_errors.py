@@ -14,7 +14,7 @@ from shikong.config import ConfigError
 from shikong.io import world
 from shikong.io.catalog import Catalog
 from shikong.jobs.common import guarded
-from shikong.session import SetupError, require_java
+from shikong.session import SetupError, require_java, resolve_jars
 from shikong.stages import registry
 from shikong.stages.context import StageContext
 from shikong.stages.runner import run_stage
@@ -49,6 +49,45 @@ def test_missing_java_names_the_fix(monkeypatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(SetupError, match="Java 17 not found.*openjdk-17-jre-headless"):
         require_java()
+
+
+_ALL_JARS = (
+    "delta-spark_4.0_2.13-4.4.0.jar",
+    "delta-storage-4.4.0.jar",
+    "sedona-spark-shaded-4.0_2.13-1.8.0.jar",
+    "geotools-wrapper-1.8.0-33.1.jar",
+)
+
+
+@pytest.mark.parametrize(
+    ("present", "match"),
+    [
+        ((), "spark.jars_dir: no jars in"),
+        (_ALL_JARS[:2], "spark.jars_dir: sedona-spark-shaded-, geotools-wrapper-\\* missing"),
+        (_ALL_JARS[1:], "spark.jars_dir: delta-spark_\\* missing"),
+        (_ALL_JARS, None),
+    ],
+    ids=["empty", "no-sedona", "no-delta", "complete"],
+)
+def test_missing_jars_name_the_fix(tmp_path: Path, present, match) -> None:
+    for name in present:
+        (tmp_path / name).write_bytes(b"")
+    if match is None:
+        assert [Path(j).name for j in resolve_jars(str(tmp_path))] == sorted(present)
+        return
+    with pytest.raises(ConfigError, match=match + ".*run `make setup`"):
+        resolve_jars(str(tmp_path))
+
+
+def test_a_run_without_jars_exits_2_in_one_line(tmp_path: Path, capsys) -> None:
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(
+        f'spark:\n  master: "local[1]"\n  jars_dir: {tmp_path / "nojars"}\n'
+        f"paths:\n  lakehouse: {tmp_path / 'lake'}\n"
+    )
+    assert cli_main(["series", "--config", str(conf)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("shikong: config error: spark.jars_dir: no jars")
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,11 @@ def _project_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+#: Name prefixes of the jars without which no stage can run: Sedona (with its GeoTools
+#: wrapper) and Delta.
+REQUIRED_JARS = ("sedona-spark-shaded-", "geotools-wrapper-", "delta-spark_", "delta-storage-")
+
+
 def resolve_jars(jars_dir: str) -> list[str]:
     """List the jar files for ``spark.jars``.
 
@@ -48,7 +53,8 @@ def resolve_jars(jars_dir: str) -> list[str]:
         Absolute jar paths, sorted.
 
     Raises:
-        ConfigError: If the folder holds no jars (set-up has not been run).
+        ConfigError: If the folder holds no jars (set-up has not been run), or lacks one of
+            :data:`REQUIRED_JARS`.
     """
     candidates = (
         [Path(jars_dir)]
@@ -60,8 +66,18 @@ def resolve_jars(jars_dir: str) -> list[str]:
     )
     for folder in candidates:
         jars = sorted(str(p.resolve()) for p in folder.glob("*.jar"))
-        if jars:
-            return jars
+        if not jars:
+            continue
+        # A partly fetched cache would start a session that fails later, on the first
+        # Sedona function or Delta table, with a JVM ClassNotFoundException.
+        names = [Path(j).name for j in jars]
+        missing = [p for p in REQUIRED_JARS if not any(n.startswith(p) for n in names)]
+        if missing:
+            raise ConfigError(
+                f"spark.jars_dir: {', '.join(missing)}* missing from {str(folder)!r}; "
+                "run `make setup` (scripts/fetch_jars.sh)"
+            )
+        return jars
     raise ConfigError(
         f"spark.jars_dir: no jars in {jars_dir!r}; run `make setup` (scripts/fetch_jars.sh)"
     )
