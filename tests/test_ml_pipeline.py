@@ -233,3 +233,49 @@ def test_baseline_counts_match_a_numpy_oracle(spark) -> None:
     np.testing.assert_array_equal(co, exp_co)
     s = cooccurrence_scores(np.array([[0, 0, 2], [0, 0, 0]]), co, pop)
     assert int(np.argmax(s[0])) == 5 and int(np.argmax(s[1])) == 5  # cold user -> popular
+
+
+@pytest.mark.parametrize(
+    ("train", "val", "world_size", "match"),
+    [
+        ((40, 2), (10, 2), 2, None),
+        ((0, 1), (10, 2), 1, "demand model: 0 train examples in 1 shards for 1 training"),
+        ((40, 1), (10, 2), 2, "demand model: 40 train examples in 1 shards for 2 training"),
+        ((40, 2), (1, 2), 2, "demand model: 1 val examples in 2 shards for 2 training"),
+    ],
+    ids=["enough", "no-train-examples", "fewer-shards-than-ranks", "fewer-val-rows-than-ranks"],
+)
+def test_training_data_too_small_for_the_ranks_fails_on_the_driver(
+    tmp_path: Path, train, val, world_size, match
+) -> None:
+    from shikong.io.shards import DataPaths
+    from shikong.stages.train_models import NotEnoughTrainingDataError, require_rank_data
+
+    paths = DataPaths.under(str(tmp_path))
+    for split, (_, shards) in {"train": train, "val": val}.items():
+        (tmp_path / split).mkdir()
+        for i in range(shards):
+            (tmp_path / split / f"part-{i}.parquet").write_bytes(b"")
+    meta = {"rows": {"train": train[0], "val": val[0]}}
+    if match is None:
+        require_rank_data("demand", meta, paths, world_size)
+        return
+    with pytest.raises(NotEnoughTrainingDataError, match=match + ".*rerun prepare_training_data"):
+        require_rank_data("demand", meta, paths, world_size)
+
+
+def test_train_models_refuses_before_launching_ranks(spark, ml) -> None:
+    """Three ranks for two shards: one line, and no model trained or recorded."""
+    from shikong.stages import train_models
+    from shikong.stages.context import StageContext
+    from shikong.stages.train_models import NotEnoughTrainingDataError
+
+    cfg = ml["cfg"]
+    cfg = dataclasses.replace(
+        cfg, models=dataclasses.replace(cfg.models, num_processes=3, num_shards=3)
+    )
+    catalog = Catalog(cfg.paths.lakehouse)
+    before = catalog.read(spark, "gold.model_registry").count()
+    with pytest.raises(NotEnoughTrainingDataError, match="2 shards for 3 training processes"):
+        train_models.run(StageContext.create(spark, cfg))
+    assert catalog.read(spark, "gold.model_registry").count() == before

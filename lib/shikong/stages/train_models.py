@@ -20,7 +20,7 @@ from pyspark.sql import types as T
 from shikong.config import AppConfig
 from shikong.io import fs
 from shikong.io.checkpoints import CheckpointFiles, save_checkpoint
-from shikong.io.shards import DataPaths
+from shikong.io.shards import DataPaths, shard_files
 from shikong.io.tracking import log_training_run, tracking_uri
 from shikong.io.train_results import ResultFiles
 from shikong.models import DemandModelConfig, ModelConfig, RecommenderConfig, config_to_dict
@@ -144,12 +144,41 @@ def save_model(result: TrainResult, meta: dict[str, Any], path: str) -> None:
     save_checkpoint(path, payload)
 
 
+def _data_paths(ctx: StageContext, kind: str) -> DataPaths:
+    return DataPaths.under(ml.data_dir(ctx, kind))
+
+
+class NotEnoughTrainingDataError(ValueError):
+    """A split has fewer examples or shards than training processes (ranks)."""
+
+
+def require_rank_data(kind: str, meta: dict[str, Any], paths: DataPaths, world_size: int) -> None:
+    """Check on the driver that every rank will get training and validation data.
+
+    Without it, a split too small for ``world_size`` ranks fails inside every barrier task
+    (or Horovod process) only after they are launched, once per rank.
+
+    Raises:
+        NotEnoughTrainingDataError: One line naming the model, the split and the fixes.
+    """
+    rows = meta.get("rows", {})
+    for split, folder in (("train", paths.train), ("val", paths.val)):
+        n_rows, n_shards = int(rows.get(split, 0)), len(shard_files(folder))
+        if min(n_rows, n_shards) < world_size:
+            raise NotEnoughTrainingDataError(
+                f"{kind} model: {n_rows} {split} examples in {n_shards} shards for "
+                f"{world_size} training processes (models.num_processes): generate a larger "
+                "or longer world, or lower models.num_processes, then rerun "
+                "prepare_training_data"
+            )
+
+
 def train_one(ctx: StageContext, kind: str, run_id: str) -> TrainResult:
     """Train one model kind and record it; returns the launcher's result."""
     spark, cfg = ctx.spark, ctx.cfg
     ms = cfg.models
     meta = ml.read_meta(ctx, kind)
-    paths = DataPaths.under(ml.data_dir(ctx, kind))
+    paths = _data_paths(ctx, kind)
     mcfg = model_config(cfg, kind, meta)
     ckpt = fs.join(ml.ml_root(ctx), "checkpoints", kind, run_id)
     tcfg = train_config(cfg, kind, ckpt)
@@ -251,6 +280,9 @@ def run(
     rid = run_id or ctx.run_id
     kinds = ml.KINDS if model == "all" else (model,)
     out = {}
+    world_size = ctx.cfg.models.num_processes
+    for kind in kinds:  # every model's data before any is trained
+        require_rank_data(kind, ml.read_meta(ctx, kind), _data_paths(ctx, kind), world_size)
     with step("train_models") as done:
         for kind in kinds:
             out[kind] = train_one(ctx, kind, rid)
