@@ -398,11 +398,11 @@ LAYERS = {
     "silver": Layer(("series",), False, "silver/sku_daily", "demand_series"),
     # The forecasts are committed; the backtest is being computed and written.
     "gold": Layer(("forecast",), False, "gold/forecast_metrics", "forecast_arima"),
-    # The demand model is trained and registered; the recommender is training.
+    # Both models are trained and their metrics committed; the registry is not yet written.
     "models": Layer(
         ("train",),
         False,
-        "gold/model_registry/_delta_log/00000000000000000000.json",
+        "gold/training_metrics/_delta_log/00000000000000000000.json",
         "train_models",
     ),
 }

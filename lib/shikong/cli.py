@@ -13,7 +13,12 @@ from typing import Any
 
 from shikong.config import AppConfig
 from shikong.io.delta import TableInfo
-from shikong.jobs.common import add_common_arguments, guarded, load_config_or_exit
+from shikong.jobs.common import (
+    add_common_arguments,
+    given_run_id,
+    guarded,
+    load_config_or_exit,
+)
 from shikong.logs import configure_logging
 from shikong.stages import registry
 from shikong.stages.context import StageContext, step
@@ -78,7 +83,7 @@ def _cmd_stage(args: argparse.Namespace) -> int:
 
     cfg = load_config_or_exit(args.config)
     stage = registry.get(args.stage)
-    run_id = new_run_id()
+    run_id = given_run_id(_face(stage.job), args) or new_run_id()
     # Before the session: a second run on the lakehouse stops at once (io/lock.py).
     with lock.locked(cfg.paths.lakehouse, run_id, f"shikong {stage.name}"):
         ctx = StageContext.create(build_session(cfg), cfg, run_id=run_id)

@@ -7,6 +7,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from types import ModuleType
 
 from shikong.config import AppConfig, ConfigError, load_config
 from shikong.logs import configure_logging
@@ -56,6 +57,13 @@ def guarded(command: str, fn: Callable[[], int]) -> int:
         return 1
 
 
+def given_run_id(face: ModuleType, args: argparse.Namespace) -> str | None:
+    """The run id a job's command line names for this run (``train --run-id``: its models
+    and table rows and its run-log status rows share it), if the face has such an option."""
+    fn = getattr(face, "run_id", None)
+    return fn(args) if fn is not None else None
+
+
 def run_job(job: str, argv: Sequence[str] | None) -> int:
     """``main`` of a job: parse args, load config once, build the session once, run the stage.
 
@@ -81,7 +89,7 @@ def run_job(job: str, argv: Sequence[str] | None) -> int:
         from shikong.io.runlog import new_run_id
         from shikong.stages.runner import run_stage
 
-        run_id = new_run_id()
+        run_id = given_run_id(face, args) or new_run_id()
         # Before the session: a second run on the lakehouse stops at once.
         with lock.locked(cfg.paths.lakehouse, run_id, stage.console_script):
             ctx = StageContext.create(build_session(cfg), cfg, run_id=run_id)

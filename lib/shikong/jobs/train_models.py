@@ -19,12 +19,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", choices=[*KINDS, "all"], default="all", help="which model to train"
     )
-    parser.add_argument("--run-id", default=None, help="run id (default: a new one)")
+    parser.add_argument(
+        "--run-id",
+        default=None,
+        help="this training run's id (default: a new one); rerunning a failed run's id "
+        "replaces what it left",
+    )
 
 
 def options(args: argparse.Namespace) -> dict[str, Any]:
     """The stage's keyword arguments from the parsed command line."""
-    return {"model": args.model, "run_id": args.run_id}
+    return {"model": args.model}
+
+
+def run_id(args: argparse.Namespace) -> str | None:
+    """The run id given on the command line: the stage's run (its models, table rows and
+    run-log status rows) takes it."""
+    return args.run_id
 
 
 def main(argv: Sequence[str] | None = None) -> int:

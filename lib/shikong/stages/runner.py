@@ -62,7 +62,9 @@ def discard_unfinished_runs(ctx: StageContext, stage: Stage) -> int:
     keyed = [t for t in stage.writes if t != RUN_LOG and t in TABLES and "run_id" in TABLES[t].keys]
     if not keyed or not lock.holds(ctx.cfg.paths.lakehouse):
         return 0
-    runs = [r for r in unfinished_runs(ctx.spark, ctx.catalog, stage.job) if r != ctx.run_id]
+    # This run is among them (STARTED just now) but has written nothing yet: what rows its
+    # id has are a failed attempt's under the same id (``train --run-id``).
+    runs = unfinished_runs(ctx.spark, ctx.catalog, stage.job)
     if not runs:
         return 0
     deleted = 0
@@ -86,10 +88,10 @@ def run_stage(ctx: StageContext, stage: Stage, **options: Any) -> Any:
         Whatever the stage raises, after its FAILED row is written (a failure to write
         that row is logged, never raised over the stage's own error).
     """
-    discard_unfinished_runs(ctx, stage)
     started = utc_now()
     write_run_log(ctx.spark, ctx.catalog, [_status(ctx, stage.job, started, STARTED)])
     try:
+        discard_unfinished_runs(ctx, stage)
         out = stage.module().run(ctx, **options)
     except Exception as exc:
         try:

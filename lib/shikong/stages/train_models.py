@@ -173,9 +173,18 @@ def require_rank_data(kind: str, meta: dict[str, Any], paths: DataPaths, world_s
             )
 
 
-def train_one(ctx: StageContext, kind: str, run_id: str) -> TrainResult:
-    """Train one model kind and record it; returns the launcher's result."""
-    spark, cfg = ctx.spark, ctx.cfg
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    """One trained model: the launcher's result and its rows for the gold tables."""
+
+    result: TrainResult
+    metrics: list[dict[str, Any]]
+    registry: dict[str, Any]
+
+
+def train_one(ctx: StageContext, kind: str, run_id: str) -> Trained:
+    """Train one model kind, save it and log it to MLflow; its table rows are returned."""
+    cfg = ctx.cfg
     ms = cfg.models
     meta = ml.read_meta(ctx, kind)
     paths = _data_paths(ctx, kind)
@@ -232,7 +241,6 @@ def train_one(ctx: StageContext, kind: str, run_id: str) -> TrainResult:
         }
         for e in epochs
     ]
-    ctx.catalog.write(spark, "gold.training_metrics", spark.createDataFrame(rows, METRICS_SCHEMA))
     registry = {
         "model_kind": kind,
         "run_id": run_id,
@@ -251,9 +259,6 @@ def train_one(ctx: StageContext, kind: str, run_id: str) -> TrainResult:
         "samples_per_s": float(rate),
         "mlflow_run_id": mlflow_id,
     }
-    ctx.catalog.write(
-        spark, "gold.model_registry", spark.createDataFrame([registry], REGISTRY_SCHEMA)
-    )
     log.info(
         "%s: best epoch %d of %d, val loss %.4f, %.0f samples/s (%s x%d)",
         kind,
@@ -264,27 +269,35 @@ def train_one(ctx: StageContext, kind: str, run_id: str) -> TrainResult:
         result.backend,
         result.world_size,
     )
-    return result
+    return Trained(result, rows, registry)
 
 
-def run(
-    ctx: StageContext, *, model: str = "all", run_id: str | None = None
-) -> dict[str, TrainResult]:
-    """Train the deep models data-parallel with the configured backend.
+def run(ctx: StageContext, *, model: str = "all") -> dict[str, TrainResult]:
+    """Train the deep models data-parallel with the configured backend, as run ``ctx.run_id``.
+
+    The models are recorded in ``gold.training_metrics`` and ``gold.model_registry`` only
+    once all of them are trained: a run that fails or is killed half-way registers none
+    (its model files and MLflow runs stay as history), so ``batch_inference`` never picks
+    a model of an unfinished run.
 
     Args:
         ctx: Stage context.
         model: ``demand``, ``recommender`` or ``all``.
-        run_id: Training run id (default: the context's run id).
     """
-    rid = run_id or ctx.run_id
+    spark = ctx.spark
     kinds = ml.KINDS if model == "all" else (model,)
-    out = {}
     world_size = ctx.cfg.models.num_processes
     for kind in kinds:  # every model's data before any is trained
         require_rank_data(kind, ml.read_meta(ctx, kind), _data_paths(ctx, kind), world_size)
     with step("train_models") as done:
-        for kind in kinds:
-            out[kind] = train_one(ctx, kind, rid)
-        done(sum(r.train_rows for r in out.values()))
-    return out
+        trained = {kind: train_one(ctx, kind, ctx.run_id) for kind in kinds}
+        metrics = [row for t in trained.values() for row in t.metrics]
+        registry = [t.registry for t in trained.values()]
+        ctx.catalog.write(
+            spark, "gold.training_metrics", spark.createDataFrame(metrics, METRICS_SCHEMA)
+        )
+        ctx.catalog.write(
+            spark, "gold.model_registry", spark.createDataFrame(registry, REGISTRY_SCHEMA)
+        )
+        done(sum(t.result.train_rows for t in trained.values()))
+    return {kind: t.result for kind, t in trained.items()}
