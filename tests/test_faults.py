@@ -501,9 +501,10 @@ def test_two_runs_at_once_one_stops_with_the_lock_message(
     err = loser.err_text().strip().splitlines()
     assert len(err) == 1, err
     assert re.fullmatch(
-        rf"shikong run: LakehouseLockedError: lakehouse {lake} is in use by run \S+ "
-        rf"\(shikong run, pid {winner.proc.pid} on host \S+, since \S+\): wait for it to "
-        rf"finish, or remove {lake / lock.LOCK_FILE} if that run is gone",
+        rf"shikong run: LakehouseLockedError: lakehouse {re.escape(str(lake))} is in use by "
+        rf"run \S+ \(shikong run, pid {winner.proc.pid} on host \S+, since \S+\): wait for "
+        rf"it to finish or stop it; its lock {re.escape(str(lake / lock.LOCK_FILE))} is freed "
+        r"when that process ends",
         err[0],
     ), err[0]
     assert not (lake / lock.LOCK_FILE).exists()

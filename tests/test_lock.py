@@ -14,41 +14,67 @@ from pathlib import Path
 
 import pytest
 
+from conftest import REPO_ROOT
 from shikong.cli import _replace_lakehouse
 from shikong.cli import main as cli_main
 from shikong.config import Paths
 from shikong.io import lock
 
+#: A process that takes the lock as run R-1 (the package's own code), says so, and holds
+#: it until killed.
+_HOLDER = """
+import sys, time
+from shikong.io import lock
+lock.acquire(sys.argv[1], "R-1", "shikong run")
+print("locked", flush=True)
+time.sleep(300)
+"""
+
+
+@dataclasses.dataclass
+class Holder:
+    proc: subprocess.Popen[str]
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
 
 @pytest.fixture()
-def live_pid() -> Iterator[int]:
-    """The pid of another process that lives for the test."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    yield proc.pid
-    proc.kill()
-    proc.wait()
+def holder(tmp_path: Path) -> Iterator[Holder]:
+    """Another process holding ``tmp_path/lake``'s lock for the test (killed at the end)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path / "lake")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "lib")},
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        yield Holder(proc)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
 
 
-@pytest.fixture()
-def dead_pid() -> int:
-    """The pid of a process that has exited."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
-def _plant(lake: Path, *, pid: int, host: str | None = None, run_id: str = "R-1") -> Path:
+def _plant(lake: Path, text: str) -> Path:
+    """A lock file nobody holds, as a killed run leaves it."""
     lake.mkdir(parents=True, exist_ok=True)
     path = lake / lock.LOCK_FILE
-    holder = {
-        "pid": pid,
-        "host": host or socket.gethostname(),
-        "run_id": run_id,
-        "command": "shikong run",
-        "started_at": "2025-01-01T00:00:00Z",
-    }
-    path.write_text(json.dumps(holder), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path
+
+
+def _named(pid: int, host: str | None = None) -> str:
+    return json.dumps(
+        {
+            "pid": pid,
+            "host": host or socket.gethostname(),
+            "run_id": "R-1",
+            "command": "shikong run",
+            "started_at": "2025-01-01T00:00:00Z",
+        }
+    )
 
 
 def test_lock_holds_the_holder_and_is_given_back(tmp_path: Path) -> None:
@@ -68,54 +94,98 @@ def test_lock_holds_the_holder_and_is_given_back(tmp_path: Path) -> None:
     assert not lock.holds(str(lake))
 
 
-def test_a_live_holder_refuses_with_its_name_and_the_fix(tmp_path: Path, live_pid: int) -> None:
+def test_a_live_holder_refuses_until_it_ends(
+    tmp_path: Path, holder: Holder, caplog: pytest.LogCaptureFixture
+) -> None:
     lake = tmp_path / "lake"
-    path = _plant(lake, pid=live_pid)
+    path = lake / lock.LOCK_FILE
     with pytest.raises(lock.LakehouseLockedError) as exc:
         lock.acquire(str(lake), "R-2", "shikong run")
     msg = str(exc.value)
-    assert f"is in use by run R-1 (shikong run, pid {live_pid} on host" in msg
-    assert "wait for it to finish" in msg and f"remove {path} if that run is gone" in msg
+    assert f"is in use by run R-1 (shikong run, pid {holder.proc.pid} on host" in msg
+    assert msg.endswith(f"or stop it; its lock {path} is freed when that process ends")
     assert json.loads(path.read_text())["run_id"] == "R-1"  # untouched
+    holder.kill()  # kill -9: the holder cannot give the lock back, the kernel frees it
+    assert json.loads(path.read_text())["pid"] == holder.proc.pid
+    with (
+        caplog.at_level(logging.WARNING, logger="shikong.io.lock"),
+        lock.locked(str(lake), "R-2", "shikong run"),
+    ):
+        assert json.loads(path.read_text())["run_id"] == "R-2"
+    taken = f"taking over the stale lock of run R-1 (shikong run, pid {holder.proc.pid}"
+    assert taken in caplog.text
 
 
-def test_a_stale_lock_is_taken_over_with_a_warning(
-    tmp_path: Path, dead_pid: int, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    "text",
+    [_named(os.getpid()), _named(1, "elsewhere.example"), "", "{not json"],
+    ids=["own-pid", "other-host", "empty", "garbage"],
+)
+def test_a_lock_file_nobody_holds_is_taken_over_whatever_it_names(
+    tmp_path: Path, text: str
+) -> None:
+    """The flock decides: a pid that is alive (even this process's: a reused pid), another
+    host, an empty or unreadable file -- none of them holds the lock."""
+    lake = tmp_path / "lake"
+    _plant(lake, text)
+    with lock.locked(str(lake), "R-2", "shikong run"):
+        assert json.loads((lake / lock.LOCK_FILE).read_text())["run_id"] == "R-2"
+        assert sorted(p.name for p in lake.iterdir()) == [lock.LOCK_FILE]
+    assert not (lake / lock.LOCK_FILE).exists()
+
+
+#: Contenders: each imports, says it is ready, waits for the go file, tries the lock once,
+#: holds it a moment if it got it, and prints what happened.
+_CONTENDER = """
+import os, sys, time
+from shikong.io import lock
+print("ready", flush=True)
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.005)
+try:
+    path = lock.acquire(sys.argv[1], sys.argv[2], "shikong run")
+except lock.LakehouseLockedError:
+    print("refused", flush=True)
+else:
+    print("locked", flush=True)
+    time.sleep(3)
+    lock.release(path)
+"""
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["fresh", "after-a-kill"])
+def test_of_runs_started_together_exactly_one_holds_the_lakehouse(
+    tmp_path: Path, stale: bool
 ) -> None:
     lake = tmp_path / "lake"
-    _plant(lake, pid=dead_pid)
-    with caplog.at_level(logging.WARNING, logger="shikong.io.lock"):
-        path = lock.acquire(str(lake), "R-2", "shikong run")
+    if stale:
+        _plant(lake, _named(1))
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "lib")}
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CONTENDER, str(lake), f"R-{i}", str(go)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(6)
+    ]
     try:
-        assert json.loads((lake / lock.LOCK_FILE).read_text())["run_id"] == "R-2"
-        assert "taking over the stale lock of run R-1" in caplog.text
-        assert sorted(p.name for p in lake.iterdir()) == [lock.LOCK_FILE]  # nothing aside
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        go.touch()
+        outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
     finally:
-        lock.release(path)
+        for p in procs:
+            p.kill()
+            p.wait(timeout=30)
+    assert outcomes == ["locked"] + ["refused"] * 5
+    assert not (lake / lock.LOCK_FILE).exists()
 
 
-def test_another_hosts_lock_is_never_taken_over(tmp_path: Path, dead_pid: int) -> None:
-    lake = tmp_path / "lake"
-    _plant(lake, pid=dead_pid, host="elsewhere.example")
-    with pytest.raises(lock.LakehouseLockedError, match="on host elsewhere.example"):
-        lock.acquire(str(lake), "R-2", "shikong run")
-
-
-def test_an_unreadable_lock_is_young_or_abandoned(tmp_path: Path) -> None:
-    lake = tmp_path / "lake"
-    lake.mkdir()
-    path = lake / lock.LOCK_FILE
-    path.write_text("")  # a holder between create and write...
-    with pytest.raises(lock.LakehouseLockedError):
-        lock.acquire(str(lake), "R-2", "shikong run")
-    old = path.stat().st_mtime - 2 * lock.UNREADABLE_GRACE_S
-    os.utime(path, (old, old))  # ...or one killed right there
-    lock.release(lock.acquire(str(lake), "R-2", "shikong run"))
-
-
-def test_release_leaves_a_lock_that_is_not_ours(tmp_path: Path, live_pid: int) -> None:
-    lake = tmp_path / "lake"
-    path = _plant(lake, pid=live_pid)
+def test_release_leaves_a_lock_that_is_not_ours(tmp_path: Path, holder: Holder) -> None:
+    path = tmp_path / "lake" / lock.LOCK_FILE
     lock.release(str(path))
     assert path.exists()
 
@@ -143,15 +213,18 @@ def _yaml(tmp_path: Path, lake: Path) -> str:
 
 @pytest.mark.parametrize("command", ["run", "series", "forecast_arima"])
 def test_a_second_run_exits_1_in_one_line_before_touching_anything(
-    tmp_path: Path, live_pid: int, capsys, command: str
+    tmp_path: Path, holder: Holder, capsys, command: str
 ) -> None:
     lake = tmp_path / "lake"
-    path = _plant(lake, pid=live_pid)
+    path = lake / lock.LOCK_FILE
     assert cli_main([command, "--config", _yaml(tmp_path, lake)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert err[0].startswith(f"shikong {command}: LakehouseLockedError: lakehouse {lake} is in use")
-    assert err[0].endswith(f"remove {path} if that run is gone")
+    assert err[0].startswith(
+        f"shikong {command}: LakehouseLockedError: lakehouse {lake} is in use by run R-1 "
+        f"(shikong run, pid {holder.proc.pid} on host"
+    )
+    assert err[0].endswith(f"its lock {path} is freed when that process ends")
     assert sorted(p.name for p in lake.iterdir()) == [lock.LOCK_FILE]  # no landing generated
 
 

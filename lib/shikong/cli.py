@@ -61,10 +61,14 @@ def _cmd_tables(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    from shikong.io import lock
+    from shikong.io.runlog import new_run_id
     from shikong.stages.generate import run as generate
 
     cfg = load_config_or_exit(args.config)
-    summary = generate(cfg, **_face("generate").options(args))
+    # The landing folder is the lakehouse's: not rewritten under a run that ingests it.
+    with lock.locked(cfg.paths.lakehouse, new_run_id(), "shikong generate"):
+        summary = generate(cfg, **_face("generate").options(args))
     _out(f"landing files: {summary.landing_dir}")
     for name, n in sorted(summary.rows_per_file.items()):
         _out(f"  {name:<14} {n:>12,} rows")

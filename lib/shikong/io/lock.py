@@ -1,33 +1,40 @@
 """One writer per lakehouse: the run lock ``<lakehouse>/_lock``.
 
-``shikong run`` and every stage command take the lock before they touch the lakehouse and
-give it back when they end, so two runs on one lakehouse never interleave their writes
-(two MERGEs into ``ops.run_log`` at once, or one run overwriting a table the other reads).
-A second run stops at once with one line naming the holder and the fix.
+``shikong run``, every stage command and ``generate`` take the lock before they touch the
+lakehouse and give it back when they end, so two runs on one lakehouse never interleave
+their writes (two MERGEs into ``ops.run_log`` at once, or one run overwriting a table the
+other reads). A second run stops at once with one line naming the holder.
 
-On the local filesystem the lock file is created atomically (``O_CREAT | O_EXCL``) and
-holds the holder's pid, host, run id, command and start time. A holder killed outright
-(``kill -9``, a crashed machine) cannot remove its lock: a lock whose pid is no longer
-alive on this host is stale and is taken over with a warning. A lock held from another
-host cannot be checked and is never taken over (the message names the file to remove).
+The lock is an exclusive ``flock`` on the lock file, held on an open descriptor for the
+whole run; the file's text only names the holder (pid, host, run id, command, start) for
+the message. The kernel frees a ``flock`` when its holder ends in any way (``kill -9``
+included), so there is no guessing from pids whether a holder is alive: pid reuse, zombie
+processes and containers that share a hostname but not a pid namespace cannot fool it. A
+lock file left by a killed run is simply locked again by the next run, which says so in a
+warning. A child that was forked (not exec'd) while the lock was held shares it and keeps
+the lakehouse locked until it ends too.
+
+Release deletes the file while still locked. A run that opened the old file in between
+finds, once it holds the lock, that the path no longer names what it locked, and starts
+over: of any number of runs started together, exactly one holds the lakehouse.
 
 Object stores (``s3a://``, ``abfss://``...) and the Databricks mounts (``dbfs:``,
-``/dbfs``, ``/Volumes``) get no lock file: they have no atomic create-if-absent that every
-writer honours, and a Databricks job runs its stages as tasks of one task graph, which
-orders the writers. There each Delta commit is guarded by Delta's optimistic concurrency
-(a conflicting concurrent commit fails with a ``Concurrent...Exception``, it is never
-half-applied), which is the guard of last resort everywhere.
+``/dbfs``, ``/Volumes``) get no lock file: they have no locks that every writer honours,
+and a Databricks job runs its stages as tasks of one task graph, which orders the writers.
+There each Delta commit is guarded by Delta's optimistic concurrency (a conflicting
+concurrent commit fails with a ``Concurrent...Exception``, it is never half-applied), which
+is the guard of last resort everywhere.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import json
 import logging
 import os
 import socket
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -42,8 +49,9 @@ LOCK_FILE = "_lock"
 #: Local paths that are shared mounts of Databricks (no lock, see the module docstring).
 _SHARED_MOUNTS = ("/dbfs/", "/Volumes/")
 
-#: Lakehouses (lock file paths) this process holds, so nested commands do not re-lock.
-_held: set[str] = set()
+#: Lock files this process holds -> their locked descriptors. Nested commands of one
+#: process do not lock again (a second ``flock`` on another descriptor would refuse it).
+_held: dict[str, int] = {}
 
 
 class LakehouseLockedError(RuntimeError):
@@ -78,25 +86,12 @@ def lock_path(lakehouse: str) -> str | None:
     return os.path.join(root, LOCK_FILE)
 
 
-#: Seconds after which a lock file without a readable holder counts as abandoned.
-UNREADABLE_GRACE_S = 5.0
-
-
-def _read(path: str) -> Holder | None:
-    """The holder in a lock file; ``None`` if the file is gone.
-
-    A file without a readable holder is a holder between create and write (young file:
-    read as alive, pid -1) or one killed right there (older than
-    :data:`UNREADABLE_GRACE_S`: pid 0, stale).
-    """
+def _holder_of(fd: int) -> Holder | None:
+    """The holder named in an open lock file; ``None`` if it names none (empty: a holder
+    between lock and write, or killed right there; not JSON: not ours to read)."""
+    raw = os.pread(fd, 64 * 1024, 0)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        age = time.time() - os.stat(path).st_mtime
-    except FileNotFoundError:
-        return None
-    try:
-        doc: dict[str, Any] = json.loads(text)
+        doc: dict[str, Any] = json.loads(raw.decode("utf-8"))
         return Holder(
             int(doc["pid"]),
             str(doc["host"]),
@@ -105,66 +100,17 @@ def _read(path: str) -> Holder | None:
             str(doc.get("started_at", "?")),
         )
     except (ValueError, KeyError, TypeError):
-        pid = 0 if age > UNREADABLE_GRACE_S else -1
-        return Holder(pid, socket.gethostname(), "?", "unreadable lock file", "?")
+        return None
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host."""
-    if pid <= 0:  # os.kill(0 or -1, ...) would signal a group / every process
-        return False
+def _still_at(path: str, fd: int) -> bool:
+    """Whether ``path`` still names the file open on ``fd`` (not released and recreated)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, owned by someone else
-        return True
-    return True
-
-
-def is_stale(holder: Holder) -> bool:
-    """A lock of this host whose process is gone (another host's lock is never stale,
-    nor one still being written: pid -1)."""
-    if holder.host != socket.gethostname() or holder.pid == -1:
-        return False
-    return not pid_alive(holder.pid)
-
-
-def _create(path: str, holder: Holder) -> bool:
-    """Create the lock file atomically; ``False`` if it exists."""
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(asdict(holder), indent=1) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    return True
-
-
-def _take_over(path: str, stale: Holder) -> None:
-    """Move a stale lock aside (atomically: of two runs taking it over, one renames it).
-
-    If what was moved is not the stale lock judged (another run replaced it in between),
-    it is put back.
-    """
-    aside = f"{path}.stale-{os.getpid()}"
-    try:
-        os.rename(path, aside)
+        now = os.stat(path)
     except FileNotFoundError:
-        return  # another run moved it first; try to create ours again
-    moved = _read(aside)
-    if moved != stale:
-        with contextlib.suppress(FileExistsError):
-            os.link(aside, path)
-    else:
-        log.warning(
-            "taking over the stale lock of %s: that process is gone (killed?); "
-            "its unfinished stages stay STARTED in ops.run_log",
-            stale.describe(),
-        )
-    os.remove(aside)
+        return False
+    mine = os.fstat(fd)
+    return (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def acquire(lakehouse: str, run_id: str, command: str) -> str | None:
@@ -175,8 +121,7 @@ def acquire(lakehouse: str, run_id: str, command: str) -> str | None:
         taken (object stores, Databricks mounts, or this process holds it already).
 
     Raises:
-        LakehouseLockedError: When another live run holds it: one line naming the holder,
-            and the fix (wait for it, or remove the lock file if that run is gone).
+        LakehouseLockedError: When another live run holds it: one line naming the holder.
     """
     path = lock_path(lakehouse)
     if path is None or path in _held:
@@ -189,31 +134,46 @@ def acquire(lakehouse: str, run_id: str, command: str) -> str | None:
         command,
         dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
-    for _ in range(10):
-        if _create(path, me):
-            _held.add(path)
-            return path
-        holder = _read(path)
-        if holder is None:
-            continue  # released in between
-        if not is_stale(holder):
+    for _ in range(20):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder_of(fd)
+            os.close(fd)
+            who = holder.describe() if holder else "another run (starting)"
             raise LakehouseLockedError(
-                f"lakehouse {fs.local_path(lakehouse)} is in use by {holder.describe()}: "
-                f"wait for it to finish, or remove {path} if that run is gone"
+                f"lakehouse {fs.local_path(lakehouse)} is in use by {who}: wait for it to "
+                f"finish or stop it; its lock {path} is freed when that process ends"
+            ) from None
+        if not _still_at(path, fd):
+            os.close(fd)  # released (and maybe recreated) between our open and our lock
+            continue
+        previous = _holder_of(fd)
+        if previous is not None:
+            log.warning(
+                "taking over the stale lock of %s: that process ended without giving it "
+                "back (killed?); its unfinished stages stay STARTED in ops.run_log",
+                previous.describe(),
             )
-        _take_over(path, holder)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(asdict(me), indent=1) + "\n").encode("utf-8"), 0)
+        os.fsync(fd)
+        _held[path] = fd
+        return path
     raise LakehouseLockedError(f"could not take the lock {path}: it keeps changing hands")
 
 
 def release(path: str | None) -> None:
-    """Give a lock back: remove the file if it is still this process's."""
-    if path is None:
+    """Give a lock of this process back (delete the file, then unlock); others: no-op."""
+    fd = None if path is None else _held.pop(path, None)
+    if path is None or fd is None:
         return
-    _held.discard(path)
-    holder = _read(path)
-    if holder is not None and holder.pid == os.getpid() and holder.host == socket.gethostname():
+    try:
         with contextlib.suppress(FileNotFoundError):
             os.remove(path)
+    finally:
+        os.close(fd)
 
 
 def holds(lakehouse: str) -> bool:

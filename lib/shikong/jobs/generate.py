@@ -32,6 +32,8 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point."""
+    from shikong.io import lock
+    from shikong.io.runlog import new_run_id
     from shikong.stages.generate import run
 
     parser = argparse.ArgumentParser(
@@ -42,4 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     cfg = load_config_or_exit(args.config)
-    return guarded("generate", lambda: (run(cfg, **options(args)), 0)[1])
+
+    def go() -> int:
+        # The landing folder is the lakehouse's: not rewritten under a run that ingests it.
+        with lock.locked(cfg.paths.lakehouse, new_run_id(), "shikong-generate"):
+            run(cfg, **options(args))
+        return 0
+
+    return guarded("generate", go)
