@@ -63,7 +63,7 @@ _ALL_JARS = (
     ("present", "match"),
     [
         ((), "spark.jars_dir: no jars in"),
-        (_ALL_JARS[:2], "spark.jars_dir: sedona-spark-shaded-, geotools-wrapper-\\* missing"),
+        (_ALL_JARS[:2], "spark.jars_dir: sedona-spark-shaded-\\*, geotools-wrapper-\\* missing"),
         (_ALL_JARS[1:], "spark.jars_dir: delta-spark_\\* missing"),
         (_ALL_JARS, None),
     ],

@@ -73,8 +73,9 @@ def resolve_jars(jars_dir: str) -> list[str]:
         names = [Path(j).name for j in jars]
         missing = [p for p in REQUIRED_JARS if not any(n.startswith(p) for n in names)]
         if missing:
+            absent = ", ".join(f"{p}*" for p in missing)
             raise ConfigError(
-                f"spark.jars_dir: {', '.join(missing)}* missing from {str(folder)!r}; "
+                f"spark.jars_dir: {absent} missing from {str(folder)!r}; "
                 "run `make setup` (scripts/fetch_jars.sh)"
             )
         return jars
