@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 log = logging.getLogger(__name__)
 
@@ -169,14 +170,9 @@ def overwrite(
 
 def delete_where_in(spark: SparkSession, path: str, column: str, values: Sequence[str]) -> int:
     """Delete the rows whose ``column`` is one of ``values`` (one commit); rows deleted."""
-    from pyspark.sql import functions as F
-
     before = _version(spark, path)
     DeltaTable.forPath(spark, path).delete(F.col(column).isin(list(values)))
-    row = DeltaTable.forPath(spark, path).history(1).collect()[0]
-    if int(row["version"]) == before:
-        return 0
-    return int((row["operationMetrics"] or {}).get("numDeletedRows", 0))
+    return _last_commit(spark, path, before).rows_deleted
 
 
 @dataclass(frozen=True)

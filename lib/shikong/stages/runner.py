@@ -51,8 +51,8 @@ def discard_unfinished_runs(ctx: StageContext, stage: Stage) -> int:
     """Delete what earlier runs of this stage that never succeeded left in its tables keyed
     by run id (``gold.training_metrics``, ``gold.model_registry``); rows deleted.
 
-    A run killed (or failed) after writing some of them, e.g. after the demand model and
-    before the recommender, would otherwise leave its rows next to the rerun's: the rerun
+    A run killed (or failed) after writing some of them, e.g. between the training metrics
+    and the model registry, would otherwise leave its rows next to the rerun's: the rerun
     must leave the tables an uninterrupted run leaves. The run log keeps its rows (it is
     the record of the unfinished run), and tables keyed by business keys need nothing (the
     rerun's MERGE or overwrite replaces the same rows). Done only while this process

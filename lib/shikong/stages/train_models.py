@@ -182,9 +182,10 @@ class Trained:
     registry: dict[str, Any]
 
 
-def train_one(ctx: StageContext, kind: str, run_id: str) -> Trained:
-    """Train one model kind, save it and log it to MLflow; its table rows are returned."""
-    cfg = ctx.cfg
+def train_one(ctx: StageContext, kind: str) -> Trained:
+    """Train one model kind as run ``ctx.run_id``, save it and log it to MLflow; its table
+    rows are returned."""
+    cfg, run_id = ctx.cfg, ctx.run_id
     ms = cfg.models
     meta = ml.read_meta(ctx, kind)
     paths = _data_paths(ctx, kind)
@@ -290,7 +291,7 @@ def run(ctx: StageContext, *, model: str = "all") -> dict[str, TrainResult]:
     for kind in kinds:  # every model's data before any is trained
         require_rank_data(kind, ml.read_meta(ctx, kind), _data_paths(ctx, kind), world_size)
     with step("train_models") as done:
-        trained = {kind: train_one(ctx, kind, ctx.run_id) for kind in kinds}
+        trained = {kind: train_one(ctx, kind) for kind in kinds}
         metrics = [row for t in trained.values() for row in t.metrics]
         registry = [t.registry for t in trained.values()]
         ctx.catalog.write(
