@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from s3_emulator import S3Emulator, s3_emulator
 from shikong.config import AppConfig, Paths, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -111,6 +112,16 @@ def small_pipeline(spark, small_world: SmallWorld) -> SmallWorld:
         "routes": delivery_routes.run(ctx),
     }
     return SmallWorld(cfg, {**small_world.reports, "pipeline": results})
+
+
+@pytest.fixture()
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Emulator]:
+    """An S3 emulator on 127.0.0.1 with an empty bucket, and the environment pointing at it
+    (``AWS_ENDPOINT_URL``, fake credentials, region), as a deployment would set it."""
+    with s3_emulator() as emulator:
+        for name, value in emulator.env.items():
+            monkeypatch.setenv(name, value)
+        yield emulator
 
 
 def pytest_report_header(config: pytest.Config) -> str:

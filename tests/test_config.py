@@ -27,6 +27,7 @@ from shikong.config import ConfigError, config_from_dict, load_config
         ({"timeseries": {"level": "city"}}, r"^timeseries\.level: must be"),
         ({"decisions": {"service_level": 1.5}}, r"^decisions\.service_level: must be in"),
         ({"nope": {}}, r"^nope: unknown key"),
+        ({"spark": {"extra_jars_dirs": ".jars/s3a"}}, r"^spark\.extra_jars_dirs: expected a list"),
     ],
     ids=[
         "unknown-key",
@@ -40,6 +41,7 @@ from shikong.config import ConfigError, config_from_dict, load_config
         "bad-level",
         "service-level",
         "unknown-section",
+        "extra-jars-not-a-list",
     ],
 )
 def test_bad_config_names_the_key(data, message):
@@ -78,7 +80,7 @@ def test_cli_exits_2_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
         "shikong: config error: spark.colour: unknown key "
-        "(allowed: app_name, conf, jars_dir, log_level, master, packages)"
+        "(allowed: app_name, conf, extra_jars_dirs, jars_dir, log_level, master, packages)"
     ]
 
 

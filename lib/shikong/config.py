@@ -39,7 +39,11 @@ class SparkSettings:
         master: Master URL for local runs (``local[*]``); ``None`` on a cluster, where
             spark-submit or the platform provides it.
         app_name: Spark application name.
-        jars_dir: Folder of pre-fetched jars put on ``spark.jars`` (local runs).
+        jars_dir: Folder of pre-fetched jars put on ``spark.jars`` (local runs); it must
+            hold Sedona and Delta.
+        extra_jars_dirs: Further folders of pre-fetched jars added to ``spark.jars``, e.g.
+            ``.jars/s3a`` (hadoop-aws and the AWS SDK modules it uses) for an ``s3a://``
+            lakehouse; opt-in, a run on local files does not need them.
         packages: Maven coordinates for ``spark.jars.packages`` (clusters without
             pre-installed libraries).
         log_level: Spark's log level once the context is up.
@@ -49,6 +53,7 @@ class SparkSettings:
     master: str | None = "local[*]"
     app_name: str = "shikong"
     jars_dir: str | None = ".jars/lib"
+    extra_jars_dirs: tuple[str, ...] = ()
     packages: tuple[str, ...] = ()
     log_level: str = "WARN"
     conf: Mapping[str, str] = field(default_factory=dict)

@@ -6,7 +6,7 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,6 +42,23 @@ def _project_root() -> Path:
 REQUIRED_JARS = ("sedona-spark-shaded-", "geotools-wrapper-", "delta-spark_", "delta-storage-")
 
 
+def _jars_in(jars_dir: str) -> tuple[Path, list[str]] | None:
+    """The first candidate folder for ``jars_dir`` that holds jars, with them (sorted)."""
+    candidates = (
+        [Path(jars_dir)]
+        if Path(jars_dir).is_absolute()
+        else [
+            Path.cwd() / jars_dir,
+            _project_root() / jars_dir,
+        ]
+    )
+    for folder in candidates:
+        jars = sorted(str(p.resolve()) for p in folder.glob("*.jar"))
+        if jars:
+            return folder, jars
+    return None
+
+
 def resolve_jars(jars_dir: str) -> list[str]:
     """List the jar files for ``spark.jars``.
 
@@ -56,32 +73,78 @@ def resolve_jars(jars_dir: str) -> list[str]:
         ConfigError: If the folder holds no jars (set-up has not been run), or lacks one of
             :data:`REQUIRED_JARS`.
     """
-    candidates = (
-        [Path(jars_dir)]
-        if Path(jars_dir).is_absolute()
-        else [
-            Path.cwd() / jars_dir,
-            _project_root() / jars_dir,
-        ]
-    )
-    for folder in candidates:
-        jars = sorted(str(p.resolve()) for p in folder.glob("*.jar"))
-        if not jars:
-            continue
-        # A partly fetched cache would start a session that fails later, on the first
-        # Sedona function or Delta table, with a JVM ClassNotFoundException.
-        names = [Path(j).name for j in jars]
-        missing = [p for p in REQUIRED_JARS if not any(n.startswith(p) for n in names)]
-        if missing:
-            absent = ", ".join(f"{p}*" for p in missing)
+    found = _jars_in(jars_dir)
+    if found is None:
+        raise ConfigError(
+            f"spark.jars_dir: no jars in {jars_dir!r}; run `make setup` (scripts/fetch_jars.sh)"
+        )
+    folder, jars = found
+    # A partly fetched cache would start a session that fails later, on the first
+    # Sedona function or Delta table, with a JVM ClassNotFoundException.
+    names = [Path(j).name for j in jars]
+    missing = [p for p in REQUIRED_JARS if not any(n.startswith(p) for n in names)]
+    if missing:
+        absent = ", ".join(f"{p}*" for p in missing)
+        raise ConfigError(
+            f"spark.jars_dir: {absent} missing from {str(folder)!r}; "
+            "run `make setup` (scripts/fetch_jars.sh)"
+        )
+    return jars
+
+
+def resolve_extra_jars(jars_dirs: Sequence[str]) -> list[str]:
+    """List the jar files of ``spark.extra_jars_dirs`` (each folder must hold some).
+
+    Raises:
+        ConfigError: Naming the first folder without jars.
+    """
+    jars: list[str] = []
+    for jars_dir in jars_dirs:
+        found = _jars_in(jars_dir)
+        if found is None:
             raise ConfigError(
-                f"spark.jars_dir: {absent} missing from {str(folder)!r}; "
+                f"spark.extra_jars_dirs: no jars in {jars_dir!r}; "
                 "run `make setup` (scripts/fetch_jars.sh)"
             )
-        return jars
-    raise ConfigError(
-        f"spark.jars_dir: no jars in {jars_dir!r}; run `make setup` (scripts/fetch_jars.sh)"
-    )
+        jars.extend(found[1])
+    return jars
+
+
+#: Hadoop S3A settings derived from ``AWS_ENDPOINT_URL`` (see :func:`s3a_endpoint_conf`).
+S3A_ENDPOINT = "spark.hadoop.fs.s3a.endpoint"
+S3A_PATH_STYLE = "spark.hadoop.fs.s3a.path.style.access"
+S3A_SSL = "spark.hadoop.fs.s3a.connection.ssl.enabled"
+
+
+def s3a_endpoint_conf(*, env: Mapping[str, str], conf: Mapping[str, str]) -> dict[str, str]:
+    """Spark settings that point Hadoop's S3A at the endpoint in ``AWS_ENDPOINT_URL``.
+
+    ``AWS_ENDPOINT_URL`` (or the S3-only ``AWS_ENDPOINT_URL_S3``, which wins, as in the AWS
+    SDKs) is the standard variable the SDKs and pyarrow (the driver's side files,
+    :mod:`shikong.io.fs`) read; Hadoop's S3A does not, so without this the tables would go
+    to AWS while the side files go to the endpoint. A non-AWS endpoint (MinIO, Ceph, an
+    emulator) serves buckets by path, not as subdomains, and a plain ``http://`` one has no
+    TLS. Keys the config's ``spark.conf`` sets win.
+
+    Only the endpoint is mirrored, never credentials: S3A's default provider chain reads
+    ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` from the environment itself, so
+    secrets stay out of the Spark conf (shown in the UI and written to event logs, where
+    only key-name patterns are redacted).
+
+    Args:
+        env: The environment (``os.environ``).
+        conf: The config's own Spark settings.
+
+    Returns:
+        The settings to add (empty when neither variable is set).
+    """
+    endpoint = (env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip()
+    if not endpoint:
+        return {}
+    derived = {S3A_ENDPOINT: endpoint, S3A_PATH_STYLE: "true"}
+    if endpoint.lower().startswith("http://"):
+        derived[S3A_SSL] = "false"
+    return {k: v for k, v in derived.items() if k not in conf}
 
 
 class SetupError(RuntimeError):
@@ -109,8 +172,9 @@ def build_session(cfg: AppConfig) -> SparkSession:
     """Build (or get) the SparkSession for a run.
 
     Sets both SQL extensions (Delta and Sedona), Delta's catalog, Kryo with Sedona's
-    registrator, the jars or packages, then the config's own Spark settings, and registers
-    Sedona's functions with ``SedonaContext.create``.
+    registrator, the jars or packages, then the config's own Spark settings and the S3A
+    endpoint of ``AWS_ENDPOINT_URL`` (:func:`s3a_endpoint_conf`), and registers Sedona's
+    functions with ``SedonaContext.create``.
 
     Args:
         cfg: The validated configuration.
@@ -142,12 +206,19 @@ def build_session(cfg: AppConfig) -> SparkSession:
     )
     for name, value in SINGLE_THREAD_ENV.items():
         builder = builder.config(f"spark.executorEnv.{name}", value)
-    if settings.jars_dir:
-        builder = builder.config("spark.jars", ",".join(resolve_jars(settings.jars_dir)))
+    jars = resolve_jars(settings.jars_dir) if settings.jars_dir else []
+    jars += resolve_extra_jars(settings.extra_jars_dirs)
+    if jars:
+        builder = builder.config("spark.jars", ",".join(jars))
     if settings.packages:
         builder = builder.config("spark.jars.packages", ",".join(settings.packages))
     for key, value in settings.conf.items():
         builder = builder.config(key, value)
+    s3a = s3a_endpoint_conf(env=os.environ, conf=settings.conf)
+    for key, value in s3a.items():
+        builder = builder.config(key, value)
+    if S3A_ENDPOINT in s3a:
+        log.info("s3a endpoint from the environment: %s", s3a[S3A_ENDPOINT])
 
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.log_level)
