@@ -29,13 +29,21 @@ TEST_SPARK_CONF = {
 
 
 @pytest.fixture(scope="session")
-def base_config() -> AppConfig:
-    """The embedded default config, adjusted for tests (local[2], few partitions)."""
+def base_config(tmp_path_factory: pytest.TempPathFactory) -> AppConfig:
+    """The embedded default config, adjusted for tests (local[2], few partitions).
+
+    The checkpoint directory is fixed in a temporary folder: the one session is built with
+    it (``spark.checkpoint.dir``, static) and every test config derived from this one keeps
+    it, whatever its lakehouse.
+    """
     cfg = load_config(REPO_ROOT / "conf" / "local.yaml", env={})
     spark_settings = dataclasses.replace(
         cfg.spark, master="local[2]", app_name="shikong-tests", conf=TEST_SPARK_CONF
     )
-    return dataclasses.replace(cfg, spark=spark_settings)
+    spatial = dataclasses.replace(
+        cfg.spatial, checkpoint_dir=str(tmp_path_factory.mktemp("spark-checkpoints"))
+    )
+    return dataclasses.replace(cfg, spark=spark_settings, spatial=spatial)
 
 
 @pytest.fixture(scope="session")

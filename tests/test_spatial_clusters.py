@@ -19,22 +19,31 @@ X0, Y0 = 5_000_000.0, 7_400_000.0  # EPSG:5880 metres, near Sao Paulo
 EPS, MIN_PTS = 300.0, 3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _checkpoint_dir(spark, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """DBSCAN needs a checkpoint directory; the spatial stage sets it from the config."""
-    spark.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("dbscan-checkpoints")))
-
-
 def test_dbscan_needs_a_checkpoint_dir() -> None:
     from types import SimpleNamespace
 
     from shikong.spatial.clusters import _require_checkpoint_dir
 
+    # A session without spark.checkpoint.dir whose SparkContext has none either.
     no_dir = SimpleNamespace(
-        sparkSession=SimpleNamespace(sparkContext=SimpleNamespace(getCheckpointDir=lambda: None))
+        sparkSession=SimpleNamespace(
+            conf=SimpleNamespace(get=lambda key, default: default),
+            sparkContext=SimpleNamespace(getCheckpointDir=lambda: None),
+        )
     )
     with pytest.raises(ValueError, match="checkpoint directory"):
         _require_checkpoint_dir(no_dir)  # type: ignore[arg-type]
+
+
+def test_dbscan_refuses_a_spark_connect_session() -> None:
+    from types import SimpleNamespace
+
+    from shikong.spatial.clusters import _require_classic_session
+
+    # Not a pyspark.sql.SparkSession, as a Connect session is not.
+    remote = SimpleNamespace(sparkSession=SimpleNamespace())
+    with pytest.raises(ValueError, match="Spark Connect"):
+        _require_classic_session(remote)  # type: ignore[arg-type]
 
 
 def _dbscan_points() -> pd.DataFrame:
@@ -63,7 +72,8 @@ def dbscan_result(spark) -> pd.DataFrame:
     )
     out = dbscan_clusters(sdf, geometry_col="geom", eps_m=EPS, min_pts=MIN_PTS)
     assert out.columns == ["pid", "x", "y", "geom", "is_core", "dbscan_cluster"]
-    assert spark.sparkContext.getCheckpointDir()
+    # The session fixture is built with spark.checkpoint.dir (tests/conftest.py).
+    assert spark.conf.get("spark.checkpoint.dir", None)
     got = out.drop("geom").toPandas().sort_values("pid").reset_index(drop=True)
     assert len(got) == len(pdf)
     return got

@@ -137,9 +137,12 @@ class SpatialSettings:
         kmeans_k_max: Largest k tried for K-means.
         kmeans_sample: Customers sampled for K-means model selection.
         region_clusters: Clusters of regions by weekly demand profile.
-        checkpoint_dir: Spark checkpoint directory of the clustering step (DBSCAN's
-            connected components); empty = ``<lakehouse>/_checkpoints``. On a cluster it
-            must be on storage every executor reaches, which the lakehouse is.
+        checkpoint_dir: Spark checkpoint directory (a URI or path) for the clustering step
+            (DBSCAN's connected components); empty = ``<lakehouse>/_checkpoints``
+            (:attr:`AppConfig.checkpoint_location`). The session is built with it as
+            ``spark.checkpoint.dir``, a static setting: under Spark Connect only the
+            server's start-up can set it. On a cluster it must be on storage every executor
+            reaches, which the lakehouse is.
     """
 
     metric_crs: str = "EPSG:5880"
@@ -462,6 +465,11 @@ class AppConfig:
     timeseries: TimeSeriesSettings = field(default_factory=TimeSeriesSettings)
     decisions: DecisionSettings = field(default_factory=DecisionSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
+
+    @property
+    def checkpoint_location(self) -> str:
+        """The Spark checkpoint directory: ``spatial.checkpoint_dir`` or its default."""
+        return self.spatial.checkpoint_dir or f"{self.paths.lakehouse.rstrip('/')}/_checkpoints"
 
 
 def _type_name(tp: Any) -> str:

@@ -9,7 +9,8 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, Row
+from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import functions as F  # noqa: N812
 
 
 def first_row(df: DataFrame) -> Row:
@@ -23,6 +24,45 @@ def first_row(df: DataFrame) -> Row:
 def to_pandas(df: DataFrame) -> pd.DataFrame:
     """Collect a small DataFrame (summaries, per-group tables) to pandas."""
     return cast(pd.DataFrame, df.toPandas())
+
+
+def is_classic(spark: SparkSession) -> bool:
+    """Whether ``spark`` is a classic session (a JVM in this process), not a Connect client.
+
+    ``pyspark.sql.SparkSession`` is the classic class; a Connect session is another class
+    (``pyspark.sql.connect.session.SparkSession``), not a subclass, so this checks the
+    session itself, where ``pyspark.sql.utils.is_remote`` looks at the process environment.
+    """
+    return isinstance(spark, SparkSession)
+
+
+#: Rows of the probe in :func:`default_parallelism`: enough that every default slice of
+#: ``spark.range`` holds one, on any cluster this project sizes for.
+_PROBE_ROWS = 1 << 16
+
+
+def default_parallelism(spark: SparkSession) -> int:
+    """The session's default parallelism, read through the public API (classic or Connect).
+
+    ``spark.default.parallelism`` when the session has it (the local profiles and the tests
+    set it, and the session's conf shows the Spark settings it was built with): the same
+    number ``SparkContext.defaultParallelism`` gives then. Without it, the slices of a
+    ``spark.range`` without ``numPartitions``, which Spark sizes by
+    ``spark.sql.leafNodeDefaultParallelism``, itself ``SparkContext.defaultParallelism``
+    unless set: one small job, because a Connect client has no SparkContext to ask.
+
+    Sizes tasks only (groups per partition, repartition counts); results do not depend on it.
+    """
+    configured = spark.conf.get("spark.default.parallelism", None)
+    if configured:
+        return int(configured)
+    # Partition ids projected first: an aggregate refuses a non-deterministic argument.
+    probe = (
+        spark.range(0, _PROBE_ROWS)
+        .select(F.spark_partition_id().alias("part"))
+        .agg(F.max("part").alias("last"))
+    )
+    return int(first_row(probe)["last"]) + 1
 
 
 # --------------------------------------------------------------------------------------

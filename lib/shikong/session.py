@@ -9,10 +9,12 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
 
 from shikong.config import AppConfig, ConfigError
+from shikong.frames import is_classic
 
 log = logging.getLogger(__name__)
 
@@ -168,13 +170,29 @@ def require_java() -> None:
     )
 
 
+def spark_location(location: str) -> str:
+    """The URI Spark should see for a lakehouse location (``shikong.io.fs.spark_uri``'s rule).
+
+    A plain path is local and becomes an absolute ``file:`` URI, so the driver's working
+    directory, not Hadoop's default filesystem, decides where it is; a URI stays as it is.
+    Repeated here because the session may not import :mod:`shikong.io` (layering);
+    tests/test_session.py checks the two agree.
+    """
+    if len(urlparse(location).scheme) <= 1:  # none, or a Windows drive letter
+        return "file:" + os.path.abspath(location)
+    return location
+
+
 def build_session(cfg: AppConfig) -> SparkSession:
     """Build (or get) the SparkSession for a run.
 
     Sets both SQL extensions (Delta and Sedona), Delta's catalog, Kryo with Sedona's
-    registrator, the jars or packages, then the config's own Spark settings and the S3A
-    endpoint of ``AWS_ENDPOINT_URL`` (:func:`s3a_endpoint_conf`), and registers Sedona's
-    functions with ``SedonaContext.create``.
+    registrator, the jars or packages, the checkpoint directory
+    (:attr:`~shikong.config.AppConfig.checkpoint_location`) and the log level, then the
+    config's own Spark settings and the S3A endpoint of ``AWS_ENDPOINT_URL``
+    (:func:`s3a_endpoint_conf`), and registers Sedona's functions with
+    ``SedonaContext.create``. Everything goes through the builder as Spark settings, not
+    through the SparkContext, so that the same settings start a Spark Connect server.
 
     Args:
         cfg: The validated configuration.
@@ -203,6 +221,10 @@ def build_session(cfg: AppConfig) -> SparkSession:
         .config("spark.serializer", KRYO_SERIALIZER)
         .config("spark.kryo.registrator", SEDONA_KRYO_REGISTRATOR)
         .config("spark.sql.session.timeZone", "UTC")
+        # Static settings read when the SparkContext starts (Spark >= 3.5 / 4.0): the public
+        # replacements of SparkContext.setLogLevel / setCheckpointDir.
+        .config("spark.log.level", settings.log_level.upper())
+        .config("spark.checkpoint.dir", spark_location(cfg.checkpoint_location))
     )
     for name, value in SINGLE_THREAD_ENV.items():
         builder = builder.config(f"spark.executorEnv.{name}", value)
@@ -221,10 +243,47 @@ def build_session(cfg: AppConfig) -> SparkSession:
         log.info("s3a endpoint from the environment: %s", s3a[S3A_ENDPOINT])
 
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(settings.log_level)
     spark = SedonaContext.create(spark)
-    log.info("Spark %s session ready (master=%s)", spark.version, spark.sparkContext.master)
+    log.info(
+        "Spark %s session ready (master=%s)", spark.version, spark.conf.get("spark.master", None)
+    )
     return spark
+
+
+def use_checkpoint_dir(spark: SparkSession, location: str) -> str:
+    """Make sure ``spark`` checkpoints somewhere, preferably at ``location``.
+
+    ``spark.checkpoint.dir`` is static: a session built by :func:`build_session` has it
+    from the config and keeps it. A classic session built without it (a notebook's, a
+    platform's) gets ``location`` through ``SparkContext.setCheckpointDir``, public API
+    that a Spark Connect client does not have; a Connect server must be started with the
+    setting.
+
+    Args:
+        spark: The session.
+        location: Lakehouse location (URI or path) used when the session has none.
+
+    Returns:
+        The checkpoint directory in effect.
+
+    Raises:
+        ConfigError: Under Spark Connect when the server has no ``spark.checkpoint.dir``.
+    """
+    current = spark.conf.get("spark.checkpoint.dir", None)
+    wanted = spark_location(location)
+    if current:
+        if current != wanted:
+            log.warning(
+                "checkpoints go to %s, the session's spark.checkpoint.dir, not %s", current, wanted
+            )
+        return current
+    if not is_classic(spark):
+        raise ConfigError(
+            "spatial.checkpoint_dir: a Spark Connect session cannot set its checkpoint "
+            f"directory; start the Connect server with spark.checkpoint.dir={wanted}"
+        )
+    spark.sparkContext.setCheckpointDir(wanted)
+    return wanted
 
 
 @contextmanager

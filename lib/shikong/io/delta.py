@@ -30,8 +30,15 @@ def table_exists(spark: SparkSession, path: str) -> bool:
     return DeltaTable.isDeltaTable(spark, path)
 
 
+def _latest_history(spark: SparkSession, path: str) -> DataFrame:
+    # SQL rather than DeltaTable.history: the same rows, and it runs under Spark Connect
+    # without Delta's Connect server plugin (which DeltaTable needs there).
+    quoted = path.replace("`", "``")
+    return spark.sql(f"DESCRIBE HISTORY delta.`{quoted}` LIMIT 1")
+
+
 def _last_commit(spark: SparkSession, path: str, previous_version: int = -1) -> WriteResult:
-    row = DeltaTable.forPath(spark, path).history(1).collect()[0]
+    row = _latest_history(spark, path).collect()[0]
     if int(row["version"]) == previous_version:
         # Delta skips the commit of a MERGE that changes nothing.
         return WriteResult(path, previous_version, "NOOP", 0, 0)
@@ -43,7 +50,7 @@ def _last_commit(spark: SparkSession, path: str, previous_version: int = -1) -> 
 
 
 def _version(spark: SparkSession, path: str) -> int:
-    return int(DeltaTable.forPath(spark, path).history(1).select("version").collect()[0][0])
+    return int(_latest_history(spark, path).select("version").collect()[0][0])
 
 
 def merge_into(

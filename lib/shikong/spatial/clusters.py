@@ -18,19 +18,36 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F  # noqa: N812
 
+from shikong.frames import is_classic
+
 logger = logging.getLogger(__name__)
 
 NOISE = -1
 _SEDONA_RESERVED = ("__id",)  # DBSCAN renames an input ``id`` to this while it runs
 
 
+def _require_classic_session(df: DataFrame) -> None:
+    # Sedona 1.8.0's Python dbscan calls its Scala object through the session's py4j
+    # gateway (``_jvm``, ``_jdf``), which a Spark Connect client does not have: say so here
+    # rather than fail inside Sedona with an attribute error.
+    if not is_classic(df.sparkSession):
+        raise ValueError(
+            "dbscan_clusters needs a classic SparkSession: Sedona 1.8.0's DBSCAN calls the "
+            "JVM through py4j, which Spark Connect does not offer"
+        )
+
+
 def _require_checkpoint_dir(df: DataFrame) -> None:
     # The transform only checks: where checkpoints go is storage, chosen by the caller
-    # (the spatial stage sets spatial.checkpoint_dir, under the lakehouse by default).
-    if not df.sparkSession.sparkContext.getCheckpointDir():
+    # (the session is built with spark.checkpoint.dir from spatial.checkpoint_dir).
+    spark = df.sparkSession
+    if spark.conf.get("spark.checkpoint.dir", None):
+        return
+    if not spark.sparkContext.getCheckpointDir():
         raise ValueError(
             "dbscan_clusters needs a Spark checkpoint directory (shared storage on a "
-            "cluster): call spark.sparkContext.setCheckpointDir(...) first"
+            "cluster): build the session with spark.checkpoint.dir "
+            "(shikong.session.use_checkpoint_dir sets one on a classic session)"
         )
 
 
@@ -60,7 +77,9 @@ def dbscan_clusters(
     smallest x and then y of the members' envelopes, so labels do not depend on partitioning.
 
     Sedona checkpoints an intermediate DataFrame and GraphFrames' connected components need a
-    checkpoint directory: the SparkContext must have one (on a cluster on shared storage).
+    checkpoint directory: the session's ``spark.checkpoint.dir`` (or, on a classic session,
+    one set on its SparkContext), on a cluster on shared storage. Classic sessions only:
+    Sedona's DBSCAN goes through py4j, which Spark Connect does not have.
 
     Rows must be unique (Sedona keys rows by the hash of their content). Runs Spark jobs
     when called (checkpoint and connected components); the relabelling is lazy.
@@ -77,8 +96,8 @@ def dbscan_clusters(
         The input columns plus ``is_core_col`` and ``cluster_col``. Row order is not kept.
 
     Raises:
-        ValueError: On bad parameters, a missing geometry column, an output-name clash or
-            no checkpoint directory on the SparkContext.
+        ValueError: On bad parameters, a missing geometry column, an output-name clash, a
+            Spark Connect session or no checkpoint directory.
     """
     from sedona.spark.sql import st_functions as stf
     from sedona.spark.stats.clustering.dbscan import dbscan
@@ -93,6 +112,7 @@ def dbscan_clusters(
     if clashing:
         raise ValueError(f"input already has column(s) {clashing}")
 
+    _require_classic_session(df)
     _require_checkpoint_dir(df)
     raw_cluster = "__dbscan_component"
     logger.info("DBSCAN: eps=%.1f m, min_pts=%d", eps_m, min_pts)

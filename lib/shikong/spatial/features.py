@@ -25,6 +25,8 @@ from sedona.spark.sql import st_constructors as stc
 from sedona.spark.sql import st_functions as stf
 from sedona.spark.sql import st_predicates as stp
 
+from shikong.frames import default_parallelism
+
 WGS84 = "EPSG:4326"
 #: SIRGAS 2000 / Brazil Polyconic: metric, valid for the whole country.
 DEFAULT_METRIC_CRS = "EPSG:5880"
@@ -95,7 +97,7 @@ def subdivide_regions(
     A handful of big polygons (27 states) would sit in one partition and be cut by one
     core; they are spread over several partitions first.
     """
-    parts = 4 * regions.sparkSession.sparkContext.defaultParallelism
+    parts = 4 * default_parallelism(regions.sparkSession)
     return subdivide(geom_col=region_geom_col, max_vertices=max_vertices)(
         regions.select(*region_cols, F.col(region_geom_col)).repartition(parts)
     )

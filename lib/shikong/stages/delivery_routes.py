@@ -33,7 +33,7 @@ from shikong.decisions import (
     routing_input,
     routing_output_part,
 )
-from shikong.frames import to_pandas
+from shikong.frames import default_parallelism, to_pandas
 from shikong.io import reference
 from shikong.io.catalog import Since, scope_predicate
 from shikong.stages.context import StageContext, step
@@ -73,7 +73,7 @@ def run(ctx: StageContext, *, days: int | None = None) -> pd.DataFrame:
         groups = stops.select("warehouse_id", "delivery_date").distinct().count()
         long = (
             stops.repartition(
-                max(2, min(groups, 4 * spark.sparkContext.defaultParallelism)),
+                max(2, min(groups, 4 * default_parallelism(spark))),
                 "warehouse_id",
                 "delivery_date",
             )

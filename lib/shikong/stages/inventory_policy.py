@@ -24,7 +24,7 @@ from shikong.decisions import (
     policy_inputs,
     simulation_summary,
 )
-from shikong.frames import first_row, to_pandas
+from shikong.frames import default_parallelism, first_row, to_pandas
 from shikong.stages.context import StageContext, step
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def run(ctx: StageContext) -> pd.DataFrame:
             forecasts, series, ctx.read("bronze.inventory"), ctx.read("bronze.products")
         )
         stacked = stacked.repartition(
-            max(2, spark.sparkContext.defaultParallelism), "sku", "warehouse_id"
+            max(2, default_parallelism(spark)), "sku", "warehouse_id"
         ).cache()
 
         pc = policy_config(d)

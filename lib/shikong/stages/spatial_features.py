@@ -17,9 +17,9 @@ from sedona.spark.sql import st_constructors as stc
 from sedona.spark.sql import st_functions as stf
 
 from shikong.frames import first_row
-from shikong.io import fs, reference
+from shikong.io import reference
 from shikong.io.catalog import spec
-from shikong.session import sql_settings
+from shikong.session import sql_settings, use_checkpoint_dir
 from shikong.spatial import clusters, hotspots
 from shikong.spatial import features as sf
 from shikong.spatial import tables as st
@@ -146,9 +146,7 @@ def _clusters(ctx: StageContext, cust_geo: DataFrame) -> int:
         pts.orderBy(F.xxhash64("customer_id")).limit(s.dbscan_sample) if s.dbscan_sample else pts
     )
     # DBSCAN checkpoints (connected components): on storage every executor reaches.
-    spark.sparkContext.setCheckpointDir(
-        fs.spark_uri(s.checkpoint_dir or ctx.catalog.location("_checkpoints"))
-    )
+    use_checkpoint_dir(spark, ctx.cfg.checkpoint_location)
     db = clusters.dbscan_clusters(
         sampled,
         geometry_col="geom_m",

@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from shikong.config import ConfigError, TimeSeriesSettings
-from shikong.frames import ddl_fields
+from shikong.frames import ddl_fields, default_parallelism
 from shikong.timeseries import sf_engine
 from shikong.timeseries._common import for_each_series
 from shikong.timeseries.backtest import BACKTEST_SCHEMA, BacktestConfig, make_backtest_fn
@@ -133,7 +133,7 @@ def _per_series(
     rows = series.select(*cols)
     if n_series is None:
         n_series = rows.select("series_id").distinct().count()
-    grouped = series_groups(rows, n_series, series.sparkSession.sparkContext.defaultParallelism)
+    grouped = series_groups(rows, n_series, default_parallelism(series.sparkSession))
     return grouped.groupBy(GROUP_COL).applyInPandas(
         for_each_series(fn, ddl_fields(schema), drop=(GROUP_COL,)), schema
     )
