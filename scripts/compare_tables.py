@@ -122,14 +122,15 @@ def snapshot_table(df: Any, digits: int) -> dict[str, Any]:
     }
 
 
-def snapshot(lakehouse: str, digits: int) -> dict[str, Any]:
-    """Snapshot of every table under ``lakehouse``."""
+def snapshot(lakehouse: str, digits: int, config: str | None = None) -> dict[str, Any]:
+    """Snapshot of every table under ``lakehouse`` (session from ``config``, default the
+    embedded local one, in local[2])."""
     import dataclasses
 
     from shikong.config import load_config
     from shikong.session import build_session
 
-    cfg = load_config(None)
+    cfg = load_config(config)
     cfg = dataclasses.replace(
         cfg, spark=dataclasses.replace(cfg.spark, master="local[2]", log_level="ERROR")
     )
@@ -191,13 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("lakehouse")
     p.add_argument("out")
     p.add_argument("--digits", type=int, default=9, help="significant digits of floats")
+    p.add_argument("--config", default=None, help="session config (e.g. with .jars/s3a)")
     p = sub.add_parser("diff")
     p.add_argument("before")
     p.add_argument("after")
     p.add_argument("--rel-tol", type=float, default=1e-6)
     args = parser.parse_args(argv)
     if args.cmd == "snapshot":
-        snap = snapshot(args.lakehouse, args.digits)
+        snap = snapshot(args.lakehouse, args.digits, args.config)
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(snap, f, indent=1, sort_keys=True, default=str)
         for name, s in snap.items():

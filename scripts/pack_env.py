@@ -95,7 +95,9 @@ def closure(roots: list[Requirement], *, gpu: bool) -> dict[str, metadata.Distri
         try:
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
-            raise SystemExit(f"pack_env: {req} is required but not installed in {sys.prefix}")
+            raise SystemExit(
+                f"pack_env: {req} is required but not installed in {sys.prefix}"
+            ) from None
         found[name] = dist
         for spec in dist.requires or []:
             sub = Requirement(spec)
@@ -147,7 +149,11 @@ def self_check(python: Path) -> None:
         "import torch, sedona.spark, statsmodels, ortools\n"
         "try:\n    import horovod.torch\nexcept ImportError:\n    pass\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": os.pathsep.join(zips), "HOME": tempfile.gettempdir()}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.pathsep.join(zips),
+        "HOME": tempfile.gettempdir(),
+    }
     done = subprocess.run([str(python), "-c", code], env=env, cwd=tempfile.gettempdir(),
                           capture_output=True, text=True)
     if done.returncode != 0:

@@ -1,0 +1,243 @@
+"""The whole pipeline on a real Spark standalone cluster, submitted as the README says.
+
+One master and two one-core workers (separate JVMs from the pinned pyspark, 127.0.0.1
+only, clean environments: see ``spark_cluster.py``) run the README's "On a cluster"
+spark-submit block word for word, twice:
+
+* lakehouse on the local filesystem, deep models trained by TorchDistributor in barrier
+  tasks on the executors (``conf/cluster-small.yaml``);
+* lakehouse on ``s3a://`` against an S3 emulator on 127.0.0.1, deep models trained by
+  ``horovod.spark.run`` on the same executors.
+
+Each is compared table by table with the same pipeline in ``local[2]`` (row counts,
+content checksums; model outputs within a tolerance). Executors see only what
+spark-submit ships: the packed environment, the jars, the lakehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import spark_cluster
+from s3_emulator import list_keys, s3_emulator
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import compare_tables  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+#: Tables whose values come from training (data-parallel ranks on the cluster, other
+#: float summation orders): same rows, floats within MODEL_REL_TOL.
+MODEL_TABLES = frozenset(
+    {
+        "gold.demand_predictions",
+        "gold.recommendations",
+        "gold.model_evaluation",
+        "gold.training_metrics",
+        "gold.model_registry",
+    }
+)
+MODEL_REL_TOL = 0.05
+RUN_TIMEOUT_S = 1500
+
+
+def readme_submit_block() -> str:
+    """The bash block after the ``cluster-submit`` marker in README.md."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- cluster-submit:[^>]*-->\s*```bash\n(.*?)```", text, re.S)
+    assert m, "README.md has no cluster-submit block"
+    return m.group(1)
+
+
+def derived_config(tmp: Path, name: str, **changes: dict[str, Any]) -> Path:
+    """conf/cluster-small.yaml with some sections' keys replaced, written under ``tmp``."""
+    data = yaml.safe_load((ROOT / "conf" / "cluster-small.yaml").read_text())
+    for section, values in changes.items():
+        data[section] = {**data[section], **values}
+    out = tmp / f"{name}.yaml"
+    out.write_text(yaml.safe_dump(data))
+    return out
+
+
+def run_logged(cmd: list[str], *, env: dict[str, str], log: Path, cwd: Path) -> float:
+    """Run ``cmd`` to completion with output in ``log``; the wall time in seconds."""
+    t0 = time.perf_counter()
+    with log.open("wb") as out:
+        done = subprocess.run(
+            cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, timeout=RUN_TIMEOUT_S, start_new_session=True,
+        )
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        tail = log.read_text(errors="replace").splitlines()
+        lines = [ln for ln in tail if " INFO " not in ln and not ln.startswith("\tat ")]
+        pytest.fail(f"{cmd[0]} exited {done.returncode}:\n" + "\n".join(lines[-40:]))
+    return seconds
+
+
+def driver_env(cluster: spark_cluster.Cluster, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SPARK_HOME", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")
+        and not k.startswith("SHIKONG_")
+    }
+    # The driver's servers (UI, block manager, file server) on loopback only.
+    env.update(SPARK_LOCAL_IP="127.0.0.1", **{spark_cluster.MARKER: cluster.marker}, **extra)
+    return env
+
+
+def tree_listing(root: Path) -> set[str]:
+    """Untracked and ignored paths under ``root`` (git's view), minus build outputs."""
+    out = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "--untracked-files=all"],
+        cwd=root, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    skip = ("dist/", "build/", ".venv/", ".jars/", "lib/shikong.egg-info/")
+    return {ln[3:] for ln in out if not ln[3:].startswith(skip) and "__pycache__" not in ln}
+
+
+def compare(local: dict[str, Any], other: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Table verdicts (for the log) and the tables that differ beyond what is allowed."""
+    report, bad = [], []
+    for name, verdict in compare_tables.diff(local, other, 1e-6):
+        ok = verdict.startswith("equal")
+        if not ok and name in MODEL_TABLES and name in local and name in other:
+            a, b = local[name], other[name]
+            off = [
+                f"{c}.{k}"
+                for c, s in a["floats"].items()
+                for k in ("sum", "min", "max")
+                if not compare_tables._close(s[k], b["floats"][c][k], MODEL_REL_TOL)
+            ]
+            ok = a["rows"] == b["rows"] and a["schema"] == b["schema"] and not off
+            verdict += f" -> model output, floats within {MODEL_REL_TOL:.0%}: {not off}"
+        report.append(f"{name:<36} {local.get(name, {}).get('rows', '-')!s:>8}  {verdict}")
+        if not ok:
+            bad.append(name)
+    return report, bad
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with s3_emulator(bucket="shikong-cluster") as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, emulator):
+    from importlib import metadata
+
+    pyspark_home = Path(metadata.distribution("pyspark").locate_file("pyspark"))
+    base = tmp_path_factory.mktemp("cluster")
+    # Credentials and endpoint reach executors through the workers' environment, as an
+    # instance profile would on a real cluster: never through --conf.
+    with spark_cluster.standalone_cluster(
+        pyspark_home, base, workers=2, cores=1, memory="3g", env=emulator.env
+    ) as c:
+        yield c
+    assert spark_cluster.marked_pids(c.marker) == [], "cluster processes left behind"
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, spark):
+    """The same pipeline in local[2]: same world and settings, TorchDistributor with the
+    same two ranks in local mode."""
+    tmp = tmp_path_factory.mktemp("local-run")
+    cfg = derived_config(
+        tmp,
+        "local",
+        spark={"master": "local[2]", "jars_dir": str(ROOT / ".jars" / "lib")},
+        models={"local_mode": True},
+    )
+    lakehouse = tmp / "lakehouse"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIKONG_")}
+    env["SHIKONG_LAKEHOUSE"] = str(lakehouse)
+    seconds = run_logged(
+        [sys.executable, "-m", "shikong.cli", "run", "--config", str(cfg)],
+        env=env, log=tmp / "run.log", cwd=ROOT,
+    )
+    return {"seconds": seconds, "tables": compare_tables.snapshot(str(lakehouse), 9)}
+
+
+def submit(cluster, tmp: Path, config: Path, lakehouse: str, **env: str) -> float:
+    """The README's block against ``cluster``; wall seconds."""
+    script = tmp / "submit.sh"
+    script.write_text(readme_submit_block())
+    return run_logged(
+        ["bash", "-euo", "pipefail", str(script)],
+        env=driver_env(
+            cluster, MASTER=cluster.master_url, CONFIG=str(config),
+            SHIKONG_LAKEHOUSE=lakehouse, **env,
+        ),
+        log=tmp / "submit.log",
+        cwd=ROOT,
+    )
+
+
+def test_pipeline_on_cluster_local_filesystem(cluster, local_run, tmp_path):
+    lakehouse = tmp_path / "lakehouse"
+    seconds = submit(cluster, tmp_path, ROOT / "conf" / "cluster-small.yaml", str(lakehouse))
+    log = (tmp_path / "submit.log").read_text(errors="replace")
+    assert f"master={cluster.master_url}" in log
+    # The executors ran in the workers' folders, with the packed interpreter.
+    envs = [p for w in cluster.workers for p in w.glob("app-*/*/environment/bin/python")]
+    assert len(envs) >= 2, f"no executor unpacked the environment: {envs}"
+    # Both models trained in barrier tasks on the executors (TorchDistributor,
+    # local_mode=False), two ranks each.
+    assert log.count("Started distributed training with 2 executor processes") == 2
+    report, bad = compare(local_run["tables"], compare_tables.snapshot(str(lakehouse), 9))
+    (tmp_path / "compare.txt").write_text("\n".join(report))
+    print("\n".join(report))
+    print(f"local[2] {local_run['seconds']:.0f} s, cluster {seconds:.0f} s")
+    assert not bad, "tables differ from local[2]:\n" + "\n".join(report)
+
+
+def test_pipeline_on_cluster_s3a_with_horovod(cluster, emulator, local_run, tmp_path):
+    pytest.importorskip("horovod.torch", reason="Horovod not built (scripts/install_horovod.sh)")
+    config = derived_config(
+        tmp_path,
+        "cluster-s3a-horovod",
+        # MLflow's file store is local-only; a tracking server is the remote choice.
+        models={"backend": "horovod", "mlflow_tracking_uri": "none"},
+    )
+    lakehouse = f"s3a://{emulator.bucket}/lakehouse"
+    before = tree_listing(ROOT)
+    submit(cluster, tmp_path, config, lakehouse, **emulator.env)
+    log = (tmp_path / "submit.log").read_text(errors="replace")
+    assert "horovod" in log.lower()
+    # Nothing under a local path: no new file in the checkout (the driver's working
+    # folder), no local folder named after the lakehouse.
+    assert tree_listing(ROOT) == before
+    assert not (ROOT / "s3a:").exists()
+    keys = list_keys(emulator)
+    assert any(k.startswith("lakehouse/gold/") for k in keys), keys[:20]
+    assert any(k.startswith("lakehouse/landing/") for k in keys)
+
+    snap_cfg = tmp_path / "snapshot.yaml"
+    snap_cfg.write_text(yaml.safe_dump({"spark": {
+        "master": "local[2]", "jars_dir": str(ROOT / ".jars" / "lib"),
+        "extra_jars_dirs": [str(ROOT / ".jars" / "s3a")], "log_level": "ERROR",
+    }}))
+    out = tmp_path / "s3a.json"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "compare_tables.py"), "snapshot", lakehouse,
+         str(out), "--config", str(snap_cfg)],
+        env={**os.environ, **emulator.env}, cwd=tmp_path, check=True, capture_output=True,
+        timeout=900,
+    )
+    report, bad = compare(local_run["tables"], json.loads(out.read_text()))
+    (tmp_path / "compare.txt").write_text("\n".join(report))
+    print("\n".join(report))
+    assert not bad, "tables differ from local[2]:\n" + "\n".join(report)
