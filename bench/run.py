@@ -19,7 +19,7 @@ import traceback
 
 import common  # first third-party import (sorts before numpy): pins BLAS threads
 
-AREAS = ("spatial", "timeseries", "decisions", "training")
+AREAS = ("spatial", "timeseries", "decisions", "training", "cluster")
 COMMON_FLAGS = ("--quick", "--seed", "--out-dir", "--cores")
 
 

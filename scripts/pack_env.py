@@ -17,10 +17,11 @@ environment; then pip installs the wheel itself with ``--no-deps --no-index``. L
 
 * ``pyspark``: the cluster's Spark provides it (a worker puts its own ``pyspark.zip`` on
   the executors' path), and a second copy could shadow the runtime's;
-* ``triton`` (1 GB) unless ``--gpu``: only ``torch.compile`` on a GPU loads it. The CUDA
-  runtime wheels (``nvidia-*``) do go in: the ``torch`` that PyPI serves for x86-64 Linux
-  is a CUDA build whose libraries are linked against them, so it does not import without
-  them even on a CPU (a cluster that installs a CPU build of torch gets a far smaller
+* unless ``--gpu``: ``triton`` (1 GB; only ``torch.compile`` on a GPU loads it) and the
+  parts of the CUDA runtime wheels (``nvidia-*``) that nothing links against (cuDNN's
+  engines, cuSOLVER, CUPTI, headers: :func:`prune_gpu_only`). The linked ones stay: the
+  ``torch`` PyPI serves for x86-64 Linux is a CUDA build that does not import without
+  them, even on a CPU (a cluster installing a CPU build of torch gets a far smaller
   archive).
 
 Rebuilding is skipped when nothing went in changed (the wheel's content, the packed
@@ -138,6 +139,54 @@ def link_distribution(dist: metadata.Distribution, site: Path, dest: Path) -> in
     return n
 
 
+def _needed(files: list[Path]) -> dict[Path, list[str]]:
+    """The DT_NEEDED sonames of each ELF file (``readelf -d``; non-ELF files map to [])."""
+    out: dict[Path, list[str]] = {f: [] for f in files}
+    for i in range(0, len(files), 200):
+        chunk = files[i : i + 200]
+        text = subprocess.run(
+            ["readelf", "-d", "-W", *map(str, chunk)], capture_output=True, text=True
+        ).stdout
+        current: Path | None = chunk[0] if len(chunk) == 1 else None
+        for line in text.splitlines():
+            if line.startswith("File: "):
+                current = Path(line[6:].strip())
+            m = re.search(r"\(NEEDED\).*\[(.+)\]", line)
+            if m and current is not None:
+                out.setdefault(current, []).append(m.group(1))
+    return out
+
+
+def prune_gpu_only(site: Path) -> int:
+    """Remove the CUDA runtime files that nothing links against; bytes freed.
+
+    torch's CUDA build links (DT_NEEDED) a dozen CUDA libraries, which must be there for
+    ``import torch`` even on a CPU; the rest of the ``nvidia-*`` wheels (cuDNN's engine
+    libraries, cuSOLVER, CUPTI, headers, static archives: about a third) is only opened on
+    a GPU. Kept: every library under ``nvidia/`` reached from the environment's other
+    shared objects through the NEEDED graph, and the packages' ``__init__.py`` files.
+    """
+    nvidia = site / "nvidia"
+    if not nvidia.is_dir() or shutil.which("readelf") is None:
+        return 0
+    gpu_libs = {p.name: p for p in nvidia.rglob("*.so*") if p.is_file()}
+    roots = [p for p in site.rglob("*.so*") if p.is_file() and nvidia not in p.parents]
+    needed = _needed(roots + list(gpu_libs.values()))
+    keep: set[Path] = set()
+    todo = [name for r in roots for name in needed.get(r, [])]
+    while todo:
+        lib = gpu_libs.get(todo.pop())
+        if lib is not None and lib not in keep:
+            keep.add(lib)
+            todo.extend(needed.get(lib, []))
+    freed = 0
+    for f in [p for p in nvidia.rglob("*") if p.is_file()]:
+        if f not in keep and f.name != "__init__.py":
+            freed += f.stat().st_size
+            f.unlink()
+    return freed
+
+
 def self_check(python: Path) -> None:
     """Import every shikong module with the packed interpreter alone, as an executor would."""
     spark_home = Path(metadata.distribution("pyspark").locate_file("pyspark"))
@@ -147,6 +196,8 @@ def self_check(python: Path) -> None:
         "for m in pkgutil.walk_packages(shikong.__path__, 'shikong.'):\n"
         "    importlib.import_module(m.name)\n"
         "import torch, sedona.spark, statsmodels, ortools\n"
+        # One training step on the CPU: the pruned CUDA runtime must not be needed for it.
+        "m = torch.nn.Linear(3, 1); m(torch.ones(4, 3)).sum().backward()\n"
         "try:\n    import horovod.torch\nexcept ImportError:\n    pass\n"
     )
     env = {
@@ -207,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         # A PYTHONPATH onto a source tree would make pip think shikong is installed already.
         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     )
+    freed = 0 if args.gpu else prune_gpu_only(env_dir / rel_site)
     self_check(env_python)
     archive.unlink(missing_ok=True)
     subprocess.run(
@@ -216,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     stamp.write_text(key)
     print(
-        f"pack_env: {len(dists)} distributions, {files} files, "
+        f"pack_env: {len(dists)} distributions, {files} files ({freed / 2**20:.0f} MiB of "
+        "GPU-only CUDA files left out), "
         f"{archive.stat().st_size / 2**20:.0f} MiB in {time.perf_counter() - t0:.0f} s",
         file=sys.stderr,
     )

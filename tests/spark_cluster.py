@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,8 +27,12 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 MARKER = "SHIKONG_TEST_CLUSTER"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -46,6 +51,16 @@ class Cluster:
     spark_home: Path
     workers: tuple[Path, ...]  # each worker's work dir (executors' working directories)
     marker: str
+
+    def clean(self) -> None:
+        """Delete what finished applications left on the workers: every executor keeps its
+        copy of the archive and the unpacked environment (gigabytes) until removed."""
+        for work in self.workers:
+            for app in work.glob("app-*"):
+                shutil.rmtree(app, ignore_errors=True)
+            local = work.parent / f"local-{work.name.removeprefix('worker-')}"
+            for sub in local.glob("*"):
+                shutil.rmtree(sub, ignore_errors=True)
 
     def status(self) -> dict:
         """The master's JSON status (workers, applications)."""
@@ -152,12 +167,12 @@ def standalone_cluster(
     procs: list[subprocess.Popen] = []
     work_dirs: list[Path] = []
 
-    def start(name: str, args: list[str], cwd: Path) -> None:
+    def start(name: str, args: list[str], cwd: Path, **env: str) -> None:
         log = (logs / f"{name}.log").open("wb")
         procs.append(
             subprocess.Popen(
                 [str(spark_home / "bin" / "spark-class"), *args],
-                env=clean,
+                env={**clean, **env},
                 cwd=cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -178,6 +193,7 @@ def standalone_cluster(
         for i in range(workers):
             work = base / f"worker-{i}"
             work.mkdir()
+            (base / f"local-{i}").mkdir()
             work_dirs.append(work)
             start(
                 f"worker-{i}",
@@ -185,6 +201,8 @@ def standalone_cluster(
                  str(cores), "--memory", memory, "--work-dir", str(work), "--webui-port",
                  str(free_port()), master_url],
                 work,
+                # Executors' scratch (fetched files, shuffle) in the test's folder, not /tmp.
+                SPARK_LOCAL_DIRS=str(base / f"local-{i}"),
             )
         _wait_for(
             f"{workers} workers",
@@ -196,3 +214,113 @@ def standalone_cluster(
         yield Cluster(master_url, ui_url, spark_home, tuple(work_dirs), marker)
     finally:
         _kill_all(procs, marker)
+        # Executors' copies of the environment are gigabytes each: keep only the logs.
+        for path in [spark_home, *base.glob("worker-*"), *base.glob("local-*")]:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- submitting
+
+
+def readme_submit_block() -> str:
+    """The bash block after the ``cluster-submit`` marker in README.md (run as it stands)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- cluster-submit:[^>]*-->\s*```bash\n(.*?)```", text, re.S)
+    if not m:
+        raise LookupError("README.md has no cluster-submit block")
+    return m.group(1)
+
+
+def derived_config(tmp: Path, name: str, **changes: dict[str, Any]) -> Path:
+    """conf/cluster-small.yaml with some sections' keys replaced, written under ``tmp``."""
+    data = yaml.safe_load((ROOT / "conf" / "cluster-small.yaml").read_text())
+    for section, values in changes.items():
+        data[section] = {**data[section], **values}
+    out = tmp / f"{name}.yaml"
+    out.write_text(yaml.safe_dump(data))
+    return out
+
+
+def local_config(tmp: Path) -> Path:
+    """The cluster config in local[2]: same world and settings, TorchDistributor with the
+    same two ranks in local mode."""
+    return derived_config(
+        tmp,
+        "local",
+        spark={"master": "local[2]", "jars_dir": str(ROOT / ".jars" / "lib")},
+        models={"local_mode": True},
+    )
+
+
+def driver_env(cluster: Cluster, **extra: str) -> dict[str, str]:
+    """This process's environment for a spark-submit to ``cluster`` (marked, loopback)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SPARK_HOME", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")
+        and not k.startswith("SHIKONG_")
+    }
+    # The driver's servers (UI, block manager, file server) on loopback only.
+    env.update(SPARK_LOCAL_IP="127.0.0.1", **{MARKER: cluster.marker}, **extra)
+    return env
+
+
+class RunFailedError(RuntimeError):
+    """A command exited non-zero; the message holds the end of its output."""
+
+
+def run_logged(cmd: list[str], *, env: dict[str, str], log: Path, cwd: Path,
+               timeout: float = 1500) -> float:
+    """Run ``cmd`` to completion with its output in ``log``; the wall time in seconds.
+
+    Raises:
+        RunFailedError: With the last non-INFO lines of the output.
+    """
+    t0 = time.perf_counter()
+    with log.open("wb") as out:
+        done = subprocess.run(
+            cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, timeout=timeout, start_new_session=True,
+        )
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        text = log.read_text(errors="replace").splitlines()
+        lines = [ln for ln in text if " INFO " not in ln and not ln.startswith("\tat ")]
+        raise RunFailedError(f"{cmd[0]} exited {done.returncode}:\n" + "\n".join(lines[-40:]))
+    return seconds
+
+
+def submit(
+    cluster: Cluster, tmp: Path, config: Path, lakehouse: str, **env: str
+) -> tuple[float, int]:
+    """Run the README's block against ``cluster`` (log in ``tmp/submit.log``).
+
+    Returns:
+        The wall seconds, and how many executors had unpacked the environment (counted
+        before the workers' application folders are removed).
+    """
+    script = tmp / "submit.sh"
+    script.write_text(readme_submit_block())
+    scratch = tmp / "driver-local"  # the driver's copy of the archive, unpacked: gigabytes
+    scratch.mkdir(exist_ok=True)
+    try:
+        seconds = run_logged(
+            ["bash", "-euo", "pipefail", str(script)],
+            env=driver_env(
+                cluster, MASTER=cluster.master_url, CONFIG=str(config),
+                SHIKONG_LAKEHOUSE=lakehouse, SPARK_LOCAL_DIRS=str(scratch), **env,
+            ),
+            log=tmp / "submit.log",
+            cwd=ROOT,
+        )
+        unpacked = [p for w in cluster.workers for p in w.glob("app-*/*/environment/bin/python")]
+        return seconds, len(unpacked)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        cluster.clean()
+
+
+def step_seconds(log: str, step: str) -> float | None:
+    """The duration the CLI logged for a step (``[spark session] done: 12.3 s``)."""
+    m = re.findall(rf"\[{re.escape(step)}\] done: (?:[\d,]+ rows, )?([\d.]+) s", log)
+    return float(m[-1]) if m else None

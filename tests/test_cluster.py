@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ import yaml
 
 import spark_cluster
 from s3_emulator import list_keys, s3_emulator
+from spark_cluster import derived_config, driver_env, local_config, readme_submit_block, submit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -49,53 +48,6 @@ MODEL_TABLES = frozenset(
     }
 )
 MODEL_REL_TOL = 0.05
-RUN_TIMEOUT_S = 1500
-
-
-def readme_submit_block() -> str:
-    """The bash block after the ``cluster-submit`` marker in README.md."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    m = re.search(r"<!-- cluster-submit:[^>]*-->\s*```bash\n(.*?)```", text, re.S)
-    assert m, "README.md has no cluster-submit block"
-    return m.group(1)
-
-
-def derived_config(tmp: Path, name: str, **changes: dict[str, Any]) -> Path:
-    """conf/cluster-small.yaml with some sections' keys replaced, written under ``tmp``."""
-    data = yaml.safe_load((ROOT / "conf" / "cluster-small.yaml").read_text())
-    for section, values in changes.items():
-        data[section] = {**data[section], **values}
-    out = tmp / f"{name}.yaml"
-    out.write_text(yaml.safe_dump(data))
-    return out
-
-
-def run_logged(cmd: list[str], *, env: dict[str, str], log: Path, cwd: Path) -> float:
-    """Run ``cmd`` to completion with output in ``log``; the wall time in seconds."""
-    t0 = time.perf_counter()
-    with log.open("wb") as out:
-        done = subprocess.run(
-            cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, timeout=RUN_TIMEOUT_S, start_new_session=True,
-        )
-    seconds = time.perf_counter() - t0
-    if done.returncode != 0:
-        tail = log.read_text(errors="replace").splitlines()
-        lines = [ln for ln in tail if " INFO " not in ln and not ln.startswith("\tat ")]
-        pytest.fail(f"{cmd[0]} exited {done.returncode}:\n" + "\n".join(lines[-40:]))
-    return seconds
-
-
-def driver_env(cluster: spark_cluster.Cluster, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("SPARK_HOME", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")
-        and not k.startswith("SHIKONG_")
-    }
-    # The driver's servers (UI, block manager, file server) on loopback only.
-    env.update(SPARK_LOCAL_IP="127.0.0.1", **{spark_cluster.MARKER: cluster.marker}, **extra)
-    return env
 
 
 def tree_listing(root: Path) -> set[str]:
@@ -155,45 +107,26 @@ def local_run(tmp_path_factory, spark):
     """The same pipeline in local[2]: same world and settings, TorchDistributor with the
     same two ranks in local mode."""
     tmp = tmp_path_factory.mktemp("local-run")
-    cfg = derived_config(
-        tmp,
-        "local",
-        spark={"master": "local[2]", "jars_dir": str(ROOT / ".jars" / "lib")},
-        models={"local_mode": True},
-    )
+    cfg = local_config(tmp)
     lakehouse = tmp / "lakehouse"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIKONG_")}
     env["SHIKONG_LAKEHOUSE"] = str(lakehouse)
-    seconds = run_logged(
+    seconds = spark_cluster.run_logged(
         [sys.executable, "-m", "shikong.cli", "run", "--config", str(cfg)],
         env=env, log=tmp / "run.log", cwd=ROOT,
     )
     return {"seconds": seconds, "tables": compare_tables.snapshot(str(lakehouse), 9)}
 
 
-def submit(cluster, tmp: Path, config: Path, lakehouse: str, **env: str) -> float:
-    """The README's block against ``cluster``; wall seconds."""
-    script = tmp / "submit.sh"
-    script.write_text(readme_submit_block())
-    return run_logged(
-        ["bash", "-euo", "pipefail", str(script)],
-        env=driver_env(
-            cluster, MASTER=cluster.master_url, CONFIG=str(config),
-            SHIKONG_LAKEHOUSE=lakehouse, **env,
-        ),
-        log=tmp / "submit.log",
-        cwd=ROOT,
-    )
-
-
 def test_pipeline_on_cluster_local_filesystem(cluster, local_run, tmp_path):
     lakehouse = tmp_path / "lakehouse"
-    seconds = submit(cluster, tmp_path, ROOT / "conf" / "cluster-small.yaml", str(lakehouse))
+    seconds, unpacked = submit(
+        cluster, tmp_path, ROOT / "conf" / "cluster-small.yaml", str(lakehouse)
+    )
     log = (tmp_path / "submit.log").read_text(errors="replace")
     assert f"master={cluster.master_url}" in log
-    # The executors ran in the workers' folders, with the packed interpreter.
-    envs = [p for w in cluster.workers for p in w.glob("app-*/*/environment/bin/python")]
-    assert len(envs) >= 2, f"no executor unpacked the environment: {envs}"
+    # Both executors ran in the workers' folders, with the packed interpreter.
+    assert unpacked >= 2, f"{unpacked} executors unpacked the environment"
     # Both models trained in barrier tasks on the executors (TorchDistributor,
     # local_mode=False), two ranks each.
     assert log.count("Started distributed training with 2 executor processes") == 2
@@ -241,3 +174,60 @@ def test_pipeline_on_cluster_s3a_with_horovod(cluster, emulator, local_run, tmp_
     (tmp_path / "compare.txt").write_text("\n".join(report))
     print("\n".join(report))
     assert not bad, "tables differ from local[2]:\n" + "\n".join(report)
+
+
+@pytest.fixture(scope="module")
+def bare_archive(tmp_path_factory) -> Path:
+    """A venv-pack archive of an empty virtual environment: a Python without shikong."""
+    tmp = tmp_path_factory.mktemp("bare")
+    env = tmp / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--copies", "--without-pip", str(env)],
+                   check=True)
+    out = tmp / "bare-env.tar.gz"
+    subprocess.run([str(Path(sys.executable).parent / "venv-pack"), "-q", "-p", str(env),
+                    "-o", str(out), "--compress-level", "0"], check=True)
+    return out
+
+
+BAD_SUBMISSIONS = [
+    pytest.param("master", "is unreachable", id="unreachable-master"),
+    pytest.param("archive", "does not exist", id="missing-archive"),
+    pytest.param("bare", "No module named 'shikong'", id="archive-without-shikong"),
+    pytest.param("lakehouse", "is not writable", id="unwritable-lakehouse"),
+]
+
+
+@pytest.mark.parametrize(("broken", "expected"), BAD_SUBMISSIONS)
+def test_bad_submission_fails_in_one_line(
+    cluster, emulator, bare_archive, tmp_path, broken, expected
+):
+    block = readme_submit_block()
+    env = driver_env(
+        cluster, MASTER=cluster.master_url, CONFIG=str(ROOT / "conf" / "cluster-small.yaml"),
+        SHIKONG_LAKEHOUSE=str(tmp_path / "lakehouse"), **emulator.env,
+    )
+    if broken == "master":
+        env["MASTER"] = f"spark://127.0.0.1:{spark_cluster.free_port()}"
+        named = env["MASTER"]
+    elif broken in ("archive", "bare"):
+        archive = tmp_path / "missing.tar.gz" if broken == "archive" else bare_archive
+        assert '"$ENV_ARCHIVE#environment"' in block
+        block = block.replace('"$ENV_ARCHIVE#environment"', f'"{archive}#environment"')
+        named = str(archive) if broken == "archive" else "executors"
+    else:
+        env["SHIKONG_LAKEHOUSE"] = named = "s3a://no-such-bucket/lakehouse"
+    script = tmp_path / "submit.sh"
+    script.write_text(block)
+    env["SPARK_LOCAL_DIRS"] = str(tmp_path)
+    try:
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", str(script)], env=env, cwd=ROOT, capture_output=True,
+            text=True, timeout=600, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    finally:
+        cluster.clean()
+    ours = [ln for ln in (done.stdout + done.stderr).splitlines() if ln.startswith("shikong")]
+    assert done.returncode != 0
+    assert len(ours) == 1, ours
+    assert expected in ours[0] and named in ours[0], ours[0]
+    assert len(ours[0]) < 600

@@ -18,6 +18,7 @@ from shikong.jobs.common import (
     given_run_id,
     guarded,
     load_config_or_exit,
+    require_writable_lakehouse,
 )
 from shikong.logs import configure_logging
 from shikong.stages import registry
@@ -66,6 +67,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from shikong.stages.generate import run as generate
 
     cfg = load_config_or_exit(args.config)
+    require_writable_lakehouse(cfg)
     # The landing folder is the lakehouse's: not rewritten under a run that ingests it.
     with lock.locked(cfg.paths.lakehouse, new_run_id(), "shikong generate"):
         summary = generate(cfg, **_face("generate").options(args))
@@ -88,6 +90,7 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     cfg = load_config_or_exit(args.config)
     stage = registry.get(args.stage)
     run_id = given_run_id(_face(stage.job), args) or new_run_id()
+    require_writable_lakehouse(cfg)
     # Before the session: a second run on the lakehouse stops at once (io/lock.py).
     with lock.locked(cfg.paths.lakehouse, run_id, f"shikong {stage.name}"):
         ctx = StageContext.create(build_session(cfg), cfg, run_id=run_id)
@@ -135,6 +138,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"shikong run: {exc}\n")
         return 2
     run_id = new_run_id()
+    require_writable_lakehouse(cfg)
     # First of all: a second run on the lakehouse stops here, before it changes anything.
     with lock.locked(cfg.paths.lakehouse, run_id, "shikong run"):
         return _run_pipeline(args, cfg, stages, run_id)

@@ -242,11 +242,23 @@ def build_session(cfg: AppConfig) -> SparkSession:
     if S3A_ENDPOINT in s3a:
         log.info("s3a endpoint from the environment: %s", s3a[S3A_ENDPOINT])
 
-    spark = builder.getOrCreate()
+    from shikong import cluster_checks
+
+    try:
+        spark = builder.getOrCreate()
+    except Exception:
+        # A page of JVM trace otherwise; say the missing thing in one line when we can.
+        why = cluster_checks.explain_start_failure(settings.master)
+        if why is None:
+            raise
+        raise why from None
     spark = SedonaContext.create(spark)
-    log.info(
-        "Spark %s session ready (master=%s)", spark.version, spark.conf.get("spark.master", None)
-    )
+    master = spark.conf.get("spark.master", None)
+    log.info("Spark %s session ready (master=%s)", spark.version, master)
+    if master and not master.startswith("local"):
+        # Executors run their own Python (the packed environment): check it now, not at
+        # the first UDF minutes into the run.
+        cluster_checks.check_executors(spark)
     return spark
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import uuid
 from collections.abc import Iterator
 from typing import IO, cast
 from urllib.parse import urlparse
@@ -169,3 +170,19 @@ def write_text(uri: str, text: str) -> None:
     """Write a whole text file (UTF-8), atomically where the storage allows."""
     with open_output(uri) as f:
         f.write(text.encode("utf-8"))
+
+
+def check_writable(uri: str) -> None:
+    """Write and remove a small probe file in the folder ``uri`` (created if missing).
+
+    Raises:
+        StorageError: Naming ``uri`` and the storage's reason, when it cannot be written
+            (a missing bucket, no permission, a read-only mount, a scheme without a driver).
+    """
+    probe = join(uri, f"_write_probe_{uuid.uuid4().hex}")
+    try:
+        write_text(probe, "shikong write probe\n")
+        delete(probe)
+    except (OSError, ValueError) as exc:  # pyarrow's errors are OSError / ArrowInvalid
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StorageError(f"{uri} is not writable ({reason})") from None

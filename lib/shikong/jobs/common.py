@@ -57,6 +57,20 @@ def guarded(command: str, fn: Callable[[], int]) -> int:
         return 1
 
 
+def require_writable_lakehouse(cfg: AppConfig) -> None:
+    """Stop in one line, before any Spark start-up, when the lakehouse cannot be written.
+
+    Raises:
+        StorageError: Naming the lakehouse URI and the reason.
+    """
+    from shikong.io import fs
+
+    try:
+        fs.check_writable(cfg.paths.lakehouse)
+    except fs.StorageError as exc:
+        raise fs.StorageError(f"lakehouse {exc}") from None
+
+
 def given_run_id(face: ModuleType, args: argparse.Namespace) -> str | None:
     """The run id a job's command line names for this run (``train --run-id``: its models
     and table rows and its run-log status rows share it), if the face has such an option."""
@@ -90,6 +104,7 @@ def run_job(job: str, argv: Sequence[str] | None) -> int:
         from shikong.stages.runner import run_stage
 
         run_id = given_run_id(face, args) or new_run_id()
+        require_writable_lakehouse(cfg)
         # Before the session: a second run on the lakehouse stops at once.
         with lock.locked(cfg.paths.lakehouse, run_id, stage.console_script):
             ctx = StageContext.create(build_session(cfg), cfg, run_id=run_id)
