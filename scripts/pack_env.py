@@ -60,11 +60,16 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _sha256(path: Path) -> str:
+def wheel_digest(wheel: Path) -> str:
+    """A digest of the wheel's contents (names and bytes), not of the zip file: every build
+    stamps fresh times into the zip, which would otherwise force a repack each time."""
+    import zipfile
+
     h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    with zipfile.ZipFile(wheel) as z:
+        for name in sorted(z.namelist()):
+            h.update(name.encode())
+            h.update(hashlib.sha256(z.read(name)).digest())
     return h.hexdigest()
 
 
@@ -232,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     dists = closure(roots, gpu=args.gpu)
     versions = sorted(f"{n}=={d.version}" for n, d in dists.items())
     key = hashlib.sha256(
-        json.dumps([_sha256(wheel), versions, sys.version, args.gpu, args.compress_level]).encode()
+        json.dumps(
+            [wheel_digest(wheel), versions, sys.version, args.gpu, args.compress_level]
+        ).encode()
     ).hexdigest()
     archive = out / f"shikong-env-{py_tag}.tar.gz"
     stamp = archive.with_name(archive.name + ".key")

@@ -10,7 +10,6 @@ import logging
 
 from shikong.config import AppConfig
 from shikong.generator import build_world
-from shikong.io.fs import StorageError, is_local
 from shikong.io.world_files import GenerationSummary, write_world
 from shikong.stages.context import step
 
@@ -20,7 +19,7 @@ log = logging.getLogger(__name__)
 def run(
     cfg: AppConfig, *, scale: str | None = None, seed: int | None = None, out: str | None = None
 ) -> GenerationSummary:
-    """Generate the demo world into the landing folder (a local path or ``file:`` URI).
+    """Generate the demo world into the landing folder (a path or URI: local, ``s3a://``...).
 
     Args:
         cfg: Configuration (``generator`` settings, ``paths.landing``).
@@ -29,8 +28,6 @@ def run(
         out: Landing folder (default: ``paths.landing``).
     """
     landing = out or cfg.paths.landing_dir
-    if not is_local(landing):
-        raise StorageError(f"{landing}: generate writes local landing folders only")
     with step("generate") as done:
         world = build_world(
             seed=cfg.generator.seed if seed is None else seed,
