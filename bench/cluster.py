@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         local_dir.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHIKONG_")}
         env["SHIKONG_LAKEHOUSE"] = str(local_dir / "lakehouse")
+        env["SPARK_LOCAL_IP"] = "127.0.0.1"  # same as the cluster run's driver
         common.log("local[2] run")
         local_s = spark_cluster.run_logged(
             [sys.executable, "-m", "shikong.cli", "run", "--config",

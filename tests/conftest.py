@@ -23,6 +23,9 @@ TEST_SPARK_CONF = {
     "spark.databricks.delta.snapshotPartitions": "1",
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # The driver's servers (RPC, block manager) on loopback only.
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
     # Delta's MERGE defaults to 50+ shuffle partitions; tiny test data wants few.
     "spark.databricks.delta.merge.repartitionBeforeWrite.enabled": "false",
 }
