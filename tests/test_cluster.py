@@ -171,12 +171,17 @@ def test_pipeline_on_cluster_s3a_with_horovod(cluster, emulator, local_run, tmp_
         "extra_jars_dirs": [str(ROOT / ".jars" / "s3a")], "log_level": "ERROR",
     }}))
     out = tmp_path / "s3a.json"
-    subprocess.run(
+    # The child imports this checkout's shikong, whatever the venv's install points at.
+    child_env = {**os.environ, **emulator.env, "SPARK_LOCAL_IP": "127.0.0.1"}
+    child_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT / "lib"), os.environ.get("PYTHONPATH")) if p
+    )
+    done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "compare_tables.py"), "snapshot", lakehouse,
          str(out), "--config", str(snap_cfg)],
-        env={**os.environ, **emulator.env}, cwd=tmp_path, check=True, capture_output=True,
-        timeout=900,
+        env=child_env, cwd=tmp_path, capture_output=True, text=True, timeout=900,
     )
+    assert done.returncode == 0, done.stderr[-3000:]
     report, bad = compare(local_run["tables"], json.loads(out.read_text()))
     (tmp_path / "compare.txt").write_text("\n".join(report))
     print("\n".join(report))
