@@ -122,6 +122,16 @@ def snapshot_table(df: Any, digits: int) -> dict[str, Any]:
     }
 
 
+def snapshot_with(spark: Any, lakehouse: str, digits: int) -> dict[str, Any]:
+    """Snapshot of every table under ``lakehouse`` with an existing session (in-process
+    callers such as tests: building another would change the running session's settings)."""
+    out: dict[str, Any] = {}
+    for name, where in sorted(_tables(spark, lakehouse).items()):
+        fmt, path = where.split(":", 1)
+        out[name] = snapshot_table(spark.read.format(fmt).load(path), digits)
+    return out
+
+
 def snapshot(lakehouse: str, digits: int, config: str | None = None) -> dict[str, Any]:
     """Snapshot of every table under ``lakehouse`` (session from ``config``, default the
     embedded local one, in local[2])."""
@@ -134,13 +144,7 @@ def snapshot(lakehouse: str, digits: int, config: str | None = None) -> dict[str
     cfg = dataclasses.replace(
         cfg, spark=dataclasses.replace(cfg.spark, master="local[2]", log_level="ERROR")
     )
-    spark = build_session(cfg)
-    out: dict[str, Any] = {}
-    for name, where in sorted(_tables(spark, lakehouse).items()):
-        fmt, path = where.split(":", 1)
-        df = spark.read.format(fmt).load(path)
-        out[name] = snapshot_table(df, digits)
-    return out
+    return snapshot_with(build_session(cfg), lakehouse, digits)
 
 
 def _close(a: Any, b: Any, rel: float) -> bool:

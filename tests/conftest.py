@@ -40,8 +40,9 @@ def base_config(tmp_path_factory: pytest.TempPathFactory) -> AppConfig:
     it, whatever its lakehouse.
     """
     cfg = load_config(REPO_ROOT / "conf" / "local.yaml", env={})
+    conf = {**TEST_SPARK_CONF, "spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("warehouse"))}
     spark_settings = dataclasses.replace(
-        cfg.spark, master="local[2]", app_name="shikong-tests", conf=TEST_SPARK_CONF
+        cfg.spark, master="local[2]", app_name="shikong-tests", conf=conf
     )
     spatial = dataclasses.replace(
         cfg.spatial, checkpoint_dir=str(tmp_path_factory.mktemp("spark-checkpoints"))

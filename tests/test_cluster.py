@@ -125,10 +125,10 @@ def local_run(tmp_path_factory, spark):
         [sys.executable, "-m", "shikong.cli", "run", "--config", str(cfg)],
         env=env, log=tmp / "run.log", cwd=ROOT,
     )
-    return {"seconds": seconds, "tables": compare_tables.snapshot(str(lakehouse), 9)}
+    return {"seconds": seconds, "tables": compare_tables.snapshot_with(spark, str(lakehouse), 9)}
 
 
-def test_pipeline_on_cluster_local_filesystem(cluster, local_run, tmp_path):
+def test_pipeline_on_cluster_local_filesystem(cluster, local_run, spark, tmp_path):
     lakehouse = tmp_path / "lakehouse"
     seconds, unpacked = submit(
         cluster, tmp_path, ROOT / "conf" / "cluster-small.yaml", str(lakehouse)
@@ -140,7 +140,7 @@ def test_pipeline_on_cluster_local_filesystem(cluster, local_run, tmp_path):
     # Both models trained in barrier tasks on the executors (TorchDistributor,
     # local_mode=False), two ranks each.
     assert log.count("Started distributed training with 2 executor processes") == 2
-    snap = compare_tables.snapshot(str(lakehouse), 9)
+    snap = compare_tables.snapshot_with(spark, str(lakehouse), 9)
     (tmp_path / "snapshot.json").write_text(json.dumps(snap, default=str))
     report, bad = compare(local_run["tables"], snap)
     (tmp_path / "compare.txt").write_text("\n".join(report))

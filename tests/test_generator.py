@@ -209,12 +209,15 @@ def test_world_is_in_memory_and_rerunnable(tmp_path: Path) -> None:
     assert written.count(b"\n") == s.rows_per_file["orders/orders-2023-01.jsonl"]
 
 
-def test_generate_job_refuses_remote_landing(base_config: AppConfig) -> None:
-    from shikong.io.fs import StorageError
+def test_generate_job_writes_a_remote_landing(base_config: AppConfig, s3) -> None:
+    """The landing folder may be on an object store (here the S3 emulator on 127.0.0.1)."""
+    from s3_emulator import list_keys
     from shikong.stages.generate import run as generate
 
-    with pytest.raises(StorageError, match=r"^s3a://bucket/landing: .*local"):
-        generate(base_config, scale="small", seed=1, out="s3a://bucket/landing")
+    s = generate(base_config, scale="small", seed=1, out=f"s3a://{s3.bucket}/landing")
+    keys = set(list_keys(s3))
+    assert {f"landing/{rel}" for rel in s.rows_per_file} <= keys
+    assert "landing/_ground_truth/world.json" in keys
 
 
 def test_files_and_columns_match_contract(world: tuple[Path, GenerationSummary]) -> None:

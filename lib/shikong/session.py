@@ -226,6 +226,14 @@ def build_session(cfg: AppConfig) -> SparkSession:
         .config("spark.log.level", settings.log_level.upper())
         .config("spark.checkpoint.dir", spark_location(cfg.checkpoint_location))
     )
+    if "spark.sql.warehouse.dir" not in settings.conf:
+        # SQL on a Delta path (DESCRIBE HISTORY delta.`...`) initialises the default
+        # database, which creates its warehouse folder: under the lakehouse, not in the
+        # working directory (nothing local when the lakehouse is remote).
+        builder = builder.config(
+            "spark.sql.warehouse.dir",
+            spark_location(cfg.paths.lakehouse.rstrip("/") + "/_warehouse"),
+        )
     for name, value in SINGLE_THREAD_ENV.items():
         builder = builder.config(f"spark.executorEnv.{name}", value)
     jars = resolve_jars(settings.jars_dir) if settings.jars_dir else []
