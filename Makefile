@@ -4,13 +4,15 @@ PY := .venv/bin/python
 CONFIG ?= conf/local.yaml
 AREA ?= all
 
-.PHONY: setup run test bench lint clean help
+.PHONY: setup run test bench lint image image-test clean help
 
 help:
 	@echo "make run    set up, then run the whole pipeline on the default world (./lakehouse)"
 	@echo "make test   set up, then run the test suite (real Spark + Sedona + Delta, local mode)"
 	@echo "make bench  set up, then run benchmarks (AREA=spatial|timeseries|training|decisions|all)"
 	@echo "make lint   ruff + mypy + layering contracts (import-linter)"
+	@echo "make image       build the container image with podman (docker/Dockerfile; not part of make test)"
+	@echo "make image-test  run shikong and the smoke tests inside the built image's filesystem"
 
 setup:
 	@scripts/setup.sh
@@ -28,6 +30,14 @@ lint: setup
 	$(PY) -m ruff check lib tests bench jobs scripts
 	$(PY) -m mypy lib/shikong
 	.venv/bin/lint-imports
+
+# Not in `make test`: the image build downloads the stack from PyPI (about 7 minutes) and
+# the in-image run takes as long again; CI's budget goes to the suite.
+image: setup
+	@scripts/image.sh
+
+image-test:
+	@scripts/image_test.sh
 
 clean:
 	rm -rf lakehouse spark-warehouse metastore_db derby.log dist build

@@ -9,6 +9,9 @@ import pytest
 from shikong.cli import main as cli_main
 from shikong.config import ConfigError, config_from_dict, load_config
 
+# Also run inside the container image (make image-test).
+pytestmark = pytest.mark.smoke
+
 
 @pytest.mark.parametrize(
     ("data", "message"),
@@ -49,7 +52,7 @@ def test_bad_config_names_the_key(data, message):
         config_from_dict(data, env={})
 
 
-@pytest.mark.parametrize("profile", ["local", "cluster", "databricks"])
+@pytest.mark.parametrize("profile", ["local", "cluster", "databricks", "kubernetes"])
 def test_shipped_profiles_load(profile):
     cfg = load_config(profile, env={})
     assert dataclasses.is_dataclass(cfg)
@@ -87,3 +90,18 @@ def test_cli_exits_2_with_one_line(tmp_path, capsys):
 def test_missing_config_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match=r"^config: file not found"):
         load_config(tmp_path / "nope.yaml", env={})
+
+
+def test_the_wheel_carries_the_profiles_where_load_config_looks():
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    from shikong.config import CONF_DIRS
+
+    root = Path(__file__).resolve().parents[1]
+    data_files = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "data-files"
+    ]
+    (target,) = [k for k, v in data_files.items() if v == ["conf/*.yaml"]]
+    assert Path(sys.prefix) / target in CONF_DIRS

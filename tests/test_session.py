@@ -11,6 +11,9 @@ from shikong.frames import default_parallelism, is_classic
 from shikong.io import fs
 from shikong.session import spark_location, use_checkpoint_dir
 
+# Also run inside the container image (make image-test).
+pytestmark = pytest.mark.smoke
+
 
 @pytest.mark.parametrize(
     "location",
@@ -79,3 +82,32 @@ def test_default_parallelism_without_the_setting_probes_range(spark) -> None:
         conf=SimpleNamespace(get=lambda key, default: default), range=spark.range
     )
     assert default_parallelism(unset) == spark.sparkContext.defaultParallelism  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("spark_home_jars", "expected"),
+    [
+        pytest.param(
+            ["sedona-spark-shaded-4.0_2.13-1.8.0.jar", "geotools-wrapper-1.8.0-33.1.jar",
+             "delta-spark_2.13-4.4.0.jar", "delta-storage-4.4.0.jar", "spark-core_2.13.jar"],
+            [],
+            id="baked-into-spark-home",
+        ),
+        pytest.param(["spark-core_2.13.jar", "delta-spark_2.13-4.4.0.jar"], None, id="partial"),
+    ],
+)
+def test_absent_jars_dir_is_fine_when_spark_home_has_the_jars(
+    tmp_path, monkeypatch, spark_home_jars, expected
+) -> None:
+    from shikong.session import resolve_jars
+
+    (tmp_path / "jars").mkdir()
+    for name in spark_home_jars:
+        (tmp_path / "jars" / name).write_bytes(b"")
+    monkeypatch.setenv("SPARK_HOME", str(tmp_path))
+    missing_dir = str(tmp_path / "no-such-cache")
+    if expected is None:
+        with pytest.raises(ConfigError, match="spark.jars_dir: no jars in"):
+            resolve_jars(missing_dir)
+    else:
+        assert resolve_jars(missing_dir) == expected

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -23,8 +24,15 @@ from typing import Any
 
 import yaml
 
-#: Where profile names (``local``, ``cluster``...) are looked up, in order.
-CONF_DIRS = (Path.cwd() / "conf", Path(__file__).resolve().parents[2] / "conf")
+#: Where profile names (``local``, ``cluster``...) are looked up, in order: the working
+#: directory's ``conf/``, the checkout's, and the copy an installed wheel carries (its data
+#: files, under the environment's prefix), so the embedded default and the profiles work
+#: from a wheel alone (the container image, a Databricks wheel task).
+CONF_DIRS = (
+    Path.cwd() / "conf",
+    Path(__file__).resolve().parents[2] / "conf",
+    Path(sys.prefix) / "share" / "shikong" / "conf",
+)
 
 
 class ConfigError(ValueError):

@@ -61,6 +61,22 @@ def _jars_in(jars_dir: str) -> tuple[Path, list[str]] | None:
     return None
 
 
+def _spark_home_jars() -> list[str]:
+    """The jars of the Spark installation this Python uses (``$SPARK_HOME/jars``)."""
+    home = os.environ.get("SPARK_HOME")
+    if not home:
+        import pyspark
+
+        home = str(Path(pyspark.__file__).parent)
+    return sorted(str(p) for p in (Path(home) / "jars").glob("*.jar"))
+
+
+def _missing_from(jars: Sequence[str]) -> list[str]:
+    """The prefixes of :data:`REQUIRED_JARS` that no jar in ``jars`` has."""
+    names = [Path(j).name for j in jars]
+    return [p for p in REQUIRED_JARS if not any(n.startswith(p) for n in names)]
+
+
 def resolve_jars(jars_dir: str) -> list[str]:
     """List the jar files for ``spark.jars``.
 
@@ -69,13 +85,19 @@ def resolve_jars(jars_dir: str) -> list[str]:
             then the project root.
 
     Returns:
-        Absolute jar paths, sorted.
+        Absolute jar paths, sorted; empty when the folder is absent but Spark's own
+        ``jars`` folder holds the required ones (the container image).
 
     Raises:
         ConfigError: If the folder holds no jars (set-up has not been run), or lacks one of
             :data:`REQUIRED_JARS`.
     """
     found = _jars_in(jars_dir)
+    if found is None and _missing_from(_spark_home_jars()) == []:
+        # An image with the jars baked into $SPARK_HOME/jars (docker/Dockerfile) has them
+        # on every JVM's classpath already, driver and executors alike.
+        log.debug("spark.jars_dir %r absent; the required jars are on Spark's classpath", jars_dir)
+        return []
     if found is None:
         raise ConfigError(
             f"spark.jars_dir: no jars in {jars_dir!r}; run `make setup` (scripts/fetch_jars.sh)"
@@ -83,8 +105,7 @@ def resolve_jars(jars_dir: str) -> list[str]:
     folder, jars = found
     # A partly fetched cache would start a session that fails later, on the first
     # Sedona function or Delta table, with a JVM ClassNotFoundException.
-    names = [Path(j).name for j in jars]
-    missing = [p for p in REQUIRED_JARS if not any(n.startswith(p) for n in names)]
+    missing = _missing_from(jars)
     if missing:
         absent = ", ".join(f"{p}*" for p in missing)
         raise ConfigError(
