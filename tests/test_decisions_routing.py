@@ -43,6 +43,9 @@ from shikong.decisions import (
 )
 from shikong.geodesy import EARTH_RADIUS_M, haversine
 
+# Also run inside the container image (make image-test).
+pytestmark = pytest.mark.smoke
+
 DEPOT = (-23.5505, -46.6333)
 DAY = dt.date(2024, 5, 2)
 # Small work budget: fast, and the solution limit (not the clock) ends the search.

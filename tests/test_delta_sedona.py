@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 import shapely
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
@@ -10,6 +11,9 @@ from sedona.spark.sql import st_constructors as stc
 from sedona.spark.sql import st_functions as stf
 
 from shikong.io.delta import merge_into, overwrite, replace_where
+
+# Also run inside the container image (make image-test).
+pytestmark = pytest.mark.smoke
 
 
 def _shops(spark, rows):

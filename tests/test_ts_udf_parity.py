@@ -22,6 +22,9 @@ from shikong.timeseries import (
 )
 from shikong.timeseries._common import for_each_series
 
+# Also run inside the container image (make image-test).
+pytestmark = pytest.mark.smoke
+
 
 @pytest.mark.parametrize(
     "engine",
