@@ -22,16 +22,36 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="YAML config file or profile name in conf/ (default: conf/local.yaml)",
     )
+    parser.add_argument(
+        "--lakehouse",
+        default=None,
+        metavar="URI",
+        help="lakehouse location, replacing paths.lakehouse and SHIKONG_LAKEHOUSE "
+        "(a path, /Volumes/..., dbfs:/..., s3a://..., abfss://...)",
+    )
     parser.add_argument("--log-level", default="INFO", help="shikong log level (default INFO)")
 
 
-def load_config_or_exit(path: str | None) -> AppConfig:
-    """Load the config; on a problem print one line naming the key and exit with code 2."""
+def load_config_or_exit(path: str | None, lakehouse: str | None = None) -> AppConfig:
+    """Load the config; on a problem print one line naming the key and exit with code 2.
+
+    Args:
+        path: ``--config``: a YAML file or a profile name.
+        lakehouse: ``--lakehouse``: replaces ``paths.lakehouse`` (and the environment's).
+    """
     try:
-        return load_config(path)
+        return load_config(path, lakehouse=lakehouse)
     except ConfigError as exc:
         sys.stderr.write(f"shikong: config error: {exc}\n")
         raise SystemExit(2) from None
+
+
+def config_from_args(args: argparse.Namespace) -> AppConfig:
+    """The config a command line names (:func:`add_common_arguments`' options), or exit 2.
+
+    The one place the common options become a config, so that no command forgets one.
+    """
+    return load_config_or_exit(args.config, args.lakehouse)
 
 
 def guarded(command: str, fn: Callable[[], int]) -> int:
@@ -96,7 +116,7 @@ def run_job(job: str, argv: Sequence[str] | None) -> int:
     face.add_arguments(parser)
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
-    cfg = load_config_or_exit(args.config)
+    cfg = config_from_args(args)
 
     def go() -> int:
         from shikong.io import lock

@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from shikong.jobs.common import add_common_arguments, guarded, load_config_or_exit
+from shikong.jobs.common import add_common_arguments, config_from_args, guarded
 from shikong.logs import configure_logging
 
 
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
-    cfg = load_config_or_exit(args.config)
+    cfg = config_from_args(args)
 
     def go() -> int:
         # The landing folder is the lakehouse's: not rewritten under a run that ingests it.
