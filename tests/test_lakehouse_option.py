@@ -1,6 +1,7 @@
 """``--lakehouse URI`` on every job and CLI command: it replaces ``paths.lakehouse`` as
 ``SHIKONG_LAKEHOUSE`` does, and wins over it (a Databricks job passes its ``lakehouse``
-parameter this way). No Spark: the commands are stopped before any session starts."""
+parameter this way); and a job entry point raises its failures (a Databricks wheel task
+ignores return values). No Spark: the commands are stopped before any session starts."""
 
 from __future__ import annotations
 
@@ -96,5 +97,18 @@ def test_a_job_runs_on_the_command_lines_lakehouse_over_the_environment(
         raise RuntimeError("stopped by the test before the lakehouse is touched")
 
     monkeypatch.setattr(common, "require_writable_lakehouse", first_step)
-    assert _job_main(stage.job)(["--config", "databricks", "--lakehouse", CLI]) == 1
+    with pytest.raises(SystemExit) as exc:
+        _job_main(stage.job)(["--config", "databricks", "--lakehouse", CLI])
     assert reached == [CLI]
+    # Raised, not returned: a Databricks wheel task ignores the entry point's return value.
+    assert exc.value.code == 1
+
+
+@pytest.mark.parametrize("code", [0, 1, 2, 130], ids=lambda c: f"exit-{c}")
+def test_a_job_entry_point_raises_every_failure(code: int) -> None:
+    if code == 0:
+        assert common.exit_on_failure(code) == 0
+        return
+    with pytest.raises(SystemExit) as exc:
+        common.exit_on_failure(code)
+    assert exc.value.code == code

@@ -98,12 +98,31 @@ def given_run_id(face: ModuleType, args: argparse.Namespace) -> str | None:
     return fn(args) if fn is not None else None
 
 
+def exit_on_failure(code: int) -> int:
+    """A job's exit code as its entry point must give it: 0 returned, anything else raised
+    as :class:`SystemExit`.
+
+    A console script (``sys.exit(main())``) and ``jobs/<job>.py`` exit with the code either
+    way; a Databricks Python wheel task calls the entry point and ignores what it returns,
+    so a failed stage must raise to fail its task (and stop the tasks that depend on it).
+    """
+    if code:
+        raise SystemExit(code)
+    return 0
+
+
 def run_job(job: str, argv: Sequence[str] | None) -> int:
     """``main`` of a job: parse args, load config once, build the session once, run the stage.
 
     Args:
         job: Job name (module under ``shikong.jobs`` with ``add_arguments`` and ``options``).
         argv: Command-line arguments (``None``: ``sys.argv``).
+
+    Returns:
+        0 when the stage succeeded.
+
+    Raises:
+        SystemExit: With the exit code (:func:`guarded`) when it did not.
     """
     from shikong.session import build_session
     from shikong.stages import registry
@@ -131,4 +150,4 @@ def run_job(job: str, argv: Sequence[str] | None) -> int:
             run_stage(ctx, stage, **face.options(args))
         return 0
 
-    return guarded(stage.name, go)
+    return exit_on_failure(guarded(stage.name, go))
