@@ -111,6 +111,21 @@ def exit_on_failure(code: int) -> int:
     return 0
 
 
+def job_parser(job: str) -> argparse.ArgumentParser:
+    """The command line of a stage's entry point: the common options and the job's own.
+
+    Args:
+        job: Job name (module under ``shikong.jobs`` with ``add_arguments``).
+    """
+    from shikong.stages import registry
+
+    stage = registry.get(job)
+    parser = argparse.ArgumentParser(prog=stage.console_script, description=stage.summary)
+    add_common_arguments(parser)
+    importlib.import_module(f"shikong.jobs.{job}").add_arguments(parser)
+    return parser
+
+
 def run_job(job: str, argv: Sequence[str] | None) -> int:
     """``main`` of a job: parse args, load config once, build the session once, run the stage.
 
@@ -130,10 +145,7 @@ def run_job(job: str, argv: Sequence[str] | None) -> int:
 
     face = importlib.import_module(f"shikong.jobs.{job}")
     stage = registry.get(job)
-    parser = argparse.ArgumentParser(prog=stage.console_script, description=stage.summary)
-    add_common_arguments(parser)
-    face.add_arguments(parser)
-    args = parser.parse_args(argv)
+    args = job_parser(job).parse_args(argv)
     configure_logging(args.log_level)
     cfg = config_from_args(args)
 
