@@ -15,9 +15,9 @@ from shikong.config import AppConfig
 from shikong.io.delta import TableInfo
 from shikong.jobs.common import (
     add_common_arguments,
+    config_from_args,
     given_run_id,
     guarded,
-    load_config_or_exit,
     require_writable_lakehouse,
 )
 from shikong.logs import configure_logging
@@ -55,7 +55,7 @@ def _cmd_tables(args: argparse.Namespace) -> int:
     from shikong.io.catalog import Catalog
     from shikong.session import build_session
 
-    cfg = load_config_or_exit(args.config)
+    cfg = config_from_args(args)
     spark = build_session(cfg)
     _print_tables(Catalog(cfg.paths.lakehouse).list_tables(spark))
     return 0
@@ -66,7 +66,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from shikong.io.runlog import new_run_id
     from shikong.stages.generate import run as generate
 
-    cfg = load_config_or_exit(args.config)
+    cfg = config_from_args(args)
     require_writable_lakehouse(cfg)
     # The landing folder is the lakehouse's: not rewritten under a run that ingests it.
     with lock.locked(cfg.paths.lakehouse, new_run_id(), "shikong generate"):
@@ -87,7 +87,7 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     from shikong.session import build_session
     from shikong.stages.runner import run_stage
 
-    cfg = load_config_or_exit(args.config)
+    cfg = config_from_args(args)
     stage = registry.get(args.stage)
     run_id = given_run_id(_face(stage.job), args) or new_run_id()
     require_writable_lakehouse(cfg)
@@ -131,7 +131,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from shikong.io import lock
     from shikong.io.runlog import new_run_id
 
-    cfg = load_config_or_exit(args.config)
+    cfg = config_from_args(args)
     try:
         stages = registry.select(args.only, models_enabled=cfg.models.enabled)
     except registry.UnknownStageError as exc:

@@ -6,7 +6,8 @@ a :class:`ConfigError` whose one-line message names the dotted key.
 
 Environment overrides exist for paths only (secrets never live in YAML):
 ``SHIKONG_LAKEHOUSE`` replaces ``paths.lakehouse`` and ``SHIKONG_LANDING`` replaces
-``paths.landing``.
+``paths.landing``. A lakehouse given on the command line (``--lakehouse``, passed here as
+``lakehouse=``) replaces both the file's and the environment's: the most specific wins.
 """
 
 from __future__ import annotations
@@ -556,12 +557,19 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     return cls(**kwargs)
 
 
-def config_from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None = None) -> AppConfig:
+def config_from_dict(
+    data: Mapping[str, Any],
+    *,
+    env: Mapping[str, str] | None = None,
+    lakehouse: str | None = None,
+) -> AppConfig:
     """Validate a plain mapping into an :class:`AppConfig`.
 
     Args:
         data: Parsed YAML.
         env: Environment for path overrides (defaults to ``os.environ``).
+        lakehouse: ``paths.lakehouse`` from the command line; replaces the file's and
+            ``SHIKONG_LAKEHOUSE``. Empty or ``None``: not given (as an empty variable).
 
     Returns:
         The frozen configuration.
@@ -576,13 +584,18 @@ def config_from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None =
         overrides["lakehouse"] = env["SHIKONG_LAKEHOUSE"]
     if env.get("SHIKONG_LANDING"):
         overrides["landing"] = env["SHIKONG_LANDING"]
+    if lakehouse:
+        overrides["lakehouse"] = lakehouse
     if overrides:
         cfg = dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, **overrides))
     return cfg
 
 
 def load_config(
-    path: str | Path | None = None, *, env: Mapping[str, str] | None = None
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    lakehouse: str | None = None,
 ) -> AppConfig:
     """Load and validate a YAML config file.
 
@@ -590,6 +603,8 @@ def load_config(
         path: A YAML file, or a profile name such as ``local`` (looked up in ``conf/``).
             ``None`` means the embedded default ``conf/local.yaml``.
         env: Environment for path overrides (defaults to ``os.environ``).
+        lakehouse: ``paths.lakehouse`` from the command line (``--lakehouse``); wins over
+            the file and ``SHIKONG_LAKEHOUSE``.
 
     Returns:
         The frozen configuration.
@@ -613,4 +628,4 @@ def load_config(
         raise ConfigError(f"config: cannot read {p} ({type(exc).__name__}: {exc})") from None
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"config: {p} must be a mapping of sections, not {type(data).__name__}")
-    return config_from_dict(data or {}, env=env)
+    return config_from_dict(data or {}, env=env, lakehouse=lakehouse)

@@ -22,16 +22,36 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="YAML config file or profile name in conf/ (default: conf/local.yaml)",
     )
+    parser.add_argument(
+        "--lakehouse",
+        default=None,
+        metavar="URI",
+        help="lakehouse location, replacing paths.lakehouse and SHIKONG_LAKEHOUSE "
+        "(a path, /Volumes/..., dbfs:/..., s3a://..., abfss://...)",
+    )
     parser.add_argument("--log-level", default="INFO", help="shikong log level (default INFO)")
 
 
-def load_config_or_exit(path: str | None) -> AppConfig:
-    """Load the config; on a problem print one line naming the key and exit with code 2."""
+def load_config_or_exit(path: str | None, lakehouse: str | None = None) -> AppConfig:
+    """Load the config; on a problem print one line naming the key and exit with code 2.
+
+    Args:
+        path: ``--config``: a YAML file or a profile name.
+        lakehouse: ``--lakehouse``: replaces ``paths.lakehouse`` (and the environment's).
+    """
     try:
-        return load_config(path)
+        return load_config(path, lakehouse=lakehouse)
     except ConfigError as exc:
         sys.stderr.write(f"shikong: config error: {exc}\n")
         raise SystemExit(2) from None
+
+
+def config_from_args(args: argparse.Namespace) -> AppConfig:
+    """The config a command line names (:func:`add_common_arguments`' options), or exit 2.
+
+    The one place the common options become a config, so that no command forgets one.
+    """
+    return load_config_or_exit(args.config, args.lakehouse)
 
 
 def guarded(command: str, fn: Callable[[], int]) -> int:
@@ -78,12 +98,46 @@ def given_run_id(face: ModuleType, args: argparse.Namespace) -> str | None:
     return fn(args) if fn is not None else None
 
 
+def exit_on_failure(code: int) -> int:
+    """A job's exit code as its entry point must give it: 0 returned, anything else raised
+    as :class:`SystemExit`.
+
+    A console script (``sys.exit(main())``) and ``jobs/<job>.py`` exit with the code either
+    way; a Databricks Python wheel task calls the entry point and ignores what it returns,
+    so a failed stage must raise to fail its task (and stop the tasks that depend on it).
+    """
+    if code:
+        raise SystemExit(code)
+    return 0
+
+
+def job_parser(job: str) -> argparse.ArgumentParser:
+    """The command line of a stage's entry point: the common options and the job's own.
+
+    Args:
+        job: Job name (module under ``shikong.jobs`` with ``add_arguments``).
+    """
+    from shikong.stages import registry
+
+    stage = registry.get(job)
+    parser = argparse.ArgumentParser(prog=stage.console_script, description=stage.summary)
+    add_common_arguments(parser)
+    importlib.import_module(f"shikong.jobs.{job}").add_arguments(parser)
+    return parser
+
+
 def run_job(job: str, argv: Sequence[str] | None) -> int:
     """``main`` of a job: parse args, load config once, build the session once, run the stage.
 
     Args:
         job: Job name (module under ``shikong.jobs`` with ``add_arguments`` and ``options``).
         argv: Command-line arguments (``None``: ``sys.argv``).
+
+    Returns:
+        0 when the stage succeeded.
+
+    Raises:
+        SystemExit: With the exit code (:func:`guarded`) when it did not.
     """
     from shikong.session import build_session
     from shikong.stages import registry
@@ -91,12 +145,9 @@ def run_job(job: str, argv: Sequence[str] | None) -> int:
 
     face = importlib.import_module(f"shikong.jobs.{job}")
     stage = registry.get(job)
-    parser = argparse.ArgumentParser(prog=stage.console_script, description=stage.summary)
-    add_common_arguments(parser)
-    face.add_arguments(parser)
-    args = parser.parse_args(argv)
+    args = job_parser(job).parse_args(argv)
     configure_logging(args.log_level)
-    cfg = load_config_or_exit(args.config)
+    cfg = config_from_args(args)
 
     def go() -> int:
         from shikong.io import lock
@@ -111,4 +162,4 @@ def run_job(job: str, argv: Sequence[str] | None) -> int:
             run_stage(ctx, stage, **face.options(args))
         return 0
 
-    return guarded(stage.name, go)
+    return exit_on_failure(guarded(stage.name, go))

@@ -30,5 +30,5 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """spark-submit / console entry point."""
+    """spark-submit, console script and Databricks wheel-task entry point."""
     return run_job("demand_series", argv)

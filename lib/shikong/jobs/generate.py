@@ -9,7 +9,12 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from shikong.jobs.common import add_common_arguments, guarded, load_config_or_exit
+from shikong.jobs.common import (
+    add_common_arguments,
+    config_from_args,
+    exit_on_failure,
+    guarded,
+)
 from shikong.logs import configure_logging
 
 
@@ -31,7 +36,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point."""
+    """Console entry point (a failure raises ``SystemExit``: :func:`exit_on_failure`)."""
     from shikong.io import lock
     from shikong.io.runlog import new_run_id
     from shikong.stages.generate import run
@@ -43,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
-    cfg = load_config_or_exit(args.config)
+    cfg = config_from_args(args)
 
     def go() -> int:
         # The landing folder is the lakehouse's: not rewritten under a run that ingests it.
@@ -51,4 +56,4 @@ def main(argv: Sequence[str] | None = None) -> int:
             run(cfg, **options(args))
         return 0
 
-    return guarded("generate", go)
+    return exit_on_failure(guarded("generate", go))

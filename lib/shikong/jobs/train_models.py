@@ -39,5 +39,5 @@ def run_id(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """spark-submit / console entry point."""
+    """spark-submit, console script and Databricks wheel-task entry point."""
     return run_job("train_models", argv)
