@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pytest
 import shapely
@@ -75,3 +77,18 @@ def test_replace_where_replaces_exactly_the_scope(spark, tmp_path):
     got = spark.read.format("delta").load(path).orderBy("day").select("day", "sales").toPandas()
     assert got.values.tolist() == [["d1", 1.0], ["d2", 9.0]]
     assert (done.rows_inserted, done.rows_deleted) == (1, 2)
+
+
+def test_writes_report_their_metrics_on_a_relative_path(spark, tmp_path):
+    # The embedded default's lakehouse is ./lakehouse; Delta's SQL takes absolute paths
+    # only. Relative to the working directory the JVM shares (so no chdir here).
+    path = os.path.relpath(tmp_path / "lake" / "shops")
+    assert not os.path.isabs(path)
+    rows = [("a", "d1", "POINT (0 0)", 1.0), ("b", "d1", "POINT (1 1)", 2.0)]
+    first = overwrite(spark, _shops(spark, rows), path)
+    assert (first.version, first.rows_inserted) == (0, 2)
+    second = merge_into(
+        spark, _shops(spark, [("a", "d1", "POINT (0 0)", 5.0)]), path, keys=["shop", "day"]
+    )
+    assert (second.version, second.rows_inserted, second.rows_updated) == (1, 0, 1)
+    assert (tmp_path / "lake" / "shops" / "_delta_log").is_dir()

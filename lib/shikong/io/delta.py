@@ -10,6 +10,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from shikong.io.fs import spark_uri
+
 log = logging.getLogger(__name__)
 
 
@@ -33,7 +35,9 @@ def table_exists(spark: SparkSession, path: str) -> bool:
 def _latest_history(spark: SparkSession, path: str) -> DataFrame:
     # SQL rather than DeltaTable.history: the same rows, and it runs under Spark Connect
     # without Delta's Connect server plugin (which DeltaTable needs there).
-    quoted = path.replace("`", "``")
+    # Delta takes only absolute paths as SQL identifiers; `./lakehouse/...` (the embedded
+    # default) would read as a missing table.
+    quoted = spark_uri(path).replace("`", "``")
     return spark.sql(f"DESCRIBE HISTORY delta.`{quoted}` LIMIT 1")
 
 
