@@ -9,12 +9,7 @@
 #
 #   BASE_IMAGE=...   use this base instead of the local one
 #   IMAGE=...        tag (default localhost/shikong:<version>)
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-py=.venv/bin/python
-version=$("$py" -c 'import tomllib; print(tomllib.load(open("pyproject.toml","rb"))["project"]["version"])')
-image="${IMAGE:-localhost/shikong:$version}"
+. "$(dirname "$0")/image_common.sh"
 local_base=localhost/shikong-base:bookworm
 mkdir -p build/image
 

@@ -12,12 +12,7 @@
 # without its settings; no compiler or pip cache in the image; `shikong run --scale small`
 # (the embedded default: Spark local mode, ./lakehouse) then `shikong tables`; the smoke
 # tests (pytest -m smoke).
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-py=.venv/bin/python
-version=$("$py" -c 'import tomllib; print(tomllib.load(open("pyproject.toml","rb"))["project"]["version"])')
-image="${IMAGE:-localhost/shikong:$version}"
+. "$(dirname "$0")/image_common.sh"
 podman image exists "$image" || { echo "image-test: no image $image; run make image first" >&2; exit 1; }
 
 ctr=$(podman create --name "shikong-image-test-$$" "$image")
