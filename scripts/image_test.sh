@@ -9,8 +9,8 @@
 # installed into a scratch folder); Spark binds to loopback.
 #
 # Checks, each failing the target: the entry point's one-line errors for a Kubernetes pod
-# without its settings; no compiler or pip cache in the image; `shikong run --scale small`
-# (the embedded default: Spark local mode, ./lakehouse) then `shikong tables`; the smoke
+# without its settings; no compiler or pip cache in the image; `shikong run --config small
+# --scale small` (Spark local mode, ./lakehouse) then `shikong tables`; the smoke
 # tests (pytest -m smoke).
 . "$(dirname "$0")/image_common.sh"
 podman image exists "$image" || { echo "image-test: no image $image; run make image first" >&2; exit 1; }
@@ -59,9 +59,11 @@ done
 [ ! -d "$mnt/root/.cache/pip" ] || { echo "image-test: pip cache in the image" >&2; exit 1; }
 [ "$(inside id -u)" = 185 ]
 
-step "shikong run --scale small (embedded default, local mode)"
+# The small profile (conf/small.yaml, read from the wheel): the embedded default's
+# windows are sized for the default world and leave the small one no training examples.
+step "shikong run --config small --scale small (local mode, ./lakehouse)"
 start=$(date +%s)
-inside shikong run --scale small
+inside shikong run --config small --scale small
 echo "image-test: shikong run took $(( $(date +%s) - start )) s"
 inside shikong tables
 
