@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,11 @@ import pytest
 
 from s3_emulator import S3Emulator, s3_emulator
 from shikong.config import AppConfig, Paths, load_config
+from shikong.secrets import DEVELOPMENT_KEY
+
+# Every run of the tests (in process, and the command lines they start) pseudonymises with
+# the public development key, whatever the profile; tests of a missing key remove it.
+os.environ["SHIKONG_PSEUDONYM_KEY"] = DEVELOPMENT_KEY.decode()
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

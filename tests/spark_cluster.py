@@ -32,6 +32,9 @@ from typing import Any
 import yaml
 
 MARKER = "SHIKONG_TEST_CLUSTER"
+#: The pseudonym key of the cluster runs and their local comparison runs (the cluster
+#: profiles allow no development key): a test value, the same in every run of a test.
+TEST_PSEUDONYM_KEY = "shikong-test-pseudonym-key-cluster-runs"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -261,7 +264,12 @@ def driver_env(cluster: Cluster, **extra: str) -> dict[str, str]:
         and not k.startswith("SHIKONG_")
     }
     # The driver's servers (UI, block manager, file server) on loopback only.
-    env.update(SPARK_LOCAL_IP="127.0.0.1", **{MARKER: cluster.marker}, **extra)
+    env.update(
+        SPARK_LOCAL_IP="127.0.0.1",
+        SHIKONG_PSEUDONYM_KEY=TEST_PSEUDONYM_KEY,
+        **{MARKER: cluster.marker},
+        **extra,
+    )
     return env
 
 

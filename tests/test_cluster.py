@@ -120,6 +120,7 @@ def local_run(tmp_path_factory, spark):
     lakehouse = tmp / "lakehouse"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIKONG_")}
     env["SHIKONG_LAKEHOUSE"] = str(lakehouse)
+    env["SHIKONG_PSEUDONYM_KEY"] = spark_cluster.TEST_PSEUDONYM_KEY  # as the cluster run's
     env["SPARK_LOCAL_IP"] = "127.0.0.1"  # its servers on loopback only
     seconds = spark_cluster.run_logged(
         [sys.executable, "-m", "shikong.cli", "run", "--config", str(cfg)],

@@ -21,6 +21,7 @@ from shikong.jobs.common import (
     require_writable_lakehouse,
 )
 from shikong.logs import configure_logging
+from shikong.secrets import PseudonymKey
 from shikong.stages import registry
 from shikong.stages.context import StageContext, step
 
@@ -84,6 +85,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_stage(args: argparse.Namespace) -> int:
     from shikong.io import lock
     from shikong.io.runlog import new_run_id
+    from shikong.secrets import pseudonym_key
     from shikong.session import build_session
     from shikong.stages.runner import run_stage
 
@@ -91,9 +93,10 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     stage = registry.get(args.stage)
     run_id = given_run_id(_face(stage.job), args) or new_run_id()
     require_writable_lakehouse(cfg)
+    key = pseudonym_key(cfg)  # a missing key stops here, before Spark starts
     # Before the session: a second run on the lakehouse stops at once (io/lock.py).
     with lock.locked(cfg.paths.lakehouse, run_id, f"shikong {stage.name}"):
-        ctx = StageContext.create(build_session(cfg), cfg, run_id=run_id)
+        ctx = StageContext.create(build_session(cfg), cfg, run_id=run_id, key=key)
         run_stage(ctx, stage, **_face(stage.job).options(args))
     return 0
 
@@ -130,6 +133,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     """Whole pipeline: generate (if needed), then every stage of the registry in order."""
     from shikong.io import lock
     from shikong.io.runlog import new_run_id
+    from shikong.secrets import pseudonym_key
 
     cfg = config_from_args(args)
     try:
@@ -139,13 +143,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     run_id = new_run_id()
     require_writable_lakehouse(cfg)
+    key = pseudonym_key(cfg)  # a missing key stops here, before anything runs
     # First of all: a second run on the lakehouse stops here, before it changes anything.
     with lock.locked(cfg.paths.lakehouse, run_id, "shikong run"):
-        return _run_pipeline(args, cfg, stages, run_id)
+        return _run_pipeline(args, cfg, stages, run_id, key)
 
 
 def _run_pipeline(
-    args: argparse.Namespace, cfg: AppConfig, stages: list[registry.Stage], run_id: str
+    args: argparse.Namespace,
+    cfg: AppConfig,
+    stages: list[registry.Stage],
+    run_id: str,
+    key: PseudonymKey,
 ) -> int:
     from shikong.io import fs, world
     from shikong.session import build_session
@@ -165,7 +174,7 @@ def _run_pipeline(
         spark = build_session(cfg)
     from shikong.stages.runner import run_stage
 
-    ctx = StageContext.create(spark, cfg, run_id=run_id)
+    ctx = StageContext.create(spark, cfg, run_id=run_id, key=key)
     skipped = [s.name for s in registry.select(args.only) if s not in stages]
     if skipped:
         log.info("models.enabled is false: skipping stages %s", ", ".join(skipped))

@@ -463,6 +463,53 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    """What protects the published tables (README "Privacy").
+
+    The pseudonym key itself never lives here: only where to find it (an environment
+    variable, a Databricks secret scope and key), resolved by :mod:`shikong.secrets`.
+
+    Attributes:
+        pseudonym_key_env: Environment variable holding the HMAC-SHA256 key of customer
+            pseudonyms.
+        databricks_secret_scope: Databricks secret scope holding the key (empty: none);
+            read with ``dbutils.secrets.get`` when the variable is not set.
+        databricks_secret_key: Key name within that scope.
+        allow_development_key: Use the built-in, clearly named development key when no key
+            is configured (the local and small profiles only: a warning says so at start).
+            Without it a missing key stops the run in one line, before Spark starts.
+        location_h3_resolution: Published customer/order coordinates are the centroid of
+            their H3 cell at this resolution (8: about 0.7 km2 per cell).
+        min_cell_customers: Published aggregates keep only cells with at least this many
+            distinct customers (k of k-anonymity); smaller cells are suppressed.
+    """
+
+    pseudonym_key_env: str = "SHIKONG_PSEUDONYM_KEY"
+    databricks_secret_scope: str = ""
+    databricks_secret_key: str = "pseudonym-key"
+    allow_development_key: bool = False
+    location_h3_resolution: int = 8
+    min_cell_customers: int = 5
+
+    def __post_init__(self) -> None:
+        if not self.pseudonym_key_env.strip():
+            raise ConfigError("privacy.pseudonym_key_env: must name an environment variable")
+        if self.databricks_secret_scope and not self.databricks_secret_key:
+            raise ConfigError(
+                "privacy.databricks_secret_key: needed with privacy.databricks_secret_scope"
+            )
+        if not 0 <= self.location_h3_resolution <= 15:
+            raise ConfigError(
+                "privacy.location_h3_resolution: H3 resolution must be 0..15, "
+                f"got {self.location_h3_resolution}"
+            )
+        if self.min_cell_customers < 1:
+            raise ConfigError(
+                f"privacy.min_cell_customers: must be >= 1, got {self.min_cell_customers}"
+            )
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """The whole configuration of a shikong run."""
 
@@ -474,6 +521,7 @@ class AppConfig:
     timeseries: TimeSeriesSettings = field(default_factory=TimeSeriesSettings)
     decisions: DecisionSettings = field(default_factory=DecisionSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     @property
     def checkpoint_location(self) -> str:

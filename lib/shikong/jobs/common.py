@@ -139,6 +139,7 @@ def run_job(job: str, argv: Sequence[str] | None) -> int:
     Raises:
         SystemExit: With the exit code (:func:`guarded`) when it did not.
     """
+    from shikong.secrets import pseudonym_key
     from shikong.session import build_session
     from shikong.stages import registry
     from shikong.stages.context import StageContext
@@ -156,9 +157,10 @@ def run_job(job: str, argv: Sequence[str] | None) -> int:
 
         run_id = given_run_id(face, args) or new_run_id()
         require_writable_lakehouse(cfg)
+        key = pseudonym_key(cfg)  # a missing key stops here, before Spark starts
         # Before the session: a second run on the lakehouse stops at once.
         with lock.locked(cfg.paths.lakehouse, run_id, stage.console_script):
-            ctx = StageContext.create(build_session(cfg), cfg, run_id=run_id)
+            ctx = StageContext.create(build_session(cfg), cfg, run_id=run_id, key=key)
             run_stage(ctx, stage, **face.options(args))
         return 0
 

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from pyspark.sql import DataFrame, SparkSession
@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from shikong.config import AppConfig
 from shikong.io.catalog import Catalog
 from shikong.io.runlog import new_run_id
+from shikong.secrets import PseudonymKey, pseudonym_key
 
 progress_log = logging.getLogger("shikong.progress")
 
@@ -27,16 +28,24 @@ class StageContext:
         cfg: The validated configuration.
         catalog: The table catalogue bound to ``cfg.paths.lakehouse``.
         run_id: Id of this run, shared by every stage it runs (run log, gold tables).
+        key: The pseudonym key (:mod:`shikong.secrets`), resolved by the command line
+            before Spark starts; ``None``: resolved from ``cfg`` on first use.
     """
 
     spark: SparkSession
     cfg: AppConfig
     catalog: Catalog
     run_id: str
+    key: PseudonymKey | None = field(default=None, repr=False)
 
     @classmethod
     def create(
-        cls, spark: SparkSession | None, cfg: AppConfig, *, run_id: str | None = None
+        cls,
+        spark: SparkSession | None,
+        cfg: AppConfig,
+        *,
+        run_id: str | None = None,
+        key: PseudonymKey | None = None,
     ) -> StageContext:
         """A context on ``cfg``'s lakehouse with a new run id unless one is given."""
         return cls(
@@ -44,7 +53,13 @@ class StageContext:
             cfg=cfg,
             catalog=Catalog(cfg.paths.lakehouse),
             run_id=run_id or new_run_id(),
+            key=key,
         )
+
+    @property
+    def pseudonym_key(self) -> bytes:
+        """The HMAC key of published customer pseudonyms (never logged or written)."""
+        return (self.key or pseudonym_key(self.cfg)).value
 
     def read(self, table: str) -> DataFrame:
         """A catalogue table (``layer.name``) through the catalogue."""
