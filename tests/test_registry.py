@@ -110,7 +110,9 @@ def test_a_spec_refuses_inconsistent_declarations(mode, how, error) -> None:
         C.TableSpec("gold", "x", mode, **how)
 
 
-def test_restricted_tables_are_bronze_quarantine_and_ops() -> None:
+def test_restricted_tables_are_raw_data_working_tables_and_operations() -> None:
+    """Bronze, the quarantine and the run log; the spatial working tables (exact points,
+    raw ids) and the operational route tables (exact stops, order ids). README "Privacy"."""
     restricted = {t.qualified for t in C.TABLES.values() if not t.published}
     assert restricted == {
         *(
@@ -127,6 +129,11 @@ def test_restricted_tables_are_bronze_quarantine_and_ops() -> None:
             )
         ),
         "ops.run_log",
+        "silver.customers_geo",
+        "silver.orders_geo",
+        "gold.routes",
+        "gold.route_stops",
+        "gold.unrouted_orders",
     }
 
 

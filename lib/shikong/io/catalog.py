@@ -2,8 +2,12 @@
 
 A :class:`TableSpec` says where a table lives (layer and name), what identifies a row
 (business keys), how it is partitioned, how a stage writes it (:class:`WriteMode`: MERGE,
-replace the recomputed scope, or overwrite) and whether it is *published* (leaves the
-restricted layer: bronze and the quarantine hold raw data and stay restricted).
+replace the recomputed scope, or overwrite) and whether it is *published* (may leave the
+restricted layer) or *restricted*, with the reason. Bronze and the quarantine hold raw data
+and are always restricted; every published table states its :class:`Protection`
+(pseudonymised customer ids, coarsened coordinates, small-cell suppression), and a write
+of a published table refuses a customer id or coordinate column it does not declare
+protected (README "Privacy").
 :class:`Catalog` binds the specs to one lakehouse URI and reads, writes and MERGEs through
 :mod:`shikong.io.delta`, so stages never spell out a path, a key or a partition column; a
 stage that replaces a scope states only the scope's values (``scope={"run_date": day}``).
@@ -58,6 +62,50 @@ class Since:
 ScopeValue = dt.date | int | float | str | Since
 
 
+#: Columns that hold a customer's identity or exact location wherever they appear: a
+#: published table may carry one only as a declared pseudonym or coarsened coordinate.
+PERSONAL_COLUMNS = ("customer_id", "lat", "lon", "x_m", "y_m")
+
+#: Layers that hold raw data: never published.
+RESTRICTED_LAYERS = ("bronze", "bronze_olist")
+
+
+@dataclass(frozen=True)
+class Protection:
+    """What protects a published table's rows (README "Privacy").
+
+    Attributes:
+        pseudonymised: Columns holding customer ids as HMAC-SHA256 pseudonyms.
+        coarsened: Coordinate columns limited to ``privacy.location_h3_resolution`` (the
+            centroid of the H3 cell).
+        suppression: How cells with fewer than ``privacy.min_cell_customers`` distinct
+            customers are handled (``"removed"``), empty when the table holds no such cells.
+        note: Why the rest needs nothing (e.g. no customer data at all).
+    """
+
+    pseudonymised: tuple[str, ...] = ()
+    coarsened: tuple[str, ...] = ()
+    suppression: str = ""
+    note: str = ""
+
+    def describe(self) -> str:
+        """One line for the README and logs."""
+        parts = []
+        if self.pseudonymised:
+            parts.append(f"pseudonymised ({', '.join(self.pseudonymised)})")
+        if self.coarsened:
+            parts.append(f"coarsened to H3 centroid ({', '.join(self.coarsened)})")
+        if self.suppression:
+            parts.append(f"cells < k customers {self.suppression}")
+        if self.note:
+            parts.append(self.note)
+        return "; ".join(parts)
+
+
+#: Published tables that hold no customer-level data at all.
+_NO_CUSTOMER_DATA = Protection(note="no customer ids or customer locations")
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """One lakehouse table.
@@ -70,6 +118,8 @@ class TableSpec:
         partition_by: Partition columns (file layout only: never part of a match).
         published: Whether the table may leave the restricted layer (reports, exports).
         description: One line on what a row is.
+        restricted_reason: (restricted tables, required there) Why it stays restricted.
+        protection: (published tables, required there) What protects its rows.
         sequence_by: (UPSERT) Column ordering the versions of a row, e.g. the ingest time:
             a matched row is updated only from a strictly newer value, latest wins.
         lineage: (UPSERT) Columns saying where and when a row was written (file, run):
@@ -89,6 +139,8 @@ class TableSpec:
     sequence_by: str | None = None
     lineage: tuple[str, ...] = ()
     scope_by: tuple[str, ...] = ()
+    restricted_reason: str = ""
+    protection: Protection | None = None
 
     def __post_init__(self) -> None:
         merge = self.mode in (WriteMode.INSERT_ONLY, WriteMode.UPSERT)
@@ -105,6 +157,18 @@ class TableSpec:
         if (self.mode is WriteMode.REPLACE_SCOPE) != bool(self.scope_by):
             raise ValueError(
                 f"{self.qualified}: scope_by is needed by, and only by, a REPLACE_SCOPE table"
+            )
+        if self.published and self.layer in RESTRICTED_LAYERS:
+            raise ValueError(f"{self.qualified}: the {self.layer} layer is never published")
+        if self.published and (self.protection is None or self.restricted_reason):
+            raise ValueError(
+                f"{self.qualified}: a published table states its protection "
+                "(and has no restricted_reason)"
+            )
+        if not self.published and (not self.restricted_reason or self.protection is not None):
+            raise ValueError(
+                f"{self.qualified}: a restricted table states why (restricted_reason) "
+                "and has no protection"
             )
 
     @property
@@ -132,6 +196,7 @@ def _bronze(source: S.LandingSource) -> TableSpec:
         keys=source.keys,
         partition_by=source.partition_by,
         published=False,
+        restricted_reason="raw landing data (bronze: customer ids, exact coordinates)",
         description=f"validated {source.name} rows from the landing files",
         # Ingest reads the whole landing folder each run: its time orders the versions,
         # and re-reading an unchanged file differs only in lineage, so it changes nothing.
@@ -157,6 +222,7 @@ TABLES: Mapping[str, TableSpec] = {
             keys=("source", "source_file", "row_hash", "occurrence"),
             partition_by=("source",),
             published=False,
+            restricted_reason="raw rejected rows, unchanged (ids, coordinates, free text)",
             description="every rejected raw row, unchanged, with its reason code",
         ),
         TableSpec(
@@ -165,37 +231,102 @@ TABLES: Mapping[str, TableSpec] = {
             _U,
             keys=("job", "run_id", "source", "source_file"),
             published=False,
+            restricted_reason="operations: landing file names and run errors",
             description="per job, run and file: rows in / accepted / rejected, status",
         ),
         # The spatial stage recomputes every customer, order, month, period and cluster
         # from all of bronze: a month or period whose orders disappeared must go too, so
         # these are replaced whole (partitioned for readers, never replaced by partition).
-        TableSpec("silver", "customers_geo", _O, description="customer location features"),
+        # The spatial working tables keep exact points and raw ids: the series, routing and
+        # training stages compute distances and features from them inside the lakehouse.
+        TableSpec(
+            "silver",
+            "customers_geo",
+            _O,
+            published=False,
+            restricted_reason="working table: raw customer ids and exact points (features)",
+            description="customer location features",
+        ),
         TableSpec(
             "silver",
             "orders_geo",
             _O,
             partition_by=("order_month",),
+            published=False,
+            restricted_reason="working table: raw ids and exact order points (features)",
             description="per order: region, H3, distances, nearest warehouses, flags",
         ),
-        TableSpec("gold", "service_zones", _O, description="service areas clipped to states"),
-        TableSpec("gold", "grid_daily", _O, partition_by=("month",), description="H3 cell x day"),
+        TableSpec(
+            "gold",
+            "service_zones",
+            _O,
+            protection=Protection(note="warehouse service areas only"),
+            description="service areas clipped to states",
+        ),
+        TableSpec(
+            "gold",
+            "grid_daily",
+            _O,
+            partition_by=("month",),
+            protection=Protection(suppression="removed"),
+            description="H3 cell x day",
+        ),
         TableSpec(
             "gold",
             "grid_daily_category",
             _O,
             partition_by=("month",),
+            protection=Protection(suppression="removed"),
             description="H3 cell x day x category",
         ),
         TableSpec(
-            "gold", "hotspots", _O, partition_by=("period",), description="Gi* per cell x period"
+            "gold",
+            "hotspots",
+            _O,
+            partition_by=("period",),
+            protection=Protection(suppression="removed (Gi* itself computed on every cell before)"),
+            description="Gi* per cell x period",
         ),
-        TableSpec("gold", "spatial_autocorrelation", _O, description="global Moran's I"),
-        TableSpec("gold", "customer_clusters", _O, description="DBSCAN + K-means per customer"),
-        TableSpec("gold", "region_profiles", _O, description="clusters of states by profile"),
+        TableSpec(
+            "gold",
+            "spatial_autocorrelation",
+            _O,
+            protection=Protection(note="one global statistic per run"),
+            description="global Moran's I",
+        ),
+        TableSpec(
+            "gold",
+            "customer_clusters",
+            _O,
+            protection=Protection(
+                pseudonymised=("customer_id",),
+                coarsened=("lat", "lon"),
+                note="clusters computed from exact points first",
+            ),
+            description="DBSCAN + K-means per customer",
+        ),
+        TableSpec(
+            "gold",
+            "region_profiles",
+            _O,
+            protection=Protection(suppression="removed (states)"),
+            description="clusters of states by profile",
+        ),
         # Every series is rebuilt from all of bronze each run.
-        TableSpec("silver", "sku_daily", _O, description="cleaned daily series per SKU key"),
-        TableSpec("silver", "sku_region_daily", _O, description="the demand model's series"),
+        TableSpec(
+            "silver",
+            "sku_daily",
+            _O,
+            protection=_NO_CUSTOMER_DATA,
+            description="cleaned daily series per SKU key",
+        ),
+        TableSpec(
+            "silver",
+            "sku_region_daily",
+            _O,
+            protection=_NO_CUSTOMER_DATA,
+            description="the demand model's series",
+        ),
         # One run date is recomputed for every current series (and SKU x warehouse): a series
         # that dropped out must lose its rows of that date; earlier run dates stay as history.
         TableSpec(
@@ -205,6 +336,7 @@ TABLES: Mapping[str, TableSpec] = {
             keys=("series_id", "run_date", "ds"),
             partition_by=("run_date",),
             scope_by=("run_date",),
+            protection=_NO_CUSTOMER_DATA,
             description="SARIMA forecasts with 80/95% intervals",
         ),
         TableSpec(
@@ -214,6 +346,7 @@ TABLES: Mapping[str, TableSpec] = {
             keys=("series_id", "run_date", "fold", "model"),
             partition_by=("run_date",),
             scope_by=("run_date",),
+            protection=_NO_CUSTOMER_DATA,
             description="rolling-origin backtest per series x fold x model",
         ),
         TableSpec(
@@ -223,6 +356,7 @@ TABLES: Mapping[str, TableSpec] = {
             keys=("sku", "warehouse_id", "run_date"),
             partition_by=("run_date",),
             scope_by=("run_date",),
+            protection=_NO_CUSTOMER_DATA,
             description="safety stock, reorder point, EOQ, order today",
         ),
         TableSpec(
@@ -232,10 +366,14 @@ TABLES: Mapping[str, TableSpec] = {
             keys=("sku", "warehouse_id", "policy", "run_date"),
             partition_by=("run_date",),
             scope_by=("run_date",),
+            protection=_NO_CUSTOMER_DATA,
             description="policy vs naive replay",
         ),
         # The last N delivery days are re-solved: every date from the window's first day on
         # is replaced (a later date whose orders vanished too); older dates stay as history.
+        # Routes are operational: a driver needs every stop's exact address, so the routes
+        # (lines through the stops), the stops and the unrouted orders stay restricted;
+        # the per warehouse-day summary holds no order or customer.
         *(
             TableSpec(
                 "gold",
@@ -244,12 +382,19 @@ TABLES: Mapping[str, TableSpec] = {
                 partition_by=("delivery_date",),
                 scope_by=("delivery_date",),
                 description=what,
+                published=reason is None,
+                restricted_reason=reason or "",
+                protection=None if reason else Protection(note="per warehouse-day totals only"),
             )
-            for name, what in (
-                ("routes", "one row per vehicle route"),
-                ("route_stops", "one row per routed order"),
-                ("route_groups", "OR-Tools vs nearest neighbour per warehouse-day"),
-                ("unrouted_orders", "orders left off every route, with a reason"),
+            for name, what, reason in (
+                ("routes", "one row per vehicle route", "operational: lines through exact stops"),
+                ("route_stops", "one row per routed order", "operational: exact stop addresses"),
+                ("route_groups", "OR-Tools vs nearest neighbour per warehouse-day", None),
+                (
+                    "unrouted_orders",
+                    "orders left off every route, with a reason",
+                    "operational: order ids for dispatch",
+                ),
             )
         ),
         # History keyed by run: a run only ever adds or restates its own rows.
@@ -258,6 +403,7 @@ TABLES: Mapping[str, TableSpec] = {
             "training_metrics",
             _U,
             keys=("run_id", "model_kind", "epoch"),
+            protection=_NO_CUSTOMER_DATA,
             description="per-epoch losses of every training run",
         ),
         TableSpec(
@@ -265,6 +411,7 @@ TABLES: Mapping[str, TableSpec] = {
             "model_registry",
             _U,
             keys=("model_kind", "run_id"),
+            protection=_NO_CUSTOMER_DATA,
             description="one row per trained model",
         ),
         # A scoring run forecasts every current series from the day after its data: the
@@ -275,6 +422,7 @@ TABLES: Mapping[str, TableSpec] = {
             _R,
             keys=("series_id", "origin", "ds"),
             scope_by=("origin",),
+            protection=_NO_CUSTOMER_DATA,
             description="fusion-model quantile forecasts",
         ),
         # The current top-K of every recently active customer: a customer who is no longer
@@ -284,6 +432,7 @@ TABLES: Mapping[str, TableSpec] = {
             "recommendations",
             _O,
             keys=("customer_id", "rank"),
+            protection=Protection(pseudonymised=("customer_id",)),
             description="top-K SKUs per recently active customer",
         ),
         TableSpec(
@@ -291,10 +440,47 @@ TABLES: Mapping[str, TableSpec] = {
             "model_evaluation",
             _U,
             keys=("model_kind", "model_run_id", "model", "metric"),
+            protection=_NO_CUSTOMER_DATA,
             description="test-split metrics of the models and their baselines",
         ),
     )
 }
+
+
+#: Lakehouse locations that are not Delta tables: all restricted, with the reason. (The
+#: report folder, ``report/``, would be published; no stage writes one yet.)
+RESTRICTED_LOCATIONS: Mapping[str, str] = {
+    "landing": "raw files as an upstream system delivers them",
+    "ml/training_data": "training and serving shards: raw customer ids (recommender "
+    "examples and serving rows) and per-customer locations, needed to score customers",
+    "ml/models": "models and checkpoints trained on the restricted shards",
+    "mlruns": "MLflow runs of the training stage (parameters, metrics, models)",
+    "_checkpoints": "Spark checkpoints of intermediate frames (exact points)",
+}
+
+
+class UnprotectedColumnError(ValueError):
+    """A published table was written with a customer id or coordinate column that its
+    catalogue entry does not declare protected."""
+
+
+def check_published_columns(t: TableSpec, columns: Iterable[str]) -> None:
+    """Refuse personal columns (:data:`PERSONAL_COLUMNS`) a published table does not declare
+    protected (pseudonymised or coarsened): privacy by default for new columns.
+
+    Raises:
+        UnprotectedColumnError: Naming the table and the columns.
+    """
+    if not t.published or t.protection is None:
+        return
+    declared = {*t.protection.pseudonymised, *t.protection.coarsened}
+    bad = sorted(c for c in columns if c in PERSONAL_COLUMNS and c not in declared)
+    if bad:
+        raise UnprotectedColumnError(
+            f"{t.qualified} is published: columns {bad} hold customer ids or exact "
+            "locations; pseudonymise or coarsen them and declare it in its Protection "
+            "(io/catalog.py), or drop them"
+        )
 
 
 def spec(name: str | TableSpec) -> TableSpec:
@@ -365,6 +551,7 @@ class Catalog:
             Delta's own metrics of the commit.
         """
         t = spec(table)
+        check_published_columns(t, df.columns)
         path = self.uri(t)
         if t.mode is WriteMode.REPLACE_SCOPE:
             if scope is None or set(scope) != set(t.scope_by):
@@ -436,3 +623,8 @@ def scope_predicate(scope: Mapping[str, ScopeValue]) -> str:
 def published(tables: Iterable[TableSpec] = TABLES.values()) -> list[TableSpec]:
     """The published tables (those that may leave the restricted layer)."""
     return [t for t in tables if t.published]
+
+
+def restricted(tables: Iterable[TableSpec] = TABLES.values()) -> list[TableSpec]:
+    """The restricted tables (each with its reason)."""
+    return [t for t in tables if not t.published]
