@@ -1,7 +1,7 @@
 """The house stands: layering contracts (import-linter) and no storage access outside io.
 
 Layers (README "Layout"): face (cli, jobs) -> stages -> transforms (spatial, timeseries,
-decisions, training, models, ingest, generator) -> core (io, session; then config,
+decisions, training, models, ingest, generator, privacy) -> core (io, session, secrets; then config,
 schemas, frames, geodesy, geo_resources, logs). The contracts live in pyproject.toml.
 """
 
@@ -16,7 +16,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "lib" / "shikong"
-TRANSFORMS = ("spatial", "timeseries", "decisions", "training", "models", "ingest", "generator")
+TRANSFORMS = (
+    "spatial",
+    "timeseries",
+    "decisions",
+    "training",
+    "models",
+    "ingest",
+    "generator",
+    "privacy",
+)
 
 
 def test_import_contracts_hold() -> None:
@@ -91,7 +100,12 @@ def _storage_uses(path: Path) -> list[str]:
 
 
 def _modules(*packages: str) -> list[Path]:
-    return sorted(p for pkg in packages for p in (PACKAGE / pkg).rglob("*.py"))
+    """The modules of packages (folders) or single-module names (``privacy.py``)."""
+    found: list[Path] = []
+    for pkg in packages:
+        single = PACKAGE / f"{pkg}.py"
+        found.extend([single] if single.is_file() else (PACKAGE / pkg).rglob("*.py"))
+    return sorted(found)
 
 
 @pytest.mark.parametrize("module", _modules(*TRANSFORMS), ids=lambda p: str(p.relative_to(PACKAGE)))
