@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 
 import pandas as pd
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from sedona.spark.sql import st_constructors as stc
 from sedona.spark.sql import st_functions as stf
@@ -289,6 +289,31 @@ def grid_frames(
     )
 
 
+def hotspot_period(s: SpatialSettings) -> Column:
+    """The hot-spot period of a row with ``order_date`` (a week's Monday, a month, ``all``)."""
+    if s.hotspot_period == "week":
+        return F.date_format(F.date_trunc("week", F.col("order_date")), "yyyy-MM-dd")
+    if s.hotspot_period == "month":
+        return F.date_format(F.col("order_date"), "yyyy-MM")
+    return F.lit("all")
+
+
+def hotspot_customers(og: DataFrame, s: SpatialSettings) -> DataFrame:
+    """Distinct customers per hot-spot ``period`` x ``cell`` (the small-cell count)."""
+    return og.groupBy(
+        hotspot_period(s).alias("period"), F.col(f"h3_r{s.grid_resolution}").alias("cell")
+    ).agg(F.countDistinct("customer_id").alias("customers"))
+
+
+def state_customers(og: DataFrame) -> DataFrame:
+    """Distinct customers per state (``uf``) of the orders: the small-cell count."""
+    return (
+        og.where(F.col("uf").isNotNull())
+        .groupBy("uf")
+        .agg(F.countDistinct("customer_id").alias("customers"))
+    )
+
+
 def hotspot_input(grid_daily: DataFrame, s: SpatialSettings) -> DataFrame:
     """Cell x period observations for Gi*: excess demand over the cell's own expectation.
 
@@ -307,17 +332,15 @@ def hotspot_input(grid_daily: DataFrame, s: SpatialSettings) -> DataFrame:
     ``period_index`` numbers the periods consecutively (weeks or months since 1970) for
     the space-time neighbourhood of :func:`shikong.spatial.hotspots.getis_ord_gi_star_h3`.
     """
+    period = hotspot_period(s)
     if s.hotspot_period == "week":
-        period = F.date_format(F.date_trunc("week", F.col("order_date")), "yyyy-MM-dd")
         # 1970-01-05 is a Monday, the first day of Spark's weeks.
         index = F.floor(F.datediff(F.to_date("period"), F.lit("1970-01-05")) / 7)
     elif s.hotspot_period == "month":
-        period = F.col("month")
         index = (F.substring("period", 1, 4).cast("int") - 1970) * 12 + F.substring(
             "period", 6, 2
         ).cast("int")
     else:
-        period = F.lit("all")
         index = F.lit(0)
     per = grid_daily.groupBy(period.alias("period"), "cell").agg(F.sum("orders").alias("orders"))
     periods = (

@@ -25,6 +25,7 @@ from shikong.frames import first_row
 from shikong.io import shards
 from shikong.io.catalog import Since
 from shikong.io.checkpoints import CheckpointFiles, load_checkpoint
+from shikong.privacy import pseudonymise
 from shikong.stages import ml_inputs as ml
 from shikong.stages.context import StageContext, step
 from shikong.training.inference import (
@@ -96,6 +97,8 @@ def recommend(ctx: StageContext, model: Row) -> int:
         .withColumn("as_of", F.to_date(F.from_unixtime(F.lit(cut_s))))
         .withColumn("model_run_id", F.lit(model["run_id"]))
         .withColumn("run_id", F.lit(ctx.run_id))
+        # Published: the serving side recomputes a customer's pseudonym with the same key.
+        .transform(pseudonymise(cols=["customer_id"], key=ctx.pseudonym_key))
     )
     result = ctx.catalog.write(ctx.spark, "gold.recommendations", recs)
     return int(result.rows_inserted + result.rows_updated)

@@ -5,12 +5,20 @@ transform with :mod:`shikong.spatial` (:mod:`shikong.spatial.tables` builds each
 load through the catalogue, which replaces every table whole: the stage recomputes all
 customers, months and periods from all of bronze, so a month whose orders disappeared
 leaves nothing behind. Geometry is stored as WKB.
+
+Privacy (README "Privacy"): the silver working tables keep exact points and raw ids
+(restricted). Every feature is computed from them first; only then are the published gold
+tables protected at load: grid cells, hot-spot cells and state profiles with fewer than
+``privacy.min_cell_customers`` distinct customers are removed (Gi* itself is computed on
+every cell), and the customer clusters carry pseudonymised ids and H3-centroid
+coordinates (``privacy.location_h3_resolution``).
 """
 
 from __future__ import annotations
 
 import logging
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from sedona.spark.sql import st_constructors as stc
@@ -19,6 +27,7 @@ from sedona.spark.sql import st_functions as stf
 from shikong.frames import first_row
 from shikong.io import reference
 from shikong.io.catalog import spec
+from shikong.privacy import coarsen_points, pseudonymise, suppress_small_cells
 from shikong.session import sql_settings, use_checkpoint_dir
 from shikong.spatial import clusters, hotspots
 from shikong.spatial import features as sf
@@ -92,7 +101,8 @@ def _customers_and_orders(
     return cust_geo, og, counts
 
 
-def _hotspots(ctx: StageContext, grid: DataFrame) -> int:
+def _hotspots(ctx: StageContext, grid: DataFrame, og: DataFrame) -> int:
+    """Gi* on every cell of the unsuppressed grid; cells < k customers removed at load."""
     s = ctx.cfg.spatial
     spark, cat = ctx.spark, ctx.catalog
     obs = st.hotspot_input(grid, s).cache()
@@ -116,6 +126,12 @@ def _hotspots(ctx: StageContext, grid: DataFrame) -> int:
         "gi_p",
         "gi_p_fdr",
         "hotspot_class",
+    )
+    out = (
+        out.join(st.hotspot_customers(og, s), ["period", "cell"], "left")
+        .fillna(0, subset=["customers"])
+        .transform(suppress_small_cells(k=ctx.cfg.privacy.min_cell_customers))
+        .drop("customers")
     )
     # One task per period: otherwise every task writes a small file into every period.
     cat.write(spark, "gold.hotspots", out.repartition("period"))
@@ -163,7 +179,19 @@ def _clusters(ctx: StageContext, cust_geo: DataFrame) -> int:
         sample=s.kmeans_sample,
     )
     log.info("K-means: k=%d chosen by silhouette %s", k, {kk: round(v, 3) for kk, v in sil.items()})
-    cat.write(spark, "gold.customer_clusters", out)
+    # Clusters come from the exact metric points; the published row carries the customer's
+    # H3-centroid location and pseudonym instead.
+    published = (
+        out.drop("x_m", "y_m")
+        .join(cust_geo.select("customer_id", "lat", "lon"), "customer_id", "left")
+        .transform(
+            coarsen_points(
+                lat_col="lat", lon_col="lon", resolution=ctx.cfg.privacy.location_h3_resolution
+            )
+        )
+        .transform(pseudonymise(cols=["customer_id"], key=ctx.pseudonym_key))
+    )
+    cat.write(spark, "gold.customer_clusters", published)
     return cat.read(spark, "gold.customer_clusters").count()
 
 
@@ -190,16 +218,19 @@ def run(ctx: StageContext, *, layer: str = "bronze") -> dict[str, int]:
         counts["gold.service_zones"] = cat.read(spark, "gold.service_zones").count()
         done(counts["gold.service_zones"])
 
+    k = ctx.cfg.privacy.min_cell_customers
     with step("spatial: grid") as done:
         daily, by_cat = st.grid_frames(og, inputs.lines, inputs.products, s)
-        cat.write(spark, "gold.grid_daily", daily)
-        cat.write(spark, "gold.grid_daily_category", by_cat)
-        grid = cat.read(spark, "gold.grid_daily")
-        counts["gold.grid_daily"] = grid.count()
+        # Hot spots need every cell: the published grid loses its small cells.
+        grid = daily.persist(StorageLevel.MEMORY_AND_DISK)
+        cat.write(spark, "gold.grid_daily", grid.transform(suppress_small_cells(k=k)))
+        cat.write(spark, "gold.grid_daily_category", by_cat.transform(suppress_small_cells(k=k)))
+        counts["gold.grid_daily"] = cat.read(spark, "gold.grid_daily").count()
         done(counts["gold.grid_daily"])
 
     with step("spatial: hotspots") as done:
-        counts["gold.hotspots"] = _hotspots(ctx, grid)
+        counts["gold.hotspots"] = _hotspots(ctx, grid, og)
+        grid.unpersist()
         done(counts["gold.hotspots"])
 
     with step("spatial: clusters") as done:
@@ -208,6 +239,8 @@ def run(ctx: StageContext, *, layer: str = "bronze") -> dict[str, int]:
 
     with step("spatial: region_profiles") as done:
         prof = st.region_profiles_frame(og, inputs.lines, s)
+        big = st.state_customers(og).transform(suppress_small_cells(k=k))
+        prof = prof[prof["uf"].isin({r["uf"] for r in big.select("uf").collect()})]
         n = min(s.region_clusters, len(prof))
         wide = prof.set_index("uf")
         clustered = (
