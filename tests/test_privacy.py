@@ -52,14 +52,17 @@ def test_raw_layers_are_restricted_and_every_table_says_why_or_how() -> None:
 
 
 def test_a_published_bronze_table_or_one_without_a_reason_is_refused() -> None:
+    o, note = catalog.WriteMode.OVERWRITE, catalog.Protection(note="n")
     with pytest.raises(ValueError, match="never published"):
-        catalog.TableSpec(
-            "bronze", "x", catalog.WriteMode.OVERWRITE, protection=catalog.Protection(note="n")
-        )
+        catalog.TableSpec("bronze", "x", o, published=True, protection=note)
     with pytest.raises(ValueError, match="states its protection"):
-        catalog.TableSpec("gold", "x", catalog.WriteMode.OVERWRITE)
+        catalog.TableSpec("gold", "x", o, published=True)
+    with pytest.raises(ValueError, match="no protection to state"):
+        catalog.TableSpec("gold", "x", o, protection=note)
+    # Restricted by default; the catalogue's own entries also say why.
+    assert not catalog.TableSpec("gold", "x", o).published
     with pytest.raises(ValueError, match="states why"):
-        catalog.TableSpec("gold", "x", catalog.WriteMode.OVERWRITE, published=False)
+        catalog._check_declared([catalog.TableSpec("gold", "x", o)])
 
 
 def test_a_published_write_refuses_undeclared_personal_columns(spark, tmp_path) -> None:

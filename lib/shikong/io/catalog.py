@@ -116,7 +116,8 @@ class TableSpec:
         mode: How it is written.
         keys: Business keys (unique per row; the whole MERGE condition of a MERGE table).
         partition_by: Partition columns (file layout only: never part of a match).
-        published: Whether the table may leave the restricted layer (reports, exports).
+        published: Whether the table may leave the restricted layer (reports, exports);
+            restricted unless declared published with its ``protection``.
         description: One line on what a row is.
         restricted_reason: (restricted tables, required there) Why it stays restricted.
         protection: (published tables, required there) What protects its rows.
@@ -134,7 +135,7 @@ class TableSpec:
     mode: WriteMode
     keys: tuple[str, ...] = ()
     partition_by: tuple[str, ...] = ()
-    published: bool = True
+    published: bool = False
     description: str = ""
     sequence_by: str | None = None
     lineage: tuple[str, ...] = ()
@@ -165,11 +166,8 @@ class TableSpec:
                 f"{self.qualified}: a published table states its protection "
                 "(and has no restricted_reason)"
             )
-        if not self.published and (not self.restricted_reason or self.protection is not None):
-            raise ValueError(
-                f"{self.qualified}: a restricted table states why (restricted_reason) "
-                "and has no protection"
-            )
+        if not self.published and self.protection is not None:
+            raise ValueError(f"{self.qualified}: a restricted table has no protection to state")
 
     @property
     def qualified(self) -> str:
@@ -260,6 +258,7 @@ TABLES: Mapping[str, TableSpec] = {
             "gold",
             "service_zones",
             _O,
+            published=True,
             protection=Protection(note="warehouse service areas only"),
             description="service areas clipped to states",
         ),
@@ -268,6 +267,7 @@ TABLES: Mapping[str, TableSpec] = {
             "grid_daily",
             _O,
             partition_by=("month",),
+            published=True,
             protection=Protection(suppression="removed"),
             description="H3 cell x day",
         ),
@@ -276,6 +276,7 @@ TABLES: Mapping[str, TableSpec] = {
             "grid_daily_category",
             _O,
             partition_by=("month",),
+            published=True,
             protection=Protection(suppression="removed"),
             description="H3 cell x day x category",
         ),
@@ -284,6 +285,7 @@ TABLES: Mapping[str, TableSpec] = {
             "hotspots",
             _O,
             partition_by=("period",),
+            published=True,
             protection=Protection(suppression="removed (Gi* itself computed on every cell before)"),
             description="Gi* per cell x period",
         ),
@@ -291,6 +293,7 @@ TABLES: Mapping[str, TableSpec] = {
             "gold",
             "spatial_autocorrelation",
             _O,
+            published=True,
             protection=Protection(note="one global statistic per run"),
             description="global Moran's I",
         ),
@@ -298,6 +301,7 @@ TABLES: Mapping[str, TableSpec] = {
             "gold",
             "customer_clusters",
             _O,
+            published=True,
             protection=Protection(
                 pseudonymised=("customer_id",),
                 coarsened=("lat", "lon"),
@@ -309,6 +313,7 @@ TABLES: Mapping[str, TableSpec] = {
             "gold",
             "region_profiles",
             _O,
+            published=True,
             protection=Protection(suppression="removed (states)"),
             description="clusters of states by profile",
         ),
@@ -317,6 +322,7 @@ TABLES: Mapping[str, TableSpec] = {
             "silver",
             "sku_daily",
             _O,
+            published=True,
             protection=_NO_CUSTOMER_DATA,
             description="cleaned daily series per SKU key",
         ),
@@ -324,6 +330,7 @@ TABLES: Mapping[str, TableSpec] = {
             "silver",
             "sku_region_daily",
             _O,
+            published=True,
             protection=_NO_CUSTOMER_DATA,
             description="the demand model's series",
         ),
@@ -336,6 +343,7 @@ TABLES: Mapping[str, TableSpec] = {
             keys=("series_id", "run_date", "ds"),
             partition_by=("run_date",),
             scope_by=("run_date",),
+            published=True,
             protection=_NO_CUSTOMER_DATA,
             description="SARIMA forecasts with 80/95% intervals",
         ),
@@ -346,6 +354,7 @@ TABLES: Mapping[str, TableSpec] = {
             keys=("series_id", "run_date", "fold", "model"),
             partition_by=("run_date",),
             scope_by=("run_date",),
+            published=True,
             protection=_NO_CUSTOMER_DATA,
             description="rolling-origin backtest per series x fold x model",
         ),
@@ -356,6 +365,7 @@ TABLES: Mapping[str, TableSpec] = {
             keys=("sku", "warehouse_id", "run_date"),
             partition_by=("run_date",),
             scope_by=("run_date",),
+            published=True,
             protection=_NO_CUSTOMER_DATA,
             description="safety stock, reorder point, EOQ, order today",
         ),
@@ -366,6 +376,7 @@ TABLES: Mapping[str, TableSpec] = {
             keys=("sku", "warehouse_id", "policy", "run_date"),
             partition_by=("run_date",),
             scope_by=("run_date",),
+            published=True,
             protection=_NO_CUSTOMER_DATA,
             description="policy vs naive replay",
         ),
@@ -403,6 +414,7 @@ TABLES: Mapping[str, TableSpec] = {
             "training_metrics",
             _U,
             keys=("run_id", "model_kind", "epoch"),
+            published=True,
             protection=_NO_CUSTOMER_DATA,
             description="per-epoch losses of every training run",
         ),
@@ -411,6 +423,7 @@ TABLES: Mapping[str, TableSpec] = {
             "model_registry",
             _U,
             keys=("model_kind", "run_id"),
+            published=True,
             protection=_NO_CUSTOMER_DATA,
             description="one row per trained model",
         ),
@@ -422,6 +435,7 @@ TABLES: Mapping[str, TableSpec] = {
             _R,
             keys=("series_id", "origin", "ds"),
             scope_by=("origin",),
+            published=True,
             protection=_NO_CUSTOMER_DATA,
             description="fusion-model quantile forecasts",
         ),
@@ -432,6 +446,7 @@ TABLES: Mapping[str, TableSpec] = {
             "recommendations",
             _O,
             keys=("customer_id", "rank"),
+            published=True,
             protection=Protection(pseudonymised=("customer_id",)),
             description="top-K SKUs per recently active customer",
         ),
@@ -440,6 +455,7 @@ TABLES: Mapping[str, TableSpec] = {
             "model_evaluation",
             _U,
             keys=("model_kind", "model_run_id", "model", "metric"),
+            published=True,
             protection=_NO_CUSTOMER_DATA,
             description="test-split metrics of the models and their baselines",
         ),
@@ -481,6 +497,16 @@ def check_published_columns(t: TableSpec, columns: Iterable[str]) -> None:
             "locations; pseudonymise or coarsen them and declare it in its Protection "
             "(io/catalog.py), or drop them"
         )
+
+
+def _check_declared(tables: Iterable[TableSpec]) -> None:
+    """Every catalogued table is published with its protection or restricted with a reason."""
+    for t in tables:
+        if not t.published and not t.restricted_reason:
+            raise ValueError(f"{t.qualified}: a restricted table states why (restricted_reason)")
+
+
+_check_declared(TABLES.values())
 
 
 def spec(name: str | TableSpec) -> TableSpec:
