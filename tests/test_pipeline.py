@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 
 import h3
@@ -9,9 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
 
 from shikong.geo_resources import load_states
-from shikong.io.catalog import Catalog
+from shikong.io.catalog import Catalog, published
+from shikong.secrets import DEVELOPMENT_KEY
 
 
 def _read(spark, cfg, layer: str, name: str) -> pd.DataFrame:
@@ -33,29 +38,73 @@ def test_order_regions_match_shapely(spark, small_pipeline):
     assert og["uf"].isna().sum() > 0  # some demo customers live just off the coast
 
 
-def test_grid_daily_matches_pandas_and_h3(spark, small_pipeline):
-    cfg = small_pipeline.cfg
+def _order_lines_with_cells(spark, cfg) -> pd.DataFrame:
+    """Bronze order lines with their order's customer, day and H3 cell (the h3 library)."""
     res = cfg.spatial.grid_resolution
-    orders = _read(spark, cfg, "bronze", "orders")[["order_id", "lat", "lon", "order_date"]]
-    lines = _read(spark, cfg, "bronze", "order_lines")[["order_id", "quantity"]]
+    orders = _read(spark, cfg, "bronze", "orders")[
+        ["order_id", "customer_id", "lat", "lon", "order_date"]
+    ]
+    lines = _read(spark, cfg, "bronze", "order_lines")[["order_id", "sku", "quantity"]]
     orders["cell"] = [
         h3.latlng_to_cell(a, b, res) for a, b in zip(orders["lat"], orders["lon"], strict=True)
     ]
-    df = lines.merge(orders, on="order_id")
+    return lines.merge(orders, on="order_id")
+
+
+def test_grid_daily_matches_pandas_and_h3(spark, small_pipeline):
+    """Every cell x day with at least k distinct customers, and only those (the rest are
+    suppressed: README "Privacy")."""
+    cfg = small_pipeline.cfg
+    df = _order_lines_with_cells(spark, cfg)
     want = (
         df.groupby(["cell", "order_date"])
-        .agg(orders=("order_id", "nunique"), units=("quantity", "sum"))
+        .agg(
+            orders=("order_id", "nunique"),
+            units=("quantity", "sum"),
+            customers=("customer_id", "nunique"),
+        )
         .reset_index()
-        .sort_values(["cell", "order_date"])
-        .reset_index(drop=True)
     )
+    want = want[want["customers"] >= cfg.privacy.min_cell_customers].drop(columns="customers")
+    want = want.sort_values(["cell", "order_date"]).reset_index(drop=True)
+    assert len(want) > 0
     got = _read(spark, cfg, "gold", "grid_daily")[["cell", "order_date", "orders", "units"]]
     got = got.sort_values(["cell", "order_date"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
 
 
+def _gi_star_of_every_cell(spark, cfg) -> pd.DataFrame:
+    """Gi* as the stage computes it, before the small cells are suppressed: from the
+    restricted order geography, through the same transforms."""
+    from shikong.session import sql_settings
+    from shikong.spatial import hotspots
+    from shikong.spatial import tables as st
+
+    s, cat = cfg.spatial, Catalog(cfg.paths.lakehouse)
+    daily, _ = st.grid_frames(
+        cat.read(spark, "silver.orders_geo"),
+        cat.read(spark, "bronze.order_lines"),
+        cat.read(spark, "bronze.products"),
+        s,
+    )
+    with sql_settings(spark, hotspots.REQUIRED_SQL_SETTINGS):
+        gi = hotspots.getis_ord_gi_star_h3(
+            st.hotspot_input(daily, s),
+            cell_col="cell",
+            value_col="excess",
+            k_ring=s.hotspot_k_ring,
+            time_col="period_index",
+            time_steps=s.hotspot_time_steps,
+        )
+        return gi.select("period", "cell", "orders", "gi_z", "hotspot_class").toPandas()
+
+
 def test_planted_hotspots_are_found(spark, small_pipeline):
     """Precision and recall of hot-cell detection against the generator's ground truth.
+
+    Measured on Gi* of every cell (what the stage computes before it removes the cell x
+    weeks with fewer than k customers from the published ``gold.hotspots``: the published
+    rows are checked to be exactly those rows, unchanged).
 
     Planted (the recall set): cell-weeks whose cell centre lies inside a planted spot's
     radius, whose week has at least 4 of its 7 days inside the spot's active window, and
@@ -67,7 +116,12 @@ def test_planted_hotspots_are_found(spark, small_pipeline):
     """
     cfg = small_pipeline.cfg
     res = cfg.spatial.grid_resolution
-    hs = _read(spark, cfg, "gold", "hotspots")
+    hs = _gi_star_of_every_cell(spark, cfg)
+    pub = _read(spark, cfg, "gold", "hotspots")
+    same = pub.merge(hs, on=["period", "cell"], suffixes=("", "_all"), validate="1:1")
+    assert len(same) == len(pub) < len(hs)
+    np.testing.assert_allclose(same["gi_z"], same["gi_z_all"], rtol=1e-9, atol=1e-12)
+    assert (same["hotspot_class"] == same["hotspot_class_all"]).all()
     truth = pd.read_csv(
         Path(cfg.paths.landing_dir) / "_ground_truth" / "hotspots.csv",
         parse_dates=["start_date", "end_date"],
@@ -186,3 +240,106 @@ def test_global_moran_is_reported(spark, small_pipeline):
     row = m.iloc[0]
     assert row["n"] > 10 and np.isfinite(row["moran_i"]) and 0.0 <= row["p"] <= 1.0
     assert row["expected_i"] == pytest.approx(-1.0 / (row["n"] - 1))
+
+
+# --- privacy (README "Privacy"): every published table of the small world -----------------
+
+
+def _published_tables(spark, cfg) -> dict[str, object]:
+    cat = Catalog(cfg.paths.lakehouse)
+    return {t.qualified: cat.read(spark, t) for t in published() if cat.exists(spark, t)}
+
+
+def test_published_tables_hold_no_raw_customer_id(spark, small_pipeline):
+    cfg = small_pipeline.cfg
+    cat = Catalog(cfg.paths.lakehouse)
+    raw = (
+        cat.read(spark, "bronze.customers")
+        .select(F.col("customer_id").alias("v"))
+        .union(cat.read(spark, "bronze.orders").select(F.col("customer_id").alias("v")))
+        .union(cat.read(spark, "bronze.events").select(F.col("customer_id").alias("v")))
+        .where(F.col("v").isNotNull())
+        .distinct()
+    )
+    assert raw.count() > 1000
+    tables = _published_tables(spark, cfg)
+    assert {
+        "gold.grid_daily",
+        "gold.grid_daily_category",
+        "gold.hotspots",
+        "gold.customer_clusters",
+        "gold.region_profiles",
+        "gold.route_groups",
+    } <= set(tables)
+    for name, df in tables.items():
+        strings = [f.name for f in df.schema.fields if isinstance(f.dataType, StringType)]
+        if not strings:
+            continue
+        values = df.select(F.explode(F.array(*strings)).alias("v")).distinct()
+        leaked = values.join(raw, "v", "left_semi").limit(3).collect()
+        assert leaked == [], f"{name} holds raw customer ids, e.g. {leaked}"
+    # The clusters' ids are the HMAC-SHA256 pseudonyms of real customers (python's hmac).
+    ids = {r[0] for r in cat.read(spark, "bronze.customers").select("customer_id").collect()}
+    want = {hmac.new(DEVELOPMENT_KEY, i.encode(), hashlib.sha256).hexdigest() for i in ids}
+    got = {r[0] for r in tables["gold.customer_clusters"].select("customer_id").collect()}
+    assert got and got <= want
+
+
+def test_published_coordinates_are_no_finer_than_the_h3_precision(spark, small_pipeline):
+    cfg = small_pipeline.cfg
+    res = cfg.privacy.location_h3_resolution
+    cat = Catalog(cfg.paths.lakehouse)
+    exact = {
+        (round(a, 9), round(b, 9))
+        for src in ("bronze.customers", "bronze.orders")
+        for a, b in cat.read(spark, src).select("lat", "lon").dropna().collect()
+    }
+    with_points = []
+    for name, df in _published_tables(spark, cfg).items():
+        assert not {"x_m", "y_m"} & set(df.columns), f"{name} has metric coordinates"
+        if not {"lat", "lon"} <= set(df.columns):
+            assert not {"lat", "lon"} & set(df.columns), name
+            continue
+        with_points.append(name)
+        pts = df.select("lat", "lon").dropna().distinct().collect()
+        assert pts, name
+        cells = set()
+        for lat, lon in pts:
+            cell = h3.latlng_to_cell(lat, lon, res)
+            centre = h3.cell_to_latlng(cell)
+            assert h3.great_circle_distance(centre, (lat, lon), unit="m") < 1.0, (name, lat, lon)
+            assert (round(lat, 9), round(lon, 9)) not in exact, (name, lat, lon)
+            cells.add(cell)
+        assert len(cells) == len(pts), f"{name}: two points in one H3 cell"
+    assert "gold.customer_clusters" in with_points
+
+
+def test_no_published_cell_has_fewer_than_k_customers(spark, small_pipeline):
+    """Distinct customers counted from bronze (h3 library for the cells)."""
+    cfg = small_pipeline.cfg
+    k = cfg.privacy.min_cell_customers
+    df = _order_lines_with_cells(spark, cfg)
+    products = _read(spark, cfg, "bronze", "products")[["sku", "category"]]
+    df = df.merge(products, on="sku", how="left")
+    day = pd.to_datetime(df["order_date"])
+    df["period"] = (day - pd.to_timedelta(day.dt.weekday, unit="D")).dt.strftime("%Y-%m-%d")
+    tables = _published_tables(spark, cfg)
+
+    def check(name: str, keys: list[str], rows: pd.DataFrame) -> None:
+        n = rows.groupby(keys)["customer_id"].nunique().rename("n").reset_index()
+        pub = tables[name].select(*keys).toPandas()
+        got = pub[keys].merge(n, on=keys, how="left")
+        assert len(got) > 0, name
+        assert got["n"].notna().all(), f"{name}: published cells without orders"
+        assert (got["n"] >= k).all(), f"{name}: {int((got['n'] < k).sum())} cells below k={k}"
+
+    check("gold.grid_daily", ["cell", "order_date"], df)
+    check("gold.grid_daily_category", ["cell", "order_date", "category"], df)
+    assert cfg.spatial.hotspot_period == "week"
+    check("gold.hotspots", ["period", "cell"], df)
+    # States: from the (restricted) order geography, whose states test_order_regions checks.
+    og = _read(spark, cfg, "silver", "orders_geo")[["customer_id", "uf"]].dropna()
+    profiles = tables["gold.region_profiles"].toPandas()
+    per_state = og.groupby("uf")["customer_id"].nunique()
+    assert (per_state.reindex(profiles["uf"]) >= k).all()
+    assert set(profiles["uf"]) == set(per_state[per_state >= k].index)
