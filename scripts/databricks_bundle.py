@@ -56,7 +56,8 @@ SCHEDULE = "0 0 3 * * ?"
 #: Job parameters and the bundle variables that give their defaults per target.
 PARAMETERS = ("profile", "lakehouse")
 #: Where the bundle's files are on the workspace; the tasks read the config profile there
-#: (``conf/`` is synced with the bundle, not packed into the wheel).
+#: (``conf/`` is synced with the bundle: a profile edited there takes effect on the next
+#: deploy without a new wheel; the wheel's own copy is what ``shikong run`` uses elsewhere).
 FILE_PATH = "${workspace.file_path}"
 #: Sedona's jars: the coordinates in scripts/jars/pom.xml with these group ids (Delta,
 #: the pom's third dependency, is built into the Databricks runtime).

@@ -61,9 +61,11 @@ done
 
 # The small profile (conf/small.yaml, read from the wheel): the embedded default's
 # windows are sized for the default world and leave the small one no training examples.
-step "shikong run --config small --scale small (local mode, ./lakehouse)"
+# IMAGE_TEST_RUN_ARGS= (empty) runs the embedded default itself (the default world).
+read -r -a run_args <<<"${IMAGE_TEST_RUN_ARGS---config small --scale small}"
+step "shikong run ${run_args[*]} (local mode, ./lakehouse)"
 start=$(date +%s)
-inside shikong run --config small --scale small
+inside shikong run "${run_args[@]}"
 echo "image-test: shikong run took $(( $(date +%s) - start )) s"
 inside shikong tables
 
