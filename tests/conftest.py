@@ -132,6 +132,37 @@ def small_pipeline(spark, small_world: SmallWorld) -> SmallWorld:
     return SmallWorld(cfg, {**small_world.reports, "pipeline": results})
 
 
+@pytest.fixture(scope="session")
+def ml(spark, small_pipeline: SmallWorld) -> dict:
+    """The deep-model stages run once on the small pipeline (shards, models, scores)."""
+    from shikong.stages import (
+        batch_inference,
+        evaluate_models,
+        prepare_training_data,
+        train_models,
+    )
+    from shikong.stages.context import StageContext
+
+    base = small_pipeline.cfg
+    models = dataclasses.replace(
+        base.models,
+        backend="torch_distributor",
+        num_processes=2,
+        num_shards=2,
+        val_days=21,
+        test_days=21,
+        demand=dataclasses.replace(base.models.demand, max_series=60, stride=3, epochs=8),
+        recommender=dataclasses.replace(base.models.recommender, history_days=150, epochs=6),
+    )
+    cfg = dataclasses.replace(base, models=models)
+    ctx = StageContext.create(spark, cfg)
+    meta = prepare_training_data.run(ctx)
+    trained = train_models.run(ctx)
+    first = batch_inference.run(ctx)
+    table = evaluate_models.run(ctx)
+    return {"cfg": cfg, "meta": meta, "trained": trained, "infer": first, "eval": table}
+
+
 @pytest.fixture()
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Emulator]:
     """An S3 emulator on 127.0.0.1 with an empty bucket, and the environment pointing at it

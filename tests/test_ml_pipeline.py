@@ -39,36 +39,6 @@ def _data_dir(cfg, kind: str) -> str:
     return Catalog(cfg.paths.lakehouse).location("ml", "training_data", kind)
 
 
-@pytest.fixture(scope="module")
-def ml(spark, small_pipeline):
-    from shikong.stages import (
-        batch_inference,
-        evaluate_models,
-        prepare_training_data,
-        train_models,
-    )
-    from shikong.stages.context import StageContext
-
-    base = small_pipeline.cfg
-    models = dataclasses.replace(
-        base.models,
-        backend="torch_distributor",
-        num_processes=2,
-        num_shards=2,
-        val_days=21,
-        test_days=21,
-        demand=dataclasses.replace(base.models.demand, max_series=60, stride=3, epochs=8),
-        recommender=dataclasses.replace(base.models.recommender, history_days=150, epochs=6),
-    )
-    cfg = dataclasses.replace(base, models=models)
-    ctx = StageContext.create(spark, cfg)
-    meta = prepare_training_data.run(ctx)
-    trained = train_models.run(ctx)
-    first = batch_inference.run(ctx)
-    table = evaluate_models.run(ctx)
-    return {"cfg": cfg, "meta": meta, "trained": trained, "infer": first, "eval": table}
-
-
 def test_time_split_has_no_leakage_and_counts_match(spark, ml) -> None:
     cfg = ml["cfg"]
     for kind, start, end in (("demand", "day0", "target_end"), ("recommender", "cut_s", "cut_s")):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from shikong.config import AppConfig
+from shikong.config import AppConfig, ConfigError
 from shikong.io.delta import TableInfo
 from shikong.jobs.common import (
     add_common_arguments,
@@ -59,6 +59,39 @@ def _cmd_tables(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     spark = build_session(cfg)
     _print_tables(Catalog(cfg.paths.lakehouse).list_tables(spark))
+    return 0
+
+
+def _cmd_forget(args: argparse.Namespace) -> int:
+    from shikong.io import erasure, lock
+    from shikong.io.runlog import new_run_id
+    from shikong.secrets import pseudonym_key
+    from shikong.session import build_session
+    from shikong.stages import forget
+
+    cfg = config_from_args(args)
+    ids = list(args.customer)
+    if args.customers_file:
+        ids += erasure.read_ids(args.customers_file)
+    if not ids and not args.vacuum:
+        raise ConfigError("forget: give --customer ID, --customers-file PATH or --vacuum")
+    require_writable_lakehouse(cfg)
+    key = pseudonym_key(cfg)
+    run_id = new_run_id()
+    with lock.locked(cfg.paths.lakehouse, run_id, "shikong forget"):
+        ctx = StageContext.create(build_session(cfg), cfg, run_id=run_id, key=key)
+        if not ids:
+            vacuumed = forget.vacuum(ctx)
+            _out(f"vacuumed {len(vacuumed)} tables: {sum(vacuumed.values())} data files removed")
+            return 0
+        report = forget.run(ctx, customer_ids=ids)
+    touched = sum(1 for n in report.rows.values() if n)
+    _out(
+        f"erasure {report.request_id}: {report.customers} customer(s), {report.orders} order(s); "
+        f"{sum(report.rows.values())} rows removed from {touched} tables/files; "
+        f"{sum(report.files_vacuumed.values())} data files vacuumed "
+        f"(retention {cfg.privacy.vacuum_retention_hours} h); see ops.erasure_log"
+    )
     return 0
 
 
@@ -241,6 +274,22 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"run only these stages ({', '.join(s.name for s in registry.STAGES)})",
     )
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "forget",
+        help="erase customers from every table, landing file and shard, then vacuum",
+    )
+    add_common_arguments(p)
+    p.add_argument(
+        "--customer", action="append", default=[], metavar="ID", help="a customer id (repeatable)"
+    )
+    p.add_argument("--customers-file", metavar="PATH", help="a file of customer ids, one a line")
+    p.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="only vacuum the tables holding customer data (privacy.vacuum_retention_hours)",
+    )
+    p.set_defaults(func=_cmd_forget)
 
     p = sub.add_parser("tables", help="list lakehouse tables with row counts and latest version")
     add_common_arguments(p)

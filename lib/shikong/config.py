@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import os
 import sys
 import types
@@ -482,6 +483,14 @@ class PrivacySettings:
             their H3 cell at this resolution (8: about 0.7 km2 per cell).
         min_cell_customers: Published aggregates keep only cells with at least this many
             distinct customers (k of k-anonymity); smaller cells are suppressed.
+        dp_epsilon: Epsilon per release (a spatial run) of the noisy grid counts, split
+            evenly over the count columns; 0 (default) publishes exact counts.
+        dp_mechanism: ``laplace`` (epsilon-DP) or ``gaussian`` ((epsilon, delta)-DP).
+        dp_delta: The Gaussian's delta per count column.
+        dp_max_lines_per_customer: Contribution bound of a release (order lines per
+            customer), hence the L1 sensitivity of each count column.
+        quarantine_retention_days: Quarantined rows lose their raw JSON after this.
+        vacuum_retention_hours: The VACUUM retention of ``shikong forget``.
     """
 
     pseudonym_key_env: str = "SHIKONG_PSEUDONYM_KEY"
@@ -490,23 +499,34 @@ class PrivacySettings:
     allow_development_key: bool = False
     location_h3_resolution: int = 8
     min_cell_customers: int = 5
+    dp_epsilon: float = 0.0
+    dp_mechanism: str = "laplace"
+    dp_delta: float = 1e-6
+    dp_max_lines_per_customer: int = 8
+    quarantine_retention_days: int = 90
+    vacuum_retention_hours: int = 168
 
     def __post_init__(self) -> None:
-        if not self.pseudonym_key_env.strip():
-            raise ConfigError("privacy.pseudonym_key_env: must name an environment variable")
-        if self.databricks_secret_scope and not self.databricks_secret_key:
-            raise ConfigError(
-                "privacy.databricks_secret_key: needed with privacy.databricks_secret_scope"
-            )
-        if not 0 <= self.location_h3_resolution <= 15:
-            raise ConfigError(
-                "privacy.location_h3_resolution: H3 resolution must be 0..15, "
-                f"got {self.location_h3_resolution}"
-            )
-        if self.min_cell_customers < 1:
-            raise ConfigError(
-                f"privacy.min_cell_customers: must be >= 1, got {self.min_cell_customers}"
-            )
+        # (key, wrong?, what it must be): the first wrong one is reported, naming the key.
+        rules = (
+            ("pseudonym_key_env", not self.pseudonym_key_env.strip(), "an environment variable"),
+            (
+                "databricks_secret_key",
+                bool(self.databricks_secret_scope) and not self.databricks_secret_key,
+                "needed with privacy.databricks_secret_scope",
+            ),
+            ("location_h3_resolution", not 0 <= self.location_h3_resolution <= 15, "0..15 (H3)"),
+            ("min_cell_customers", self.min_cell_customers < 1, "must be >= 1"),
+            ("dp_epsilon", not 0 <= self.dp_epsilon < math.inf, "must be >= 0 (0: off)"),
+            ("dp_mechanism", self.dp_mechanism not in ("laplace", "gaussian"), "laplace|gaussian"),
+            ("dp_delta", not 0 < self.dp_delta < 1, "must be in (0, 1)"),
+            ("dp_max_lines_per_customer", self.dp_max_lines_per_customer < 1, "must be >= 1"),
+            ("quarantine_retention_days", self.quarantine_retention_days < 1, "must be >= 1"),
+            ("vacuum_retention_hours", self.vacuum_retention_hours < 0, "must be >= 0"),
+        )
+        for key, wrong, rule in rules:
+            if wrong:
+                raise ConfigError(f"privacy.{key}: {rule}, got {getattr(self, key)!r}")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame
@@ -94,5 +96,118 @@ def suppress_small_cells(*, k: int, customers_col: str = "customers") -> Transfo
 
     def apply(df: DataFrame) -> DataFrame:
         return df.where(F.col(customers_col) >= F.lit(k))
+
+    return apply
+
+
+# --- differential privacy of published counts (privacy.dp_*) -------------------------------
+
+
+@dataclass(frozen=True)
+class NoisyRelease:
+    """One count column released with calibrated noise (a row of ``ops.privacy_budget``).
+
+    Attributes:
+        mechanism: ``laplace`` (discrete Laplace, pure epsilon-DP) or ``gaussian``
+            (discrete Gaussian; zCDP converted to (epsilon, delta)-DP).
+        epsilon: The epsilon this column spends, as OpenDP's privacy map states it.
+        delta: Its delta (0 for Laplace).
+        sensitivity: How far one customer moves the column in total (L1; the contribution
+            bound makes it so).
+        scale: The noise scale OpenDP calibrated for that epsilon (and delta).
+    """
+
+    mechanism: str
+    epsilon: float
+    delta: float
+    sensitivity: int
+    scale: float
+
+
+def _opendp() -> Any:
+    import opendp.prelude as dp
+
+    dp.enable_features("contrib")  # the Laplace / Gaussian constructors are contrib
+    return dp
+
+
+def _measurement(dp: Any, mechanism: str, scale: float) -> Any:
+    if mechanism == "laplace":
+        space = dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int)
+        return space >> dp.m.then_laplace(scale=scale)
+    space = dp.vector_domain(dp.atom_domain(T=int)), dp.l2_distance(T=float)
+    return dp.c.make_zCDP_to_approxDP(space >> dp.m.then_gaussian(scale=scale))
+
+
+def calibrate(*, mechanism: str, epsilon: float, delta: float, sensitivity: int) -> NoisyRelease:
+    """The noise scale spending ``epsilon`` (and ``delta``) on a column of ``sensitivity``.
+
+    OpenDP searches the scale and states the privacy actually spent (its ``map``); the L2
+    sensitivity of the Gaussian is bounded by the L1 one.
+    """
+    if mechanism not in ("laplace", "gaussian"):
+        raise ValueError(f"mechanism must be laplace or gaussian, got {mechanism!r}")
+    if epsilon <= 0 or sensitivity < 1:
+        raise ValueError(f"need epsilon > 0 and sensitivity >= 1, got {epsilon}, {sensitivity}")
+    dp = _opendp()
+    if mechanism == "laplace":
+        scale = dp.binary_search_param(
+            lambda s: _measurement(dp, "laplace", s), d_in=sensitivity, d_out=epsilon
+        )
+        spent = float(_measurement(dp, "laplace", scale).map(sensitivity))
+        return NoisyRelease("laplace", spent, 0.0, sensitivity, float(scale))
+
+    def fixed(s: float) -> Any:
+        return dp.c.make_fix_delta(_measurement(dp, "gaussian", s), delta)
+
+    scale = dp.binary_search_param(fixed, d_in=float(sensitivity), d_out=(epsilon, delta))
+    eps, dlt = fixed(scale).map(float(sensitivity))
+    return NoisyRelease("gaussian", float(eps), float(dlt), sensitivity, float(scale))
+
+
+def bound_contributions(*, max_rows: int, key: bytes, by: str = "customer_id") -> Transform:
+    """Keep at most ``max_rows`` rows per ``by`` (customer): the contribution bound of a DP
+    release. Which rows stay is a keyed hash of the row, stable across runs and unknown to
+    anyone without ``key`` (so not steerable by the customer's own choices)."""
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+    salt = hmac_sha256_column(key)(F.lit("shikong-dp-contribution-bound"))
+
+    def apply(df: DataFrame) -> DataFrame:
+        from pyspark.sql import Window
+
+        order = F.xxhash64(salt, *[F.col(c) for c in df.columns])
+        w = Window.partitionBy(by).orderBy(order)
+        return (
+            df.withColumn("_dp_rank", F.row_number().over(w))
+            .where(F.col("_dp_rank") <= max_rows)
+            .drop("_dp_rank")
+        )
+
+    return apply
+
+
+def add_noise(*, cols: Sequence[str], release: NoisyRelease) -> Transform:
+    """Add the calibrated noise of ``release`` to each integer count of ``cols``.
+
+    The noise is drawn by OpenDP on the executors (its sampler: a cryptographically secure
+    source, exact discrete distributions, so neither seeded nor reproducible, by design).
+    Negative noisy counts are clamped to 0, which is post-processing and spends nothing.
+    """
+    mechanism, scale = release.mechanism, release.scale
+
+    @F.pandas_udf("long")  # type: ignore[call-overload]
+    def _noisy(s: pd.Series) -> pd.Series:
+        dp = _opendp()
+        meas = _measurement(dp, mechanism, scale)
+        if mechanism == "gaussian":
+            meas = dp.c.make_fix_delta(meas, release.delta)
+        values = [int(v) for v in s.fillna(0)]
+        return pd.Series(meas(values) if values else [], dtype="int64").clip(lower=0)
+
+    noisy = _noisy.asNondeterministic()
+
+    def apply(df: DataFrame) -> DataFrame:
+        return df.withColumns({c: noisy(F.col(c).cast("long")) for c in cols})
 
     return apply

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
 
 from shikong import schemas as S
 from shikong.io import delta, fs
@@ -222,6 +223,24 @@ TABLES: Mapping[str, TableSpec] = {
             published=False,
             restricted_reason="raw rejected rows, unchanged (ids, coordinates, free text)",
             description="every rejected raw row, unchanged, with its reason code",
+        ),
+        TableSpec(
+            "ops",
+            "privacy_budget",
+            _U,
+            keys=("run_id", "table", "column"),
+            published=False,
+            restricted_reason="operations: the privacy ledger (no customer data)",
+            description="per run and noisy column: mechanism, epsilon, delta, scale",
+        ),
+        TableSpec(
+            "ops",
+            "erasure_log",
+            _U,
+            keys=("request_id", "table"),
+            published=False,
+            restricted_reason="operations: erasure requests, by pseudonym only",
+            description="per erasure request and table: rows and files removed, vacuum",
         ),
         TableSpec(
             "ops",
@@ -480,6 +499,24 @@ class UnprotectedColumnError(ValueError):
     catalogue entry does not declare protected."""
 
 
+#: Columns the transaction log keeps no min/max of (out of an erasure's reach there).
+NO_STATS_COLUMNS = (*PERSONAL_COLUMNS, "order_id", "raw", "customer_pseudonyms")
+_STATS_TYPES = (T.NumericType, T.StringType, T.DateType, T.TimestampType, T.TimestampNTZType)
+
+
+def stats_columns(df: DataFrame, partition_by: Iterable[str] = ()) -> list[str] | None:
+    """The columns a new table keeps statistics of: ``None`` (Delta's default) unless
+    ``df`` has a :data:`NO_STATS_COLUMNS` column; then every other plain-typed column."""
+    if not set(df.columns) & set(NO_STATS_COLUMNS):
+        return None
+    skip = {*NO_STATS_COLUMNS, *partition_by}
+    return [
+        f.name
+        for f in df.schema.fields
+        if f.name not in skip and isinstance(f.dataType, _STATS_TYPES)
+    ][:32]
+
+
 def check_published_columns(t: TableSpec, columns: Iterable[str]) -> None:
     """Refuse personal columns (:data:`PERSONAL_COLUMNS`) a published table does not declare
     protected (pseudonymised or coarsened): privacy by default for new columns.
@@ -579,6 +616,7 @@ class Catalog:
         t = spec(table)
         check_published_columns(t, df.columns)
         path = self.uri(t)
+        stats = stats_columns(df, t.partition_by)
         if t.mode is WriteMode.REPLACE_SCOPE:
             if scope is None or set(scope) != set(t.scope_by):
                 raise ValueError(
@@ -586,7 +624,12 @@ class Catalog:
                     f"each of {list(t.scope_by)}, got {sorted(scope or {})}"
                 )
             return delta.replace_where(
-                spark, df, path, where=scope_predicate(scope), partition_by=t.partition_by
+                spark,
+                df,
+                path,
+                where=scope_predicate(scope),
+                partition_by=t.partition_by,
+                stats_columns=stats,
             )
         if scope is not None:
             raise ValueError(f"{t.qualified} is written by {t.mode.value}: it takes no scope")
@@ -600,8 +643,9 @@ class Catalog:
                 update_matched=t.mode is WriteMode.UPSERT,
                 sequence_by=t.sequence_by,
                 lineage=t.lineage,
+                stats_columns=stats,
             )
-        return delta.overwrite(spark, df, path, partition_by=t.partition_by)
+        return delta.overwrite(spark, df, path, partition_by=t.partition_by, stats_columns=stats)
 
     def delete_runs(self, spark: SparkSession, table: str | TableSpec, runs: Iterable[str]) -> int:
         """Delete the rows of these runs from a table keyed by ``run_id``; rows deleted.

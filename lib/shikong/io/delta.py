@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 
 from shikong.io.fs import spark_uri
@@ -32,6 +32,20 @@ def table_exists(spark: SparkSession, path: str) -> bool:
     return DeltaTable.isDeltaTable(spark, path)
 
 
+def _created(writer: DataFrameWriter, stats_columns: Sequence[str] | None) -> DataFrameWriter:
+    """The writer that creates a table, with the columns its log keeps statistics of.
+
+    ``None``: Delta's default (the first 32 columns). Otherwise only these: the catalogue
+    leaves out ids and exact points, which would otherwise sit in the transaction log as
+    a file's min/max for 30 days (``delta.logRetentionDuration``) after an erasure.
+    """
+    if stats_columns is None:
+        return writer
+    if not stats_columns:
+        return writer.option("delta.dataSkippingNumIndexedCols", "0")
+    return writer.option("delta.dataSkippingStatsColumns", ",".join(stats_columns))
+
+
 def _latest_history(spark: SparkSession, path: str) -> DataFrame:
     # SQL rather than DeltaTable.history: the same rows, and it runs under Spark Connect
     # without Delta's Connect server plugin (which DeltaTable needs there).
@@ -48,7 +62,7 @@ def _last_commit(spark: SparkSession, path: str, previous_version: int = -1) -> 
         return WriteResult(path, previous_version, "NOOP", 0, 0)
     metrics = row["operationMetrics"] or {}
     inserted = int(metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)))
-    updated = int(metrics.get("numTargetRowsUpdated", 0))
+    updated = int(metrics.get("numTargetRowsUpdated", metrics.get("numUpdatedRows", 0)))
     deleted = int(metrics.get("numTargetRowsDeleted", metrics.get("numDeletedRows", 0)))
     return WriteResult(path, int(row["version"]), str(row["operation"]), inserted, updated, deleted)
 
@@ -67,6 +81,7 @@ def merge_into(
     update_matched: bool = True,
     sequence_by: str | None = None,
     lineage: Sequence[str] = (),
+    stats_columns: Sequence[str] | None = None,
 ) -> WriteResult:
     """Upsert ``df`` into the Delta table at ``path`` on ``keys`` (create it if missing).
 
@@ -96,7 +111,7 @@ def merge_into(
         The commit's version and row counts.
     """
     if not table_exists(spark, path):
-        writer = df.write.format("delta").mode("errorifexists")
+        writer = _created(df.write.format("delta").mode("errorifexists"), stats_columns)
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.save(path)
@@ -132,6 +147,7 @@ def replace_where(
     *,
     where: str,
     partition_by: Sequence[str] = (),
+    stats_columns: Sequence[str] | None = None,
 ) -> WriteResult:
     """Replace the rows matching ``where`` by ``df`` in one commit (create the table if missing).
 
@@ -150,6 +166,8 @@ def replace_where(
         The commit's version and row counts (``rows_deleted``: old rows of the scope).
     """
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", where)
+    if not table_exists(spark, path):
+        writer = _created(writer, stats_columns)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(path)
@@ -165,7 +183,12 @@ def replace_where(
 
 
 def overwrite(
-    spark: SparkSession, df: DataFrame, path: str, *, partition_by: Sequence[str] = ()
+    spark: SparkSession,
+    df: DataFrame,
+    path: str,
+    *,
+    partition_by: Sequence[str] = (),
+    stats_columns: Sequence[str] | None = None,
 ) -> WriteResult:
     """Replace the whole table (derived tables their stage recomputes whole each run).
 
@@ -173,6 +196,8 @@ def overwrite(
     from the writer, and a writer without ``partitionBy`` would drop it.
     """
     writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    if not table_exists(spark, path):
+        writer = _created(writer, stats_columns)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(path)
@@ -184,6 +209,64 @@ def delete_where_in(spark: SparkSession, path: str, column: str, values: Sequenc
     before = _version(spark, path)
     DeltaTable.forPath(spark, path).delete(F.col(column).isin(list(values)))
     return _last_commit(spark, path, before).rows_deleted
+
+
+def delete_matching(spark: SparkSession, path: str, source: DataFrame, condition: str) -> int:
+    """Delete the rows that match a row of ``source`` on ``condition`` (``t.`` the table,
+    ``s.`` the source); rows deleted. One commit, a MERGE whose only action is a delete.
+
+    The values to delete travel as data, never as SQL text, so they appear in no query
+    plan, error message or UI. The deleted rows' files stay until :func:`purge_and_vacuum`.
+    """
+    before = _version(spark, path)
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(source.alias("s"), condition)
+        .whenMatchedDelete()
+        .execute()
+    )
+    return _last_commit(spark, path, before).rows_deleted
+
+
+def clear_where(spark: SparkSession, path: str, column: str, condition: str) -> int:
+    """Set ``column`` to NULL where the SQL ``condition`` holds (one commit); rows changed."""
+    before = _version(spark, path)
+    quoted = spark_uri(path).replace("`", "``")
+    spark.sql(f"UPDATE delta.`{quoted}` SET `{column}` = NULL WHERE {condition}")
+    return _last_commit(spark, path, before).rows_updated
+
+
+def purge_and_vacuum(spark: SparkSession, path: str, *, retain_hours: int) -> int:
+    """Rewrite the files that carry deletion vectors, then VACUUM; data files removed.
+
+    A DELETE with deletion vectors only marks rows: ``REORG ... APPLY (PURGE)`` rewrites
+    those files without them. VACUUM then removes every file no longer referenced and
+    older than ``retain_hours``; below Delta's 168-hour safety check the check is lifted
+    for this VACUUM only (it protects readers of older versions, which an erasure ends).
+    """
+    quoted = spark_uri(path).replace("`", "``")
+    before = len(data_files(path))
+    spark.sql(f"REORG TABLE delta.`{quoted}` APPLY (PURGE)")
+    check = "spark.databricks.delta.retentionDurationCheck.enabled"
+    previous = spark.conf.get(check, "true")
+    if retain_hours < 168:
+        spark.conf.set(check, "false")
+    try:
+        out = spark.sql(f"VACUUM delta.`{quoted}` RETAIN {int(retain_hours)} HOURS")
+        out.collect()
+    finally:
+        spark.conf.set(check, previous or "true")
+    return before - len(data_files(path))
+
+
+def data_files(path: str) -> list[str]:
+    """The table's data files on storage (Parquet and deletion vectors, not the log)."""
+    from shikong.io.erasure import files_under
+
+    return [
+        f for f in files_under(path) if "/_delta_log/" not in f and f.endswith((".parquet", ".bin"))
+    ]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ Tables built:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -264,9 +265,18 @@ def service_zones(whs: DataFrame, states: DataFrame, s: SpatialSettings) -> Data
 
 
 def grid_frames(
-    og: DataFrame, lines: DataFrame, products: DataFrame, s: SpatialSettings
+    og: DataFrame,
+    lines: DataFrame,
+    products: DataFrame,
+    s: SpatialSettings,
+    *,
+    bound: Callable[[DataFrame], DataFrame] | None = None,
 ) -> tuple[DataFrame, DataFrame]:
-    """Per cell x day aggregates, overall and per category."""
+    """Per cell x day aggregates, overall and per category.
+
+    ``bound`` (a differentially private release) limits the order-line rows each customer
+    contributes before anything is aggregated.
+    """
     cell = f"h3_r{s.grid_resolution}"
     rows = (
         lines.select("order_id", "sku", "quantity", "unit_price")
@@ -276,6 +286,8 @@ def grid_frames(
         )
         .join(F.broadcast(products.select("sku", "category")), "sku", "left")
     )
+    if bound is not None:
+        rows = rows.transform(bound)
     daily = rows.transform(
         sf.cell_daily_aggregates(cell_col=cell, date_col="order_date")
     ).withColumnRenamed(cell, "cell")

@@ -30,7 +30,7 @@ from shikong.ingest.validate import (
     quarantined_rows,
 )
 from shikong.io import catalog as C
-from shikong.io import world
+from shikong.io import delta, world
 from shikong.io.landing import landing_sources, read_landing, read_olist
 from shikong.io.reference import municipality_lookup
 from shikong.io.runlog import RunLogEntry, write_run_log
@@ -215,7 +215,28 @@ def ingest_frames(
         reports.append(report)
         entries.extend(file_entries)
     write_run_log(ctx.spark, ctx.catalog, entries)
+    expire_quarantine(ctx, layer=layer)
     return reports
+
+
+def expire_quarantine(ctx: StageContext, *, layer: str = "bronze") -> int:
+    """Erase the raw content of rows quarantined over ``privacy.quarantine_retention_days``
+    ago; rows erased. The row itself (source, file, row hash, reason) stays: the counts
+    still reconcile, and the same landing row read again is known and not re-quarantined.
+    """
+    t = _table("quarantine", layer)
+    if not ctx.catalog.exists(ctx.spark, t):
+        return 0
+    days = ctx.cfg.privacy.quarantine_retention_days
+    n = delta.clear_where(
+        ctx.spark,
+        ctx.catalog.uri(t),
+        "raw",
+        f"raw IS NOT NULL AND quarantined_at < current_timestamp() - INTERVAL {int(days)} DAYS",
+    )
+    if n:
+        log.info("quarantine: raw content of %d rows older than %d days erased", n, days)
+    return n
 
 
 def ingest_landing(

@@ -20,6 +20,9 @@ ARTIFACTS = {
     "ml.models": "trained model files (best epoch) per kind and run",
 }
 
+#: Tables written outside the pipeline's stages, and by what.
+MAINTENANCE_WRITERS = {"ops.erasure_log": "shikong forget (stages/forget.py)"}
+
 _BRONZE = ("products", "warehouses", "customers", "orders", "order_lines", "events", "inventory")
 
 
@@ -79,6 +82,7 @@ STAGES: tuple[Stage, ...] = (
             "gold.spatial_autocorrelation",
             "gold.customer_clusters",
             "gold.region_profiles",
+            "ops.privacy_budget",
         ),
     ),
     Stage(

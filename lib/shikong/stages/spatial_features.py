@@ -27,7 +27,14 @@ from sedona.spark.sql import st_functions as stf
 from shikong.frames import first_row
 from shikong.io import reference
 from shikong.io.catalog import spec
-from shikong.privacy import coarsen_points, pseudonymise, suppress_small_cells
+from shikong.privacy import (
+    add_noise,
+    bound_contributions,
+    calibrate,
+    coarsen_points,
+    pseudonymise,
+    suppress_small_cells,
+)
 from shikong.session import sql_settings, use_checkpoint_dir
 from shikong.spatial import clusters, hotspots
 from shikong.spatial import features as sf
@@ -99,6 +106,77 @@ def _customers_and_orders(
         )
         done(int(stats["n"]))
     return cust_geo, og, counts
+
+
+#: The count columns of the grid tables a differentially private release adds noise to.
+DP_COUNTS = {
+    "gold.grid_daily": ("orders", "customers"),
+    "gold.grid_daily_category": ("orders", "customers"),
+}
+
+
+def _dp_grid(
+    ctx: StageContext, og: DataFrame, inputs: st.SpatialInputs
+) -> tuple[DataFrame, DataFrame]:
+    """The grid tables as a differentially private release (README "Privacy").
+
+    Each customer's order lines are bounded to ``dp_max_lines_per_customer``, so one
+    customer moves any count column (distinct orders or customers per cell) by at most that
+    much in total; ``dp_epsilon`` is split evenly over the noisy columns (sequential
+    composition) and each column's spend is recorded in ``ops.privacy_budget``. Small
+    cells are then suppressed on the noisy ``customers`` count, never on the exact one.
+    """
+    p = ctx.cfg.privacy
+    columns = [(t, c) for t, cols in DP_COUNTS.items() for c in cols]
+    release = calibrate(
+        mechanism=p.dp_mechanism,
+        epsilon=p.dp_epsilon / len(columns),
+        delta=p.dp_delta,
+        sensitivity=p.dp_max_lines_per_customer,
+    )
+    bound = bound_contributions(max_rows=p.dp_max_lines_per_customer, key=ctx.pseudonym_key)
+    daily, by_cat = st.grid_frames(og, inputs.lines, inputs.products, ctx.cfg.spatial, bound=bound)
+    noisy = {
+        "gold.grid_daily": daily,
+        "gold.grid_daily_category": by_cat,
+    }
+    cells = {}
+    for table, cols in DP_COUNTS.items():
+        # Persisted: the noise is drawn once, so the suppression and the write see the same.
+        noisy[table] = (
+            noisy[table]
+            .transform(add_noise(cols=cols, release=release))
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        cells[table] = noisy[table].count()
+    budget = ctx.spark.createDataFrame(
+        [
+            (
+                ctx.run_id,
+                t,
+                c,
+                release.mechanism,
+                release.epsilon,
+                release.delta,
+                release.sensitivity,
+                release.scale,
+                cells[t],
+            )
+            for t, c in columns
+        ],
+        "run_id string, table string, column string, mechanism string, epsilon double, "
+        "delta double, sensitivity int, scale double, cells long",
+    ).withColumn("released_at", F.current_timestamp())
+    ctx.catalog.write(ctx.spark, "ops.privacy_budget", budget)
+    log.info(
+        "DP release: %s, epsilon %.4g per column x %d columns (scale %.3g, sensitivity %d)",
+        release.mechanism,
+        release.epsilon,
+        len(columns),
+        release.scale,
+        release.sensitivity,
+    )
+    return noisy["gold.grid_daily"], noisy["gold.grid_daily_category"]
 
 
 def _hotspots(ctx: StageContext, grid: DataFrame, og: DataFrame) -> int:
@@ -223,8 +301,11 @@ def run(ctx: StageContext, *, layer: str = "bronze") -> dict[str, int]:
         daily, by_cat = st.grid_frames(og, inputs.lines, inputs.products, s)
         # Hot spots need every cell: the published grid loses its small cells.
         grid = daily.persist(StorageLevel.MEMORY_AND_DISK)
-        cat.write(spark, "gold.grid_daily", grid.transform(suppress_small_cells(k=k)))
-        cat.write(spark, "gold.grid_daily_category", by_cat.transform(suppress_small_cells(k=k)))
+        pub_daily, pub_cat = (
+            _dp_grid(ctx, og, inputs) if ctx.cfg.privacy.dp_epsilon > 0 else (grid, by_cat)
+        )
+        cat.write(spark, "gold.grid_daily", pub_daily.transform(suppress_small_cells(k=k)))
+        cat.write(spark, "gold.grid_daily_category", pub_cat.transform(suppress_small_cells(k=k)))
         counts["gold.grid_daily"] = cat.read(spark, "gold.grid_daily").count()
         done(counts["gold.grid_daily"])
 
