@@ -125,3 +125,45 @@ def test_forget_without_ids_stops_in_one_line(tmp_path: Path, args, needle) -> N
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+def test_shikong_forget_erases_from_a_lakehouse(spark, tmp_path: Path) -> None:
+    """The command itself, in its own process: tables and landing file lose the customer."""
+    lakehouse = tmp_path / "lakehouse"
+    cat = Catalog(str(lakehouse))
+    rows = [("C0000001", "SP", -23.5, -46.6), ("C0000002", "RJ", -22.9, -43.2)]
+    cat.write(
+        spark,
+        "silver.customers_geo",
+        spark.createDataFrame(rows, "customer_id string, uf string, lat double, lon double"),
+    )
+    landing = lakehouse / "landing" / "customers" / "customers.csv"
+    landing.parent.mkdir(parents=True)
+    landing.write_text("customer_id,uf\nC0000001,SP\nC0000002,RJ\n")
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# erasure requests\nC0000001\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shikong.cli",
+            "forget",
+            "--customers-file",
+            str(ids),
+            "--lakehouse",
+            str(lakehouse),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1 customer(s)" in proc.stdout and "C0000001" not in proc.stdout + proc.stderr
+    left = cat.read(spark, "silver.customers_geo").toPandas()
+    assert left["customer_id"].tolist() == ["C0000002"]
+    assert landing.read_text() == "customer_id,uf\nC0000002,RJ\n"
+    logged = cat.read(spark, "ops.erasure_log").toPandas()
+    assert logged.set_index("table")["rows_removed"].to_dict() == {
+        "silver.customers_geo": 1,
+        "landing/customers/customers.csv": 1,
+    }

@@ -63,8 +63,7 @@ class Since:
 ScopeValue = dt.date | int | float | str | Since
 
 
-#: Columns that hold a customer's identity or exact location wherever they appear: a
-#: published table may carry one only as a declared pseudonym or coarsened coordinate.
+#: Customer ids and exact locations: a published table carries one only as declared.
 PERSONAL_COLUMNS = ("customer_id", "lat", "lon", "x_m", "y_m")
 
 #: Layers that hold raw data: never published.
@@ -105,6 +104,7 @@ class Protection:
 
 #: Published tables that hold no customer-level data at all.
 _NO_CUSTOMER_DATA = Protection(note="no customer ids or customer locations")
+_DP = "orders/customers counts with OpenDP noise when privacy.dp_epsilon > 0"
 
 
 @dataclass(frozen=True)
@@ -287,7 +287,7 @@ TABLES: Mapping[str, TableSpec] = {
             _O,
             partition_by=("month",),
             published=True,
-            protection=Protection(suppression="removed"),
+            protection=Protection(suppression="removed", note=_DP),
             description="H3 cell x day",
         ),
         TableSpec(
@@ -296,7 +296,7 @@ TABLES: Mapping[str, TableSpec] = {
             _O,
             partition_by=("month",),
             published=True,
-            protection=Protection(suppression="removed"),
+            protection=Protection(suppression="removed", note=_DP),
             description="H3 cell x day x category",
         ),
         TableSpec(
