@@ -9,6 +9,7 @@ read back with pyarrow, text files as bytes), and the next ingest does not bring
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 import shutil
@@ -22,7 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
 from shikong.config import Paths
-from shikong.io.catalog import TABLES, Catalog
+from shikong.io.catalog import NO_STATS_COLUMNS, TABLES, Catalog
 from shikong.secrets import DEVELOPMENT_KEY
 from shikong.stages import forget
 
@@ -45,6 +46,19 @@ def _holders(spark, cat: Catalog, needles: set[str]) -> dict[str, int]:
             if n:
                 found[t.qualified] = n
     return found
+
+
+def _logged_statistics(root: Path) -> set[str]:
+    """Every column some Delta log under ``root`` keeps a min/max of."""
+    cols: set[str] = set()
+    for f in root.rglob("_delta_log/*.json"):
+        for line in f.read_text().splitlines():
+            add = json.loads(line).get("add") or {}
+            if add.get("stats"):
+                stats = json.loads(add["stats"])
+                cols |= set(stats.get("minValues", {})) | set(stats.get("maxValues", {}))
+    assert cols, "no statistics at all: the check would be empty"
+    return cols
 
 
 def _parquet_holds(path: Path, pattern: str) -> bool:
@@ -101,8 +115,17 @@ def erased(spark, ml, tmp_path_factory):
         by_pseudonym[r[0]]
         for r in cat.read(spark, "gold.recommendations").select("customer_id").distinct().collect()
     )
-    assert quarantined and recommended
-    ids = [quarantined[0], next(c for c in recommended if c != quarantined[0])]
+    stops = cat.read(spark, "gold.route_stops").select("order_id")
+    routed = {
+        r[0]
+        for r in cat.read(spark, "bronze.orders")
+        .join(stops, "order_id")
+        .select("customer_id")
+        .collect()
+    }
+    both = [c for c in recommended if c in routed and c != quarantined[0]]
+    assert quarantined and both
+    ids = [quarantined[0], both[0]]
     orders = {
         r[0]
         for r in cat.read(spark, "bronze.orders")
@@ -110,7 +133,23 @@ def erased(spark, ml, tmp_path_factory):
         .select("order_id")
         .collect()
     }
+    # Their rejected orders too: the quarantine keeps them as raw JSON.
+    orders |= {
+        r[0]
+        for r in cat.read(spark, "bronze.quarantine")
+        .where(F.get_json_object("raw", "$.customer_id").isin(ids))
+        .select(F.get_json_object("raw", "$.order_id"))
+        .collect()
+        if r[0]
+    }
     needles = {*ids, *orders, *forget.pseudonyms(ids, DEVELOPMENT_KEY)}
+    routes = {
+        r[0]
+        for r in cat.read(spark, "gold.route_stops")
+        .where(F.col("order_id").isin(sorted(orders)))
+        .select("route_id")
+        .collect()
+    }
     before = _holders(spark, cat, needles)
     shards_before = _files_holding(copy / "ml" / "training_data", set(ids), log=False)
     from shikong.stages.context import StageContext
@@ -119,15 +158,21 @@ def erased(spark, ml, tmp_path_factory):
     records: list[str] = []
     handler = logging.Handler(logging.DEBUG)
     handler.emit = lambda r: records.append(r.getMessage())  # type: ignore[method-assign]
-    logging.getLogger("shikong").addHandler(handler)
+    logger = logging.getLogger("shikong")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)  # every record of the run, whatever the root's level
     try:
-        report = forget.run(ctx, customer_ids=[f" {ids[0]} ", ids[1], ids[1]])
+        # Spelt otherwise (case, spaces) and repeated: the same two customers.
+        report = forget.run(ctx, customer_ids=[f" {ids[0].lower()} ", ids[1], ids[1]])
     finally:
-        logging.getLogger("shikong").removeHandler(handler)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
     return {
         "cfg": cfg,
         "ids": ids,
         "orders": orders,
+        "routes": routes,
         "needles": needles,
         "before": before,
         "shards_before": shards_before,
@@ -156,6 +201,10 @@ def test_the_customers_were_everywhere_before(erased) -> None:
 def test_no_current_table_holds_them(spark, erased) -> None:
     cat = Catalog(erased["cfg"].paths.lakehouse)
     assert _holders(spark, cat, erased["needles"]) == {}
+    # The routes through their stops (lines through exact addresses) are gone too.
+    assert erased["routes"]
+    left = cat.read(spark, "gold.routes").where(F.col("route_id").isin(sorted(erased["routes"])))
+    assert left.count() == 0
     report = erased["report"]
     assert report.customers == 2 and report.orders == len(erased["orders"])
     # Every table that held them lost rows (the table counts above are an upper bound:
@@ -170,6 +219,8 @@ def test_no_file_holds_them(erased, log: bool) -> None:
     (with no raw id) so a request can be audited. The Delta logs hold no min/max of an id
     column (``catalog.NO_STATS_COLUMNS``)."""
     root = Path(erased["cfg"].paths.lakehouse)
+    if log:
+        assert _logged_statistics(root) & set(NO_STATS_COLUMNS) == set()
     raw = {*erased["ids"], *erased["orders"]}
     assert _files_holding(root, raw, log=log) == []
     named = erased["needles"] - raw
@@ -184,8 +235,10 @@ def test_the_erasure_is_logged_by_pseudonym_only(spark, erased) -> None:
     log = Catalog(cfg.paths.lakehouse).read(spark, "ops.erasure_log")
     rows = log.where(F.col("request_id") == erased["report"].request_id).toPandas()
     assert rows["rows_removed"].sum() == sum(erased["report"].rows.values())
+    # The ids as stored and as asked for (the first was asked for in lower case).
+    asked = [*erased["ids"], erased["ids"][0].lower()]
     assert set(rows["customer_pseudonyms"].iloc[0]) == set(
-        forget.pseudonyms(erased["ids"], DEVELOPMENT_KEY)
+        forget.pseudonyms(asked, DEVELOPMENT_KEY)
     )
     assert not set(erased["ids"]) & set(_strings(log).toPandas()["v"])
     assert "forget: request" in erased["logged"]

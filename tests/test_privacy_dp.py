@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shikong.privacy import NoisyRelease, add_noise, bound_contributions, calibrate
+from shikong.privacy import (
+    NoisyRelease,
+    bound_contributions,
+    calibrate,
+    calibrate_threshold,
+    noisy_counts,
+    threshold_counts,
+)
 
 
 @pytest.mark.parametrize(
@@ -37,20 +44,40 @@ def _discrete_laplace_var(scale: float) -> float:
 
 
 @pytest.mark.parametrize("mechanism", ["laplace", "gaussian"])
-def test_noisy_totals_stay_within_the_mechanisms_error(spark, mechanism: str) -> None:
+def test_noisy_totals_stay_within_the_mechanisms_error(mechanism: str) -> None:
     n, true = 4000, 1000
     release = calibrate(mechanism=mechanism, epsilon=0.5, delta=1e-6, sensitivity=2)
-    df = spark.createDataFrame([(i, true, true) for i in range(n)], "cell int, a long, b long")
-    out = df.transform(add_noise(cols=["a", "b"], release=release)).toPandas()
     var = _discrete_laplace_var(release.scale) if mechanism == "laplace" else release.scale**2
-    for col in ("a", "b"):
-        err = out[col] - true
-        assert err.dtype.kind == "i" and (out[col] >= 0).all()
+    draws = [np.array(noisy_counts([true] * n, release)) for _ in range(2)]
+    for noisy in draws:
+        err = noisy - true
+        assert noisy.dtype.kind == "i" and (noisy >= 0).all()
         # The total's error: a sum of n independent noises, mean 0, variance n * var.
-        assert abs(err.sum()) <= 5 * math.sqrt(n * var), col
+        assert abs(err.sum()) <= 5 * math.sqrt(n * var)
         # The spread is the mechanism's (5 standard errors of a sample variance).
-        assert err.var() == pytest.approx(var, rel=0.25), col
-    assert not out["a"].equals(out["b"])  # independent draws per column
+        assert err.var() == pytest.approx(var, rel=0.25)
+    assert not np.array_equal(*draws)  # fresh noise each draw
+
+
+def test_the_threshold_release_calibrates_and_hides_rare_keys() -> None:
+    import opendp.prelude as dp
+
+    r = calibrate_threshold(epsilon=0.5, delta=1e-6, bound=8, per_key=1, floor=5)
+    assert r.scale == pytest.approx(8 / 0.5, rel=1e-6) and r.epsilon == pytest.approx(0.5)
+    assert r.delta <= 1e-6 and r.threshold >= 5
+    # The least threshold: one less would spend more than delta (OpenDP's own map).
+    dp.enable_features("contrib")
+    domain = dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T=int))
+    metric = dp.l01inf_distance(dp.absolute_distance(T=int))
+    below = dp.m.make_laplace_threshold(domain, metric, scale=r.scale, threshold=r.threshold - 1)
+    assert below.map((8, 8, 1))[1] > 1e-6
+    counts = {f"big{i}": 10 * r.threshold for i in range(50)} | {f"one{i}": 1 for i in range(500)}
+    out = threshold_counts(counts, r)
+    assert {k for k in out if k.startswith("big")} == {f"big{i}" for i in range(50)}
+    assert not any(k.startswith("one") for k in out)  # each would pass with p < delta
+    assert all(v >= r.threshold for v in out.values())
+    big = np.array([out[f"big{i}"] for i in range(50)]) - 10 * r.threshold
+    assert abs(big.sum()) <= 5 * math.sqrt(50 * 2 * r.scale**2)
 
 
 def test_release_record_is_what_calibrate_says() -> None:
@@ -78,47 +105,58 @@ def test_contributions_are_bounded_per_customer(spark) -> None:
         .equals(got.sort_values(key).reset_index(drop=True))
     )
     c_kept = [set(f[f.customer_id == "c"]["line"]) for f in (got, other)]
-    assert np.all([len(s) == 3 for s in c_kept])
+    assert [len(s) for s in c_kept] == [3, 3] and c_kept[0] != c_kept[1]  # the key decides
 
 
 def test_the_spatial_stage_releases_the_grid_with_a_recorded_budget(spark, small_pipeline, cfg):
-    """The stage's DP release on the small world: the noisy grid has the bounded grid's
-    cells, totals within the mechanism's error, and the ledger adds up to dp_epsilon."""
+    """The stage's DP release on the small world: cells chosen by the threshold mechanism
+    among the bounded grid's, noisy counts near the exact ones, no exact sums published,
+    and a ledger adding up to dp_epsilon."""
     import dataclasses
 
     from shikong.io.catalog import Catalog
-    from shikong.privacy import bound_contributions
     from shikong.secrets import DEVELOPMENT_KEY
     from shikong.spatial import tables as st
     from shikong.stages import spatial_features
     from shikong.stages.context import StageContext
 
     world = small_pipeline.cfg
-    privacy = dataclasses.replace(world.privacy, dp_epsilon=2.0, dp_max_lines_per_customer=4)
+    # A large epsilon so that the small world's cells (a few customers each) get through.
+    privacy = dataclasses.replace(world.privacy, dp_epsilon=40.0, dp_max_lines_per_customer=2)
     ctx = StageContext.create(spark, dataclasses.replace(world, privacy=privacy, paths=cfg.paths))
     inputs = spatial_features.extract(StageContext.create(spark, world))
     og = Catalog(world.paths.lakehouse).read(spark, "silver.orders_geo")
     noisy_daily, noisy_cat = spatial_features._dp_grid(ctx, og, inputs)
-    bound = bound_contributions(max_rows=4, key=DEVELOPMENT_KEY)
-    exact_daily, _ = st.grid_frames(og, inputs.lines, inputs.products, world.spatial, bound=bound)
+    bound = bound_contributions(max_rows=2, key=DEVELOPMENT_KEY)
+    exact, _ = st.grid_frames(og, inputs.lines, inputs.products, world.spatial, bound=bound)
     keys = ["cell", "order_date"]
-    got = noisy_daily.toPandas().merge(exact_daily.toPandas(), on=keys, suffixes=("", "_x"))
-    assert len(got) == noisy_daily.count() == exact_daily.count() > 100
+    pub = noisy_daily.toPandas()
+    assert set(pub.columns) == {*keys, "orders", "customers", "resolution", "month"}
+    exact_pdf = exact.toPandas()
+    got = pub.merge(exact_pdf, on=keys, how="left", suffixes=("", "_x"))
+    assert got["orders_x"].notna().all() and len(got) > 0  # published cells are real cells
+    # At scale 0.2 a noise of 2 or more has probability ~e^-10: every cell with >= k + 2
+    # customers is released.
+    sure = exact_pdf[exact_pdf["customers"] >= privacy.min_cell_customers + 2]
+    assert set(map(tuple, sure[keys].astype(str).values)) <= set(
+        map(tuple, pub[keys].astype(str).values)
+    )
     budget = Catalog(cfg.paths.lakehouse).read(spark, "ops.privacy_budget").toPandas()
-    assert len(budget) == 4 and budget["epsilon"].sum() == pytest.approx(2.0)
-    assert set(budget["sensitivity"]) == {4} and set(budget["cells"]) >= {len(got)}
-    scale = float(budget["scale"].iloc[0])
-    assert scale == pytest.approx(4 / 0.5)
-    var = _discrete_laplace_var(scale)
-    k = np.arange(-int(60 * scale), int(60 * scale) + 1)
-    q = math.exp(-1.0 / scale)
-    pk = (1 - q) / (1 + q) * q ** np.abs(k)  # the discrete Laplace's probabilities
+    assert len(budget) == 4 and budget["epsilon"].sum() == pytest.approx(40.0)
+    sel = budget[budget["column"] == "customers"].iloc[0]
+    assert sel["mechanism"] == "laplace-threshold" and sel["delta"] <= privacy.dp_delta
+    assert (pub["customers"] >= max(sel["threshold"], privacy.min_cell_customers)).all()
     for col in ("orders", "customers"):
-        true = got[f"{col}_x"].to_numpy()
-        # The expected error of max(0, true + noise), exactly; clamping (1-Lipschitz) only
-        # shrinks the variance, so the unclamped one bounds the total's spread.
-        bias = np.array([(np.maximum(0, t + k) * pk).sum() - t for t in true])
-        err = got[col].to_numpy() - true
-        assert abs(err.sum() - bias.sum()) <= 5 * math.sqrt(len(got) * var), col
-        assert (err >= -true).all() and (err != 0).any()
-    assert noisy_cat.count() > 0
+        scale = float(budget[budget["column"] == col]["scale"].iloc[0])
+        err = got[col] - got[f"{col}_x"]
+        assert abs(err.sum()) <= 5 * math.sqrt(len(got) * 2 * scale**2) + 1, col
+    # The category grid: same columns; the small world has no category cell of >= k + 2.
+    assert set(noisy_cat.columns) == {
+        *keys,
+        "category",
+        "orders",
+        "customers",
+        "resolution",
+        "month",
+    }
+    assert set(budget["table"]) == {"gold.grid_daily", "gold.grid_daily_category"}

@@ -26,6 +26,7 @@ CSV = (
     'C0000013,Caio,"mentions c0000012 inside"\n'
     "C0000014,Duda,last\n"
 )
+JSONL_ESCAPED = '{"id":"A1","note":"say \\"hi"}\n{"id":"C9","x":"\u2028"}\n{"id":"B2"}\n'
 JSONL = (
     '{"order_id":"O1","customer_id":"C0000012"}\n'
     '{"order_id":"O12","customer_id":"C0000099"}\n'
@@ -34,28 +35,36 @@ JSONL = (
 
 
 @pytest.mark.parametrize(
-    ("text", "ids", "removed", "kept"),
+    ("name", "text", "ids", "removed", "kept"),
     [
-        (CSV, ["C0000012"], 2, ["C00000123", "two\nlines", "C0000014"]),
-        (CSV, ["C00000123"], 1, ["C0000012,Ana", "C0000013", "C0000014"]),
-        (JSONL, ["O1"], 1, ['"O12"', '"O2"']),
-        (JSONL, ["nobody"], 0, ['"O1"', '"O12"', '"O2"']),
+        ("x.csv", CSV, ["C0000012"], 2, ["C00000123", "two\nlines", "C0000014"]),
+        ("x.csv", CSV, ["C00000123"], 1, ["C0000012,Ana", "C0000013", "C0000014"]),
+        ("x.jsonl", JSONL, ["O1"], 1, ['"O12"', '"O2"']),
+        ("x.jsonl", JSONL, ["nobody"], 0, ['"O1"', '"O12"', '"O2"']),
+        ("x.jsonl", JSONL_ESCAPED, ["C9"], 1, ['"A1"', '"B2"']),
     ],
-    ids=["csv-token-and-case", "csv-multiline-record", "jsonl-order-id", "jsonl-none"],
+    ids=[
+        "csv-token-and-case",
+        "csv-multiline-record",
+        "jsonl-order-id",
+        "jsonl-none",
+        "jsonl-escaped-quote-and-u2028",
+    ],
 )
-def test_text_records_are_dropped_by_whole_token(tmp_path, text, ids, removed, kept) -> None:
-    f = tmp_path / "landing" / "x.csv"
+def test_text_records_are_dropped_by_whole_token(tmp_path, name, text, ids, removed, kept) -> None:
+    f = tmp_path / "landing" / name
     f.parent.mkdir()
     f.write_text(text)
-    crc = f.parent / ".x.csv.crc"
+    crc = f.parent / f".{name}.crc"
     crc.write_bytes(b"stale")
     assert erasure.drop_text_records(str(f), ids) == removed
     out = f.read_text()
     assert all(k in out for k in kept)
     # Every remaining record is one of the originals, whole and in order.
-    records = erasure._records(text)
-    assert erasure._records(out) == [r for r in records if r in erasure._records(out)]
-    assert len(erasure._records(out)) == len(records) - removed
+    csv = name.endswith(".csv")
+    records, left = erasure._records(text, csv=csv), erasure._records(out, csv=csv)
+    assert left == [r for r in records if r in left]
+    assert len(left) == len(records) - removed
     assert crc.exists() == (removed == 0)
 
 

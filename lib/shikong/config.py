@@ -483,8 +483,8 @@ class PrivacySettings:
             their H3 cell at this resolution (8: about 0.7 km2 per cell).
         min_cell_customers: Published aggregates keep only cells with at least this many
             distinct customers (k of k-anonymity); smaller cells are suppressed.
-        dp_epsilon: Epsilon per release (a spatial run) of the noisy grid counts, split
-            evenly over the count columns; 0 (default) publishes exact counts.
+        dp_epsilon: Epsilon per DP release of the grid tables (a spatial run), split
+            evenly over its four parts; 0 (default) publishes exact counts.
         dp_mechanism: ``laplace`` (epsilon-DP) or ``gaussian`` ((epsilon, delta)-DP).
         dp_delta: The Gaussian's delta per count column.
         dp_max_lines_per_customer: Contribution bound of a release (order lines per

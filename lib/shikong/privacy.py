@@ -187,27 +187,69 @@ def bound_contributions(*, max_rows: int, key: bytes, by: str = "customer_id") -
     return apply
 
 
-def add_noise(*, cols: Sequence[str], release: NoisyRelease) -> Transform:
-    """Add the calibrated noise of ``release`` to each integer count of ``cols``.
+@dataclass(frozen=True)
+class ThresholdRelease:
+    """Noisy counts of the keys whose noisy count reaches ``threshold`` (OpenDP's
+    ``make_laplace_threshold``): which keys exist is itself released with DP, at ``delta``.
 
-    The noise is drawn by OpenDP on the executors (its sampler: a cryptographically secure
-    source, exact discrete distributions, so neither seeded nor reproducible, by design).
-    Negative noisy counts are clamped to 0, which is post-processing and spends nothing.
+    Attributes:
+        epsilon: The epsilon spent (OpenDP's privacy map).
+        delta: The delta spent: the chance a key held by few customers gets through.
+        scale: The Laplace scale of the counts.
+        threshold: The least noisy count released (never below the suppression's k).
+        bound: How many keys one customer touches at most (and their L1 total).
+        per_key: How much one customer moves one key's count at most.
     """
-    mechanism, scale = release.mechanism, release.scale
 
-    @F.pandas_udf("long")  # type: ignore[call-overload]
-    def _noisy(s: pd.Series) -> pd.Series:
-        dp = _opendp()
-        meas = _measurement(dp, mechanism, scale)
-        if mechanism == "gaussian":
-            meas = dp.c.make_fix_delta(meas, release.delta)
-        values = [int(v) for v in s.fillna(0)]
-        return pd.Series(meas(values) if values else [], dtype="int64").clip(lower=0)
+    epsilon: float
+    delta: float
+    scale: float
+    threshold: int
+    bound: int
+    per_key: int
 
-    noisy = _noisy.asNondeterministic()
 
-    def apply(df: DataFrame) -> DataFrame:
-        return df.withColumns({c: noisy(F.col(c).cast("long")) for c in cols})
+def _threshold_measurement(dp: Any, scale: float, threshold: int) -> Any:
+    domain = dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T=int))
+    metric = dp.l01inf_distance(dp.absolute_distance(T=int))
+    return dp.m.make_laplace_threshold(domain, metric, scale=scale, threshold=threshold)
 
-    return apply
+
+def calibrate_threshold(
+    *, epsilon: float, delta: float, bound: int, per_key: int = 1, floor: int = 1
+) -> ThresholdRelease:
+    """The scale spending ``epsilon`` and the least threshold (>= ``floor``) spending at most
+    ``delta``, for customers touching at most ``bound`` keys by at most ``per_key`` each."""
+    if epsilon <= 0 or not 0 < delta < 1 or bound < 1 or per_key < 1:
+        raise ValueError(f"bad threshold release: {epsilon=}, {delta=}, {bound=}, {per_key=}")
+    dp = _opendp()
+    d_in = (bound, bound * per_key, per_key)
+    # The epsilon depends on the scale only; the delta on the threshold too.
+    scale = dp.binary_search(
+        lambda s: _threshold_measurement(dp, s, 2**30).map(d_in)[0] <= epsilon,
+        bounds=(1e-6, 1e9),
+        T=float,
+    )
+    threshold = dp.binary_search(
+        lambda t: _threshold_measurement(dp, scale, t).map(d_in)[1] <= delta,
+        bounds=(1, 2**30),
+        T=int,
+    )
+    threshold = max(int(threshold), floor)
+    eps, dlt = _threshold_measurement(dp, scale, threshold).map(d_in)
+    return ThresholdRelease(float(eps), float(dlt), float(scale), threshold, bound, per_key)
+
+
+def threshold_counts(counts: dict[str, int], release: ThresholdRelease) -> dict[str, int]:
+    """The released keys and their noisy counts (a driver-side draw, OpenDP's sampler)."""
+    dp = _opendp()
+    return dict(_threshold_measurement(dp, release.scale, release.threshold)(counts))
+
+
+def noisy_counts(values: Sequence[int], release: NoisyRelease) -> list[int]:
+    """``values`` with the noise of ``release`` (driver-side), clamped to 0."""
+    dp = _opendp()
+    meas = _measurement(dp, release.mechanism, release.scale)
+    if release.mechanism == "gaussian":
+        meas = dp.c.make_fix_delta(meas, release.delta)
+    return [max(0, int(v)) for v in meas([int(v) for v in values])] if len(values) else []

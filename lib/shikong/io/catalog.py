@@ -228,10 +228,10 @@ TABLES: Mapping[str, TableSpec] = {
             "ops",
             "privacy_budget",
             _U,
-            keys=("run_id", "table", "column"),
+            keys=("release_id", "table", "column"),
             published=False,
             restricted_reason="operations: the privacy ledger (no customer data)",
-            description="per run and noisy column: mechanism, epsilon, delta, scale",
+            description="per DP release and column: mechanism, epsilon, delta, threshold",
         ),
         TableSpec(
             "ops",

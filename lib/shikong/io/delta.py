@@ -46,6 +46,22 @@ def _created(writer: DataFrameWriter, stats_columns: Sequence[str] | None) -> Da
     return writer.option("delta.dataSkippingStatsColumns", ",".join(stats_columns))
 
 
+def restrict_stats(spark: SparkSession, path: str, stats_columns: Sequence[str]) -> bool:
+    """Give an existing table the statistics columns a new one gets (see :func:`_created`);
+    whether it changed. Later commits then keep no min/max of the other columns."""
+    quoted = spark_uri(path).replace("`", "``")
+    props = spark.sql(f"DESCRIBE DETAIL delta.`{quoted}`").collect()[0]["properties"] or {}
+    key = "delta.dataSkippingStatsColumns"
+    if key in props or "delta.dataSkippingNumIndexedCols" in props:
+        return False
+    if stats_columns:
+        value = ",".join(stats_columns)
+    else:
+        key, value = "delta.dataSkippingNumIndexedCols", "0"
+    spark.sql(f"ALTER TABLE delta.`{quoted}` SET TBLPROPERTIES ('{key}' = '{value}')")
+    return True
+
+
 def _latest_history(spark: SparkSession, path: str) -> DataFrame:
     # SQL rather than DeltaTable.history: the same rows, and it runs under Spark Connect
     # without Delta's Connect server plugin (which DeltaTable needs there).

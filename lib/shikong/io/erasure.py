@@ -58,9 +58,21 @@ def files_under(uri: str) -> list[str]:
     )
 
 
-def _records(text: str) -> list[str]:
+def _lines(text: str) -> list[str]:
+    # Only "\n" ends a line (as Spark's line reader): str.splitlines would also split on
+    # U+2028, \x1c or \x85 inside a value. "\r\n" keeps its "\r" on the line.
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _records(text: str, *, csv: bool = True) -> list[str]:
+    """The records of a text file: its lines (JSON lines), or for CSV its lines joined
+    while a quoted field is open (RFC 4180 doubles a quote inside one, keeping the parity;
+    a JSON value escapes it as \\", which would break the parity, hence one line each)."""
+    if not csv:
+        return _lines(text)
     records, pending = [], ""
-    for line in text.splitlines(keepends=True):
+    for line in _lines(text):
         pending += line
         if pending.count('"') % 2 == 0:
             records.append(pending)
@@ -82,7 +94,7 @@ def drop_text_records(uri: str, ids: Sequence[str]) -> int:
         Records removed (0: the file is left untouched).
     """
     pattern = re.compile(token_pattern(ids))
-    records = _records(fs.read_text(uri))
+    records = _records(fs.read_text(uri), csv=uri.endswith(".csv"))
     kept = [r for r in records if not pattern.search(r)]
     if len(kept) == len(records):
         return 0

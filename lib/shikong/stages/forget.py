@@ -4,8 +4,10 @@ For each erased customer the stage removes, in one pass:
 
 * every catalogued table's rows of the customer: by raw id where the table is restricted
   (bronze, silver working tables), by pseudonym where a published table carries one
-  (``gold.customer_clusters``, ``gold.recommendations``), and the rows of the customer's
-  orders wherever a table is keyed by ``order_id`` (order lines, routes);
+  (``gold.customer_clusters``, ``gold.recommendations``; pseudonyms of the ids as stored,
+  whatever the request's case), the rows of the customer's orders (accepted or
+  quarantined) wherever a table has ``order_id``, and the routes through their stops
+  (``gold.routes``: a line through exact addresses);
 * quarantined raw rows whose JSON holds the customer's id or one of the customer's order
   ids (as a whole token);
 * the same records from the landing files (ingest re-reads them every run: kept, they
@@ -35,18 +37,18 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from shikong.ingest.olist import LAYER as OLIST_LAYER
 from shikong.io import delta, erasure, fs
-from shikong.io.catalog import TABLES, TableSpec, spec
+from shikong.io.catalog import TABLES, TableSpec, spec, stats_columns
 from shikong.stages.context import StageContext, step
 
 log = logging.getLogger(__name__)
 
 #: Columns that tie a row to a customer: the id itself, an order's id, a raw rejected row.
-_PERSONAL = ("customer_id", "order_id", "raw")
+_PERSONAL = ("customer_id", "order_id", "raw", "route_id")
 
 
 @dataclass(frozen=True)
@@ -87,21 +89,57 @@ def _personal_tables(ctx: StageContext) -> list[tuple[TableSpec, set[str]]]:
     out = []
     for t in _tables():
         if ctx.catalog.exists(ctx.spark, t):
-            cols = set(ctx.catalog.read(ctx.spark, t).columns) & set(_PERSONAL)
+            df = ctx.catalog.read(ctx.spark, t)
+            cols = set(df.columns) & set(_PERSONAL)
             if cols:
                 out.append((t, cols))
+                # A table from before statistics were restricted: from now on restricted.
+                stats = stats_columns(df, t.partition_by)
+                if stats is not None:
+                    delta.restrict_stats(ctx.spark, ctx.catalog.uri(t), stats)
     return out
 
 
-def _order_ids(ctx: StageContext, ids: DataFrame) -> list[str]:
-    found: set[str] = set()
-    orders = spec("bronze.orders")
-    for t in (orders, orders.in_layer(OLIST_LAYER), spec("silver.orders_geo")):
-        df = ctx.catalog.read_if_exists(ctx.spark, t)
-        if df is not None:
-            hits = df.join(ids, F.lower(F.trim(df["customer_id"])) == F.lower(ids["v"]))
-            found |= {r[0] for r in hits.select("order_id").distinct().collect()}
-    return sorted(found)
+@dataclass(frozen=True)
+class _Linked:
+    """What ties rows to the erased customers besides the ids as given."""
+
+    spellings: list[str]  # the ids as stored (case, spaces): what the pseudonyms are of
+    orders: list[str]  # their orders' ids, accepted or quarantined
+    routes: list[str]  # the routes through their stops (lines through exact addresses)
+
+
+def _linked(ctx: StageContext, ids: DataFrame) -> _Linked:
+    spellings: set[str] = set()
+    orders: set[str] = set()
+
+    def match(df: DataFrame, col: Column) -> DataFrame:
+        return df.join(ids, F.lower(F.trim(col)) == F.lower(ids["v"]), "left_semi")
+
+    for name in ("customers", "orders", "events"):
+        for t in (spec(f"bronze.{name}"), spec(f"bronze.{name}").in_layer(OLIST_LAYER)):
+            df = ctx.catalog.read_if_exists(ctx.spark, t)
+            if df is None:
+                continue
+            hits = match(df, df["customer_id"])
+            spellings |= {r[0] for r in hits.select("customer_id").distinct().collect()}
+            if name == "orders":
+                orders |= {r[0] for r in hits.select("order_id").distinct().collect()}
+    geo = ctx.catalog.read_if_exists(ctx.spark, "silver.orders_geo")
+    if geo is not None:
+        orders |= {r[0] for r in match(geo, geo["customer_id"]).select("order_id").collect()}
+    quarantine = ctx.catalog.read_if_exists(ctx.spark, "bronze.quarantine")
+    if quarantine is not None:
+        rejected = match(quarantine, F.get_json_object("raw", "$.customer_id"))
+        orders |= {
+            r[0] for r in rejected.select(F.get_json_object("raw", "$.order_id")).collect() if r[0]
+        }
+    routes: set[str] = set()
+    stops = ctx.catalog.read_if_exists(ctx.spark, "gold.route_stops")
+    if stops is not None and orders:
+        on = stops.join(_ids_frame(ctx, sorted(orders)), stops["order_id"] == F.col("v"))
+        routes = {r[0] for r in on.select("route_id").distinct().collect()}
+    return _Linked(sorted(spellings), sorted(orders), sorted(routes))
 
 
 def _delete(ctx: StageContext, t: TableSpec, cols: set[str], sources: dict[str, DataFrame]) -> int:
@@ -115,6 +153,8 @@ def _delete(ctx: StageContext, t: TableSpec, cols: set[str], sources: dict[str, 
             n += delta.delete_matching(ctx.spark, uri, sources["ids"], cond)
     if "order_id" in cols:
         n += delta.delete_matching(ctx.spark, uri, sources["orders"], "t.order_id = s.v")
+    if t.qualified == "gold.routes":
+        n += delta.delete_matching(ctx.spark, uri, sources["routes"], "t.route_id = s.v")
     if "raw" in cols:
         # A regex per token: the whole token, case-insensitively, anywhere in the raw JSON.
         cond = "t.raw RLIKE concat('(?i)(?<![A-Za-z0-9_-])', s.p, '(?![A-Za-z0-9_-])')"
@@ -154,28 +194,29 @@ def run(ctx: StageContext, *, customer_ids: Sequence[str]) -> ErasureReport:
     if not ids:
         raise ValueError("forget: no customer id given (--customer ID or --customers-file)")
     request = uuid.uuid4().hex
-    named = pseudonyms(ids, ctx.pseudonym_key)
+    ids_df = _ids_frame(ctx, ids)
+    linked = _linked(ctx, ids_df)
+    orders = linked.orders
+    # Pseudonyms of the ids as stored: a request may spell an id in another case.
+    named = pseudonyms({*ids, *linked.spellings}, ctx.pseudonym_key)
     log.info(
         "forget: request %s, %d customer(s), pseudonyms %s",
         request,
         len(ids),
         ", ".join(p[:12] for p in named[:5]) + (" ..." if len(named) > 5 else ""),
     )
-    ids_df = _ids_frame(ctx, ids)
-    orders = _order_ids(ctx, ids_df)
     tokens = sorted({*ids, *orders})
     sources = {
         "ids": ids_df,
         "pseudonyms": _ids_frame(ctx, named),
         "orders": _ids_frame(ctx, orders),
+        "routes": _ids_frame(ctx, linked.routes),
         "tokens": ctx.spark.createDataFrame([(re.escape(v),) for v in tokens], "p string"),
     }
     report = ErasureReport(request, len(ids), len(orders))
     personal = _personal_tables(ctx)
-    with step("forget: tables") as done:
-        for t, cols in personal:
-            report.rows[t.qualified] = _delete(ctx, t, cols, sources)
-        done(sum(report.rows.values()))
+    # Files first: were the run to stop halfway, the next ingest could not restore the
+    # customer from landing, and running the request again finishes it.
     with step("forget: landing files and shards") as done:
         files = {
             "landing": erasure.erase_from_files(
@@ -190,6 +231,10 @@ def run(ctx: StageContext, *, customer_ids: Sequence[str]) -> ErasureReport:
                 report.rows[f"{where}/{name}"] = n
         _delete_old_checkpoints(ctx)
         done(sum(n for per in files.values() for n in per.values()))
+    with step("forget: tables") as done:
+        for t, cols in personal:
+            report.rows[t.qualified] = _delete(ctx, t, cols, sources)
+        done(sum(report.rows[t.qualified] for t, _ in personal))
     with step("forget: vacuum") as done:
         report.files_vacuumed.update(vacuum(ctx, [t for t, _ in personal]))
         done(sum(report.files_vacuumed.values()))

@@ -17,23 +17,30 @@ coordinates (``privacy.location_h3_resolution``).
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Sequence
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from sedona.spark.sql import st_constructors as stc
 from sedona.spark.sql import st_functions as stf
 
-from shikong.frames import first_row
+from shikong.frames import first_row, to_pandas
 from shikong.io import reference
 from shikong.io.catalog import spec
 from shikong.privacy import (
-    add_noise,
+    NoisyRelease,
+    ThresholdRelease,
     bound_contributions,
     calibrate,
+    calibrate_threshold,
     coarsen_points,
+    noisy_counts,
     pseudonymise,
     suppress_small_cells,
+    threshold_counts,
 )
 from shikong.session import sql_settings, use_checkpoint_dir
 from shikong.spatial import clusters, hotspots
@@ -108,11 +115,27 @@ def _customers_and_orders(
     return cust_geo, og, counts
 
 
-#: The count columns of the grid tables a differentially private release adds noise to.
-DP_COUNTS = {
-    "gold.grid_daily": ("orders", "customers"),
-    "gold.grid_daily_category": ("orders", "customers"),
+#: The grid tables of a differentially private release and their keys.
+DP_TABLES = {
+    "gold.grid_daily": ("cell", "order_date"),
+    "gold.grid_daily_category": ("cell", "order_date", "category"),
 }
+
+
+def _dp_table(
+    frame: DataFrame, keys: Sequence[str], sel: ThresholdRelease, orders: NoisyRelease
+) -> tuple[DataFrame, int]:
+    """One grid table released: its cells and ``customers`` by the threshold mechanism, then
+    ``orders`` with noise on those cells; the exact sums and means are not published."""
+    pdf = to_pandas(frame.select(*keys, "orders", "customers"))
+    label = pdf[list(keys)].astype(str).agg("|".join, axis=1)
+    chosen = threshold_counts(dict(zip(label, pdf["customers"].astype(int), strict=True)), sel)
+    pub = pdf[label.isin(chosen.keys())].copy()
+    pub["customers"] = label[pub.index].map(chosen).astype("int64")
+    pub["orders"] = noisy_counts(pub["orders"].tolist(), orders)
+    schema = T.StructType([frame.schema[c] for c in (*keys, "orders", "customers")])
+    out = frame.sparkSession.createDataFrame(pub[[*keys, "orders", "customers"]], schema)
+    return out, len(pdf)
 
 
 def _dp_grid(
@@ -120,67 +143,76 @@ def _dp_grid(
 ) -> tuple[DataFrame, DataFrame]:
     """The grid tables as a differentially private release (README "Privacy").
 
-    Each customer's order lines are bounded to ``dp_max_lines_per_customer``, so one
-    customer moves any count column (distinct orders or customers per cell) by at most that
-    much in total; ``dp_epsilon`` is split evenly over the noisy columns (sequential
-    composition) and each column's spend is recorded in ``ops.privacy_budget``. Small
-    cells are then suppressed on the noisy ``customers`` count, never on the exact one.
+    Each customer's order lines are bounded to ``dp_max_lines_per_customer`` (m), so one
+    customer is in at most m cells of a table, moves each cell's ``customers`` by 1 and the
+    ``orders`` column by at most m in total. Per table, OpenDP's threshold mechanism
+    releases which cells exist and their noisy ``customers`` (threshold >= k, at
+    ``dp_delta``), then ``orders`` gets ``dp_mechanism`` noise on those cells: four parts
+    sharing ``dp_epsilon`` evenly (sequential composition), each recorded in
+    ``ops.privacy_budget`` under a new release id.
     """
-    p = ctx.cfg.privacy
-    columns = [(t, c) for t, cols in DP_COUNTS.items() for c in cols]
-    release = calibrate(
-        mechanism=p.dp_mechanism,
-        epsilon=p.dp_epsilon / len(columns),
-        delta=p.dp_delta,
-        sensitivity=p.dp_max_lines_per_customer,
+    p, s = ctx.cfg.privacy, ctx.cfg.spatial
+    m, share = p.dp_max_lines_per_customer, p.dp_epsilon / (2 * len(DP_TABLES))
+    sel = calibrate_threshold(
+        epsilon=share, delta=p.dp_delta, bound=m, per_key=1, floor=p.min_cell_customers
     )
-    bound = bound_contributions(max_rows=p.dp_max_lines_per_customer, key=ctx.pseudonym_key)
-    daily, by_cat = st.grid_frames(og, inputs.lines, inputs.products, ctx.cfg.spatial, bound=bound)
-    noisy = {
-        "gold.grid_daily": daily,
-        "gold.grid_daily_category": by_cat,
-    }
-    cells = {}
-    for table, cols in DP_COUNTS.items():
-        # Persisted: the noise is drawn once, so the suppression and the write see the same.
-        noisy[table] = (
-            noisy[table]
-            .transform(add_noise(cols=cols, release=release))
-            .persist(StorageLevel.MEMORY_AND_DISK)
+    orders = calibrate(mechanism=p.dp_mechanism, epsilon=share, delta=p.dp_delta, sensitivity=m)
+    bound = bound_contributions(max_rows=m, key=ctx.pseudonym_key)
+    daily, by_cat = st.grid_frames(og, inputs.lines, inputs.products, s, bound=bound)
+    released, ledger = {}, []
+    for (table, keys), frame in zip(DP_TABLES.items(), (daily, by_cat), strict=True):
+        out, cells = _dp_table(frame, keys, sel, orders)
+        released[table] = out.withColumn("resolution", F.lit(s.grid_resolution)).withColumn(
+            "month", F.date_format("order_date", "yyyy-MM")
         )
-        cells[table] = noisy[table].count()
-    budget = ctx.spark.createDataFrame(
-        [
+        ledger += [
             (
-                ctx.run_id,
-                t,
-                c,
-                release.mechanism,
-                release.epsilon,
-                release.delta,
-                release.sensitivity,
-                release.scale,
-                cells[t],
-            )
-            for t, c in columns
-        ],
-        "run_id string, table string, column string, mechanism string, epsilon double, "
-        "delta double, sensitivity int, scale double, cells long",
+                table,
+                "customers",
+                "laplace-threshold",
+                sel.epsilon,
+                sel.delta,
+                m,
+                sel.scale,
+                sel.threshold,
+                cells,
+            ),
+            (
+                table,
+                "orders",
+                orders.mechanism,
+                orders.epsilon,
+                orders.delta,
+                m,
+                orders.scale,
+                None,
+                cells,
+            ),
+        ]
+    release_id = uuid.uuid4().hex
+    budget = ctx.spark.createDataFrame(
+        [(release_id, ctx.run_id, *row) for row in ledger],
+        "release_id string, run_id string, table string, column string, mechanism string, "
+        "epsilon double, delta double, sensitivity int, scale double, threshold int, cells long",
     ).withColumn("released_at", F.current_timestamp())
     ctx.catalog.write(ctx.spark, "ops.privacy_budget", budget)
     log.info(
-        "DP release: %s, epsilon %.4g per column x %d columns (scale %.3g, sensitivity %d)",
-        release.mechanism,
-        release.epsilon,
-        len(columns),
-        release.scale,
-        release.sensitivity,
+        "DP release %s: epsilon %.4g (4 parts), threshold %d, scales %.3g / %.3g",
+        release_id,
+        p.dp_epsilon,
+        sel.threshold,
+        sel.scale,
+        orders.scale,
     )
-    return noisy["gold.grid_daily"], noisy["gold.grid_daily_category"]
+    return released["gold.grid_daily"], released["gold.grid_daily_category"]
 
 
-def _hotspots(ctx: StageContext, grid: DataFrame, og: DataFrame) -> int:
-    """Gi* on every cell of the unsuppressed grid; cells < k customers removed at load."""
+def _hotspots(ctx: StageContext, grid: DataFrame, og: DataFrame, *, dp: bool = False) -> int:
+    """Gi* on every cell of the unsuppressed grid; cells < k customers removed at load.
+
+    ``dp``: ``grid`` is the differentially private release, and Gi* of it is
+    post-processing; its cells were chosen by the threshold mechanism, so no exact count
+    decides which hot-spot cells are published."""
     s = ctx.cfg.spatial
     spark, cat = ctx.spark, ctx.catalog
     obs = st.hotspot_input(grid, s).cache()
@@ -205,12 +237,13 @@ def _hotspots(ctx: StageContext, grid: DataFrame, og: DataFrame) -> int:
         "gi_p_fdr",
         "hotspot_class",
     )
-    out = (
-        out.join(st.hotspot_customers(og, s), ["period", "cell"], "left")
-        .fillna(0, subset=["customers"])
-        .transform(suppress_small_cells(k=ctx.cfg.privacy.min_cell_customers))
-        .drop("customers")
-    )
+    if not dp:
+        out = (
+            out.join(st.hotspot_customers(og, s), ["period", "cell"], "left")
+            .fillna(0, subset=["customers"])
+            .transform(suppress_small_cells(k=ctx.cfg.privacy.min_cell_customers))
+            .drop("customers")
+        )
     # One task per period: otherwise every task writes a small file into every period.
     cat.write(spark, "gold.hotspots", out.repartition("period"))
     n = cat.read(spark, "gold.hotspots").count()
@@ -301,16 +334,15 @@ def run(ctx: StageContext, *, layer: str = "bronze") -> dict[str, int]:
         daily, by_cat = st.grid_frames(og, inputs.lines, inputs.products, s)
         # Hot spots need every cell: the published grid loses its small cells.
         grid = daily.persist(StorageLevel.MEMORY_AND_DISK)
-        pub_daily, pub_cat = (
-            _dp_grid(ctx, og, inputs) if ctx.cfg.privacy.dp_epsilon > 0 else (grid, by_cat)
-        )
+        dp = ctx.cfg.privacy.dp_epsilon > 0
+        pub_daily, pub_cat = _dp_grid(ctx, og, inputs) if dp else (grid, by_cat)
         cat.write(spark, "gold.grid_daily", pub_daily.transform(suppress_small_cells(k=k)))
         cat.write(spark, "gold.grid_daily_category", pub_cat.transform(suppress_small_cells(k=k)))
         counts["gold.grid_daily"] = cat.read(spark, "gold.grid_daily").count()
         done(counts["gold.grid_daily"])
 
     with step("spatial: hotspots") as done:
-        counts["gold.hotspots"] = _hotspots(ctx, grid, og)
+        counts["gold.hotspots"] = _hotspots(ctx, pub_daily if dp else grid, og, dp=dp)
         grid.unpersist()
         done(counts["gold.hotspots"])
 
