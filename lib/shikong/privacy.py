@@ -29,6 +29,11 @@ from sedona.spark.sql import st_functions as stf
 Transform = Callable[[DataFrame], DataFrame]
 
 
+def pseudonym(value: str, key: bytes) -> str:
+    """The HMAC-SHA256 pseudonym (lowercase hex) of one id under ``key``."""
+    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 def hmac_sha256_column(key: bytes) -> Callable[[Column], Column]:
     """A column function: string -> lowercase hex HMAC-SHA256 under ``key`` (null stays null).
 
@@ -40,9 +45,7 @@ def hmac_sha256_column(key: bytes) -> Callable[[Column], Column]:
     k = bytes(key)
 
     def digest(v: object) -> str | None:
-        if not isinstance(v, str):
-            return None
-        return hmac.new(k, v.encode("utf-8"), hashlib.sha256).hexdigest()
+        return pseudonym(v, k) if isinstance(v, str) else None
 
     @F.pandas_udf("string")  # type: ignore[call-overload]
     def _hmac(s: pd.Series) -> pd.Series:

@@ -29,8 +29,6 @@ pseudonyms only: the raw ids never reach a log line, a table or a query's text.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import logging
 import re
 import uuid
@@ -43,6 +41,7 @@ from pyspark.sql import functions as F
 from shikong.ingest.olist import LAYER as OLIST_LAYER
 from shikong.io import delta, erasure, fs
 from shikong.io.catalog import TABLES, TableSpec, spec, stats_columns
+from shikong.privacy import pseudonym
 from shikong.stages.context import StageContext, step
 
 log = logging.getLogger(__name__)
@@ -72,7 +71,7 @@ class ErasureReport:
 
 def pseudonyms(ids: Iterable[str], key: bytes) -> list[str]:
     """The HMAC-SHA256 pseudonyms of ``ids`` (as :func:`shikong.privacy.pseudonymise`)."""
-    return sorted({hmac.new(key, i.encode("utf-8"), hashlib.sha256).hexdigest() for i in ids})
+    return sorted({pseudonym(i, key) for i in ids})
 
 
 def _ids_frame(ctx: StageContext, values: Sequence[str]) -> DataFrame:
