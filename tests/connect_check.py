@@ -125,7 +125,9 @@ def limits(spark: SparkSession, lakehouse: str) -> dict[str, str]:
     except ValueError as exc:
         found["dbscan"] = str(exc)
     try:
-        delta.table_exists(spark, fs.spark_uri(fs.join(lakehouse, "gold", "connect_check")))
+        path = fs.spark_uri(fs.join(lakehouse, "gold", "connect_check"))
+        found["table_exists"] = str(delta.table_exists(spark, path))
+        delta.delete_where_in(spark, path, "k", ["a"])
     except Exception as exc:  # noqa: BLE001 - the class is Delta's/Spark's, recorded as text
         found["delta_table_api"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     return found

@@ -69,3 +69,5 @@ def test_what_cannot_run_under_connect(connect_result: dict) -> None:
     assert "Spark Connect" in limits["dbscan"]
     # DeltaTable needs Delta's Connect server plugin, which is not on the classpath.
     assert limits["delta_table_api"].startswith("InvalidPlanInput")
+    # Whether a table exists is asked by SQL, which runs there.
+    assert limits["table_exists"] == "True"

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 
@@ -28,8 +29,19 @@ class WriteResult:
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
-    """Whether ``path`` holds a Delta table."""
-    return DeltaTable.isDeltaTable(spark, path)
+    """Whether ``path`` holds a Delta table.
+
+    SQL rather than ``DeltaTable.isDeltaTable``: the same answer, and it runs under Spark
+    Connect without Delta's Connect server plugin (``overwrite`` asks it on every write).
+    """
+    quoted = spark_uri(path).replace("`", "``")
+    try:
+        spark.sql(f"DESCRIBE DETAIL delta.`{quoted}`").collect()
+    except AnalysisException as exc:
+        if exc.getCondition() == "DELTA_MISSING_DELTA_TABLE":
+            return False
+        raise
+    return True
 
 
 def _created(writer: DataFrameWriter, stats_columns: Sequence[str] | None) -> DataFrameWriter:
