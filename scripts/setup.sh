@@ -24,6 +24,20 @@ else
   echo "setup: .venv up to date"
 fi
 PYTHON="$root/.venv/bin/python" scripts/fetch_jars.sh
+# The report's browser test drives Debian's headless Chromium (tests/test_report_browser.py).
+if ! command -v chromedriver >/dev/null || ! { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  if command -v apt-get >/dev/null && { [ -z "$sudo" ] || command -v sudo >/dev/null; }; then
+    echo "setup: installing Debian's chromium and chromium-driver (the report's browser test)"
+    $sudo apt-get update -qq \
+      && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+        chromium chromium-driver >/dev/null \
+      || echo "setup: could not install chromium; the browser test will fail naming it" >&2
+  else
+    echo "setup: chromium + chromium-driver are missing (apt-get install chromium chromium-driver);" \
+      "the report's browser test will fail until they are installed" >&2
+  fi
+fi
 if [ -x scripts/install_horovod.sh ] && [ "${SHIKONG_SKIP_HOROVOD:-0}" != "1" ]; then
   scripts/install_horovod.sh \
     || echo "setup: Horovod build failed (see above); the Horovod tests will be skipped" \

@@ -37,6 +37,10 @@ TEST_SPARK_CONF = {
 }
 
 
+#: One run id for the pipeline fixtures' stages, as ``shikong run`` gives all its stages.
+FIXTURE_RUN_ID = "20240101T000000-fixture"
+
+
 @pytest.fixture(scope="session")
 def base_config(tmp_path_factory: pytest.TempPathFactory) -> AppConfig:
     """The embedded default config, adjusted for tests (local[2], few partitions).
@@ -106,28 +110,21 @@ def small_world(
 
 @pytest.fixture(scope="session")
 def small_pipeline(spark, small_world: SmallWorld) -> SmallWorld:
-    """Every Spark job after ingest, run once on the small world with test-sized settings."""
-    from shikong.stages import (
-        delivery_routes,
-        demand_series,
-        forecast_arima,
-        inventory_policy,
-        spatial_features,
-    )
+    """Every Spark job after ingest, run once on the small world with test-sized settings
+    (through the runner, so the run log has each stage's status and timing)."""
+    from shikong.stages import registry
     from shikong.stages.context import StageContext
+    from shikong.stages.runner import run_stage
 
     cfg = dataclasses.replace(
         small_world.cfg,
         timeseries=dataclasses.replace(small_world.cfg.timeseries, max_series=40, backtest_folds=2),
         decisions=dataclasses.replace(small_world.cfg.decisions, route_days=2),
     )
-    ctx = StageContext.create(spark, cfg)
+    ctx = StageContext.create(spark, cfg, run_id=FIXTURE_RUN_ID)
     results = {
-        "spatial": spatial_features.run(ctx),
-        "series": demand_series.run(ctx),
-        "forecast": forecast_arima.run(ctx),
-        "policy": inventory_policy.run(ctx),
-        "routes": delivery_routes.run(ctx),
+        name: run_stage(ctx, registry.get(name))
+        for name in ("spatial", "series", "forecast", "policy", "routes")
     }
     return SmallWorld(cfg, {**small_world.reports, "pipeline": results})
 
@@ -135,13 +132,9 @@ def small_pipeline(spark, small_world: SmallWorld) -> SmallWorld:
 @pytest.fixture(scope="session")
 def ml(spark, small_pipeline: SmallWorld) -> dict:
     """The deep-model stages run once on the small pipeline (shards, models, scores)."""
-    from shikong.stages import (
-        batch_inference,
-        evaluate_models,
-        prepare_training_data,
-        train_models,
-    )
+    from shikong.stages import registry
     from shikong.stages.context import StageContext
+    from shikong.stages.runner import run_stage
 
     base = small_pipeline.cfg
     models = dataclasses.replace(
@@ -155,12 +148,23 @@ def ml(spark, small_pipeline: SmallWorld) -> dict:
         recommender=dataclasses.replace(base.models.recommender, history_days=150, epochs=6),
     )
     cfg = dataclasses.replace(base, models=models)
-    ctx = StageContext.create(spark, cfg)
-    meta = prepare_training_data.run(ctx)
-    trained = train_models.run(ctx)
-    first = batch_inference.run(ctx)
-    table = evaluate_models.run(ctx)
+    ctx = StageContext.create(spark, cfg, run_id=FIXTURE_RUN_ID)
+    meta, trained, first, table = (
+        run_stage(ctx, registry.get(name))
+        for name in ("training_data", "train", "infer", "evaluate")
+    )
     return {"cfg": cfg, "meta": meta, "trained": trained, "infer": first, "eval": table}
+
+
+@pytest.fixture(scope="session")
+def report(spark, ml: dict) -> dict:
+    """The report stage run once on the small world's full lakehouse (after the models)."""
+    from shikong.stages import registry
+    from shikong.stages.context import StageContext
+    from shikong.stages.runner import run_stage
+
+    ctx = StageContext.create(spark, ml["cfg"], run_id=FIXTURE_RUN_ID)
+    return {"cfg": ml["cfg"], "result": run_stage(ctx, registry.get("report")), "ctx": ctx}
 
 
 @pytest.fixture()

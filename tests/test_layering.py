@@ -25,6 +25,7 @@ TRANSFORMS = (
     "ingest",
     "generator",
     "privacy",
+    "report",
 )
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from shikong import secrets
 from shikong.config import ConfigError, config_from_dict, load_config
-from shikong.io import catalog
+from shikong.io import catalog, tables
 from shikong.io.catalog import TABLES, Catalog, UnprotectedColumnError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def test_a_published_bronze_table_or_one_without_a_reason_is_refused() -> None:
     # Restricted by default; the catalogue's own entries also say why.
     assert not catalog.TableSpec("gold", "x", o).published
     with pytest.raises(ValueError, match="states why"):
-        catalog._check_declared([catalog.TableSpec("gold", "x", o)])
+        tables._check_declared([catalog.TableSpec("gold", "x", o)])
 
 
 def test_a_published_write_refuses_undeclared_personal_columns(spark, tmp_path) -> None:

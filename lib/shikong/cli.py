@@ -130,7 +130,9 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     # Before the session: a second run on the lakehouse stops at once (io/lock.py).
     with lock.locked(cfg.paths.lakehouse, run_id, f"shikong {stage.name}"):
         ctx = StageContext.create(build_session(cfg), cfg, run_id=run_id, key=key)
-        run_stage(ctx, stage, **_face(stage.job).options(args))
+        out = run_stage(ctx, stage, **_face(stage.job).options(args))
+    if stage.name == "report":
+        _out(f"report:    {_shown(out.report)}")
     return 0
 
 
@@ -190,6 +192,7 @@ def _run_pipeline(
     key: PseudonymKey,
 ) -> int:
     from shikong.io import fs, world
+    from shikong.io.exports import EXPORTS_DIR, REPORT_FILE
     from shikong.session import build_session
     from shikong.stages.generate import run as generate
 
@@ -221,15 +224,19 @@ def _run_pipeline(
     _out("")
     _out(f"shikong pipeline finished in {time.perf_counter() - t0:.0f} s (run {ctx.run_id})")
     _out(f"lakehouse: {_shown(cfg.paths.lakehouse)}")
-    report = ctx.catalog.location("report", "index.html")
-    if fs.is_file(report):
-        _out(f"report:    {_shown(report)}")
     _out("")
     if evaluation is not None:
         _out("deep models vs baselines (time-split test data, gold.model_evaluation):")
         _out(evaluation.round(4).to_string())
         _out("")
     _print_tables(tables)
+    # Last, so the end of the output says where to look.
+    exports = ctx.catalog.location(EXPORTS_DIR)
+    if fs.exists(exports):
+        _out(f"exports:   {_shown(exports)} (GeoParquet)")
+    report = ctx.catalog.location(*REPORT_FILE)
+    if fs.is_file(report):
+        _out(f"report:    {_shown(report)}")
     return 0
 
 

@@ -60,6 +60,10 @@ RECORD_STOP = "stop"
 RECORD_ROUTE = "route"
 RECORD_GROUP = "group"
 RECORD_UNROUTED = "unrouted"
+RECORD_PATH = "path"
+
+#: ``solver`` of a path: the two solutions every group is solved with.
+SOLVER_ORTOOLS, SOLVER_BASELINE = "ortools", "baseline"
 
 # Unrouted reason codes; an order gets the FIRST that applies, in this order.
 MISSING_ORDER_ID = "MISSING_ORDER_ID"
@@ -95,18 +99,30 @@ GROUP_SUMMARY_SCHEMA = (
     "solve_seconds double"
 )
 UNROUTED_SCHEMA = "warehouse_id string, delivery_date date, order_id string, reason string"
+#: The stops of BOTH solutions in visiting order (the depot is not repeated): what the
+#: routing stage coarsens into the published route sketches. Never stored as it is.
+ROUTE_PATH_SCHEMA = (
+    "warehouse_id string, delivery_date date, solver string, vehicle int, stop_seq int, "
+    "lat double, lon double, route_km double"
+)
 
 
 def _long_schema() -> str:
     seen: dict[str, str] = {"record_type": "string"}
-    for ddl in (ROUTES_SCHEMA, ROUTE_SUMMARY_SCHEMA, GROUP_SUMMARY_SCHEMA, UNROUTED_SCHEMA):
+    for ddl in (
+        ROUTES_SCHEMA,
+        ROUTE_SUMMARY_SCHEMA,
+        GROUP_SUMMARY_SCHEMA,
+        UNROUTED_SCHEMA,
+        ROUTE_PATH_SCHEMA,
+    ):
         for name, typ in ddl_fields(ddl):
             if seen.setdefault(name, typ) != typ:
                 raise AssertionError(f"column {name} has two types")
     return ", ".join(f"{n} {t}" for n, t in seen.items())
 
 
-#: The single frame returned by :func:`make_routing_fn` (union of the four, + record_type).
+#: The single frame returned by :func:`make_routing_fn` (union of the five, + record_type).
 ROUTING_OUTPUT_SCHEMA = _long_schema()
 
 _SCHEMA_BY_RECORD: dict[str, str] = {
@@ -114,6 +130,7 @@ _SCHEMA_BY_RECORD: dict[str, str] = {
     RECORD_ROUTE: ROUTE_SUMMARY_SCHEMA,
     RECORD_GROUP: GROUP_SUMMARY_SCHEMA,
     RECORD_UNROUTED: UNROUTED_SCHEMA,
+    RECORD_PATH: ROUTE_PATH_SCHEMA,
 }
 _REQUIRED = (
     "warehouse_id",
@@ -189,12 +206,13 @@ def routing_config(d: DecisionSettings) -> RoutingConfig:
 
 @dataclass(frozen=True)
 class RoutingResult:
-    """The four outputs of one group, each conforming to its schema."""
+    """The outputs of one group, each conforming to its schema."""
 
     routes: pd.DataFrame
     route_summary: pd.DataFrame
     group_summary: pd.DataFrame
     unrouted: pd.DataFrame
+    paths: pd.DataFrame
 
     def to_long(self) -> pd.DataFrame:
         """Stack into the single :data:`ROUTING_OUTPUT_SCHEMA` frame."""
@@ -205,6 +223,7 @@ class RoutingResult:
                 (RECORD_ROUTE, self.route_summary),
                 (RECORD_GROUP, self.group_summary),
                 (RECORD_UNROUTED, self.unrouted),
+                (RECORD_PATH, self.paths),
             )
             if len(frame)
         ]
@@ -356,6 +375,8 @@ def solve_routing_group(
     base_km: float | None = None
     base_routed: int | None = None
     chosen: Solution | None = None
+    ort: Solution | None = None
+    base: Solution | None = None
     if len(cand):
         base = nearest_neighbor_routes(matrix, node_dem, cap_int, cfg.vehicles, solve_timing)
         base_km = base.distance_m / 1000.0
@@ -434,6 +455,14 @@ def solve_routing_group(
                 }
             )
 
+    # Both solutions' stops, so a map can show the baseline next to OR-Tools.
+    path_rows = [
+        row
+        for solver, solution in ((SOLVER_ORTOOLS, ort), (SOLVER_BASELINE, base))
+        if solution is not None and depot is not None
+        for row in _path_rows(keys, solver, solution, matrix, df.loc[cand])
+    ]
+
     dropped_reason = FLEET_CAPACITY_OR_TIME_WINDOWS if use_tw else FLEET_CAPACITY_EXCEEDED
     if chosen is not None:
         for node in chosen.dropped:
@@ -469,7 +498,32 @@ def solve_routing_group(
         route_summary=frame_from_records(route_rows, ROUTE_SUMMARY_SCHEMA),
         group_summary=frame_from_records([group_row], GROUP_SUMMARY_SCHEMA),
         unrouted=frame_from_records(unrouted_rows, UNROUTED_SCHEMA),
+        paths=frame_from_records(path_rows, ROUTE_PATH_SCHEMA),
     )
+
+
+def _path_rows(
+    keys: Mapping[str, Any],
+    solver: str,
+    solution: Solution,
+    matrix: np.ndarray,
+    nodes: pd.DataFrame,
+) -> list[dict[str, Any]]:
+    """The :data:`ROUTE_PATH_SCHEMA` rows of one solution (``nodes``: the routed
+    candidates, node ``i`` is row ``i - 1``)."""
+    return [
+        {
+            **keys,
+            "solver": solver,
+            "vehicle": v,
+            "stop_seq": seq,
+            "lat": float(nodes.iloc[node - 1]["lat"]),
+            "lon": float(nodes.iloc[node - 1]["lon"]),
+            "route_km": route_length_m(matrix, route) / 1000.0,
+        }
+        for v, route in enumerate(solution.routes, start=1)
+        for seq, node in enumerate(route, start=1)
+    ]
 
 
 def make_routing_fn(
@@ -500,7 +554,11 @@ def split_routing_output(long: pd.DataFrame) -> RoutingResult:
         for rt, ddl in _SCHEMA_BY_RECORD.items()
     }
     return RoutingResult(
-        frames[RECORD_STOP], frames[RECORD_ROUTE], frames[RECORD_GROUP], frames[RECORD_UNROUTED]
+        frames[RECORD_STOP],
+        frames[RECORD_ROUTE],
+        frames[RECORD_GROUP],
+        frames[RECORD_UNROUTED],
+        frames[RECORD_PATH],
     )
 
 
@@ -516,15 +574,19 @@ __all__ = [
     "GROUP_SUMMARY_SCHEMA",
     "MISSING_ORDER_ID",
     "RECORD_GROUP",
+    "RECORD_PATH",
     "RECORD_ROUTE",
     "RECORD_STOP",
     "RECORD_UNROUTED",
     "ROUTES_SCHEMA",
+    "ROUTE_PATH_SCHEMA",
     "ROUTE_SUMMARY_SCHEMA",
     "ROUTING_INPUT_SCHEMA",
     "ROUTING_OUTPUT_SCHEMA",
     "TIME_WINDOW_UNREACHABLE",
     "UNROUTED_SCHEMA",
+    "SOLVER_BASELINE",
+    "SOLVER_ORTOOLS",
     "RoutingConfig",
     "RoutingResult",
     "make_routing_fn",

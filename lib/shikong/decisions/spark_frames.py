@@ -123,9 +123,10 @@ def routing_output_part(long: DataFrame, record_type: str) -> DataFrame:
 
     Args:
         long: Output of ``applyInPandas(make_routing_fn(cfg), ROUTING_OUTPUT_SCHEMA)``.
-        record_type: ``stop``, ``route``, ``group`` or ``unrouted`` (the ``RECORD_*``
-            constants); the columns are those of ``ROUTES_SCHEMA``,
-            ``ROUTE_SUMMARY_SCHEMA``, ``GROUP_SUMMARY_SCHEMA`` or ``UNROUTED_SCHEMA``.
+        record_type: ``stop``, ``route``, ``group``, ``unrouted`` or ``path`` (the
+            ``RECORD_*`` constants); the columns are those of ``ROUTES_SCHEMA``,
+            ``ROUTE_SUMMARY_SCHEMA``, ``GROUP_SUMMARY_SCHEMA``, ``UNROUTED_SCHEMA`` or
+            ``ROUTE_PATH_SCHEMA``.
 
     Returns:
         The filtered, projected frame.
@@ -141,4 +142,51 @@ def routing_output_part(long: DataFrame, record_type: str) -> DataFrame:
     return long.where(F.col("record_type") == record_type).select(*column_names(ddl))
 
 
-__all__ = ["first_delivery_day", "policy_inputs", "routing_input", "routing_output_part"]
+def route_sketch_lines(paths: DataFrame, warehouses: DataFrame) -> DataFrame:
+    """One line per route of each solver: depot, the stops in visiting order, depot.
+
+    Args:
+        paths: The ``path`` records (``ROUTE_PATH_SCHEMA``), coordinates as they should
+            appear (the stage coarsens them first).
+        warehouses: ``warehouse_id``, ``lat``, ``lon`` of the depots.
+
+    Returns:
+        ``warehouse_id``, ``delivery_date``, ``solver``, ``vehicle``, ``n_stops``,
+        ``distance_km`` (the solver's exact route length) and ``route_wkt``.
+    """
+    # Fixed-point text: Spark's double-to-string would write small values as 1.0E-4.
+    xy = F.format_string("%.7f %.7f", F.col("lon"), F.col("lat"))
+    depot = F.broadcast(warehouses.select("warehouse_id", xy.alias("_depot")))
+    lines = paths.groupBy("warehouse_id", "delivery_date", "solver", "vehicle").agg(
+        F.sort_array(F.collect_list(F.struct("stop_seq", xy.alias("xy")))).alias("_pts"),
+        F.max("route_km").alias("distance_km"),
+        F.count(F.lit(1)).cast("int").alias("n_stops"),
+    )
+    stops = F.array_join(F.transform("_pts", lambda p: p["xy"]), ", ")
+    wkt = F.concat(
+        F.lit("LINESTRING ("),
+        F.col("_depot"),
+        F.lit(", "),
+        stops,
+        F.lit(", "),
+        F.col("_depot"),
+        F.lit(")"),
+    )
+    return lines.join(depot, "warehouse_id").select(
+        "warehouse_id",
+        "delivery_date",
+        "solver",
+        "vehicle",
+        "n_stops",
+        "distance_km",
+        wkt.alias("route_wkt"),
+    )
+
+
+__all__ = [
+    "first_delivery_day",
+    "policy_inputs",
+    "route_sketch_lines",
+    "routing_input",
+    "routing_output_part",
+]

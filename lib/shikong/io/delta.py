@@ -95,7 +95,8 @@ def _last_commit(spark: SparkSession, path: str, previous_version: int = -1) -> 
     return WriteResult(path, int(row["version"]), str(row["operation"]), inserted, updated, deleted)
 
 
-def _version(spark: SparkSession, path: str) -> int:
+def version(spark: SparkSession, path: str) -> int:
+    """The latest version of the Delta table at ``path``."""
     return int(_latest_history(spark, path).select("version").collect()[0][0])
 
 
@@ -147,7 +148,7 @@ def merge_into(
         log.info("created %s (%d rows)", path, result.rows_inserted)
         return result
 
-    before = _version(spark, path)
+    before = version(spark, path)
     condition = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in keys)
     merge = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
     if update_matched:
@@ -234,7 +235,7 @@ def overwrite(
 
 def delete_where_in(spark: SparkSession, path: str, column: str, values: Sequence[str]) -> int:
     """Delete the rows whose ``column`` is one of ``values`` (one commit); rows deleted."""
-    before = _version(spark, path)
+    before = version(spark, path)
     DeltaTable.forPath(spark, path).delete(F.col(column).isin(list(values)))
     return _last_commit(spark, path, before).rows_deleted
 
@@ -246,7 +247,7 @@ def delete_matching(spark: SparkSession, path: str, source: DataFrame, condition
     The values to delete travel as data, never as SQL text, so they appear in no query
     plan, error message or UI. The deleted rows' files stay until :func:`purge_and_vacuum`.
     """
-    before = _version(spark, path)
+    before = version(spark, path)
     (
         DeltaTable.forPath(spark, path)
         .alias("t")
@@ -259,7 +260,7 @@ def delete_matching(spark: SparkSession, path: str, source: DataFrame, condition
 
 def clear_where(spark: SparkSession, path: str, column: str, condition: str) -> int:
     """Set ``column`` to NULL where the SQL ``condition`` holds (one commit); rows changed."""
-    before = _version(spark, path)
+    before = version(spark, path)
     quoted = spark_uri(path).replace("`", "``")
     spark.sql(f"UPDATE delta.`{quoted}` SET `{column}` = NULL WHERE {condition}")
     return _last_commit(spark, path, before).rows_updated
@@ -321,7 +322,7 @@ def list_tables(spark: SparkSession, lakehouse: str) -> list[TableInfo]:
             path = fs.join(lakehouse, layer, name)
             if not fs.exists(fs.join(path, "_delta_log")):
                 continue
-            version = _version(spark, path)
+            latest = version(spark, path)
             rows = spark.read.format("delta").load(path).count()
-            tables.append(TableInfo(f"{layer}.{name}", fs.spark_uri(path), rows, version))
+            tables.append(TableInfo(f"{layer}.{name}", fs.spark_uri(path), rows, latest))
     return tables

@@ -5,7 +5,8 @@ One grouped pandas function per warehouse-day solves a capacitated VRP with OR-T
 nearest-neighbour baseline; the better of the two is kept and both totals are reported.
 Every order ends on exactly one route or in ``gold.unrouted_orders`` with a reason. The four
 tables replace every delivery date from the first routed day on (a date whose orders all
-vanished included); older dates stay as history.
+vanished included); older dates stay as history. ``gold.route_sketches`` (published)
+draws both solutions' routes through the H3 centroids of their stops, for maps.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sedona.spark.sql import st_functions as stf
 
 from shikong.decisions import (
     RECORD_GROUP,
+    RECORD_PATH,
     RECORD_ROUTE,
     RECORD_STOP,
     RECORD_UNROUTED,
@@ -29,6 +31,7 @@ from shikong.decisions import (
     first_delivery_day,
     make_routing_fn,
     road_matrix_from_frame,
+    route_sketch_lines,
     routing_config,
     routing_input,
     routing_output_part,
@@ -36,6 +39,7 @@ from shikong.decisions import (
 from shikong.frames import default_parallelism, to_pandas
 from shikong.io import reference
 from shikong.io.catalog import Since, scope_predicate
+from shikong.privacy import coarsen_points
 from shikong.stages.context import StageContext, step
 
 log = logging.getLogger(__name__)
@@ -91,6 +95,20 @@ def run(ctx: StageContext, *, days: int | None = None) -> pd.DataFrame:
                 .drop("route_wkt")
             )
             cat.write(spark, "gold.routes", routes, scope=scope)
+            # Published: both solutions' routes through the H3 centroids of their stops.
+            coarse = routing_output_part(long, RECORD_PATH).transform(
+                coarsen_points(
+                    lat_col="lat",
+                    lon_col="lon",
+                    resolution=ctx.cfg.privacy.location_h3_resolution,
+                )
+            )
+            sketches = (
+                route_sketch_lines(coarse, ctx.read("bronze.warehouses"))
+                .withColumn("geom_wkb", stf.ST_AsBinary(stc.ST_GeomFromWKT(F.col("route_wkt"))))
+                .drop("route_wkt")
+            )
+            cat.write(spark, "gold.route_sketches", sketches, scope=scope)
             for table, record in (
                 ("gold.route_stops", RECORD_STOP),
                 ("gold.route_groups", RECORD_GROUP),

@@ -18,10 +18,27 @@ ARTIFACTS = {
     "landing": "raw files under paths.landing (generated or dropped by upstream systems)",
     "ml.training_data": "time-split Parquet shards + meta.json per model kind",
     "ml.models": "trained model files (best epoch) per kind and run",
+    "report": "report/index.html: the HTML report, drawn from published tables only",
+    "exports": "exports/<name>: GeoParquet of the published geometry tables",
 }
 
 #: Tables written outside the pipeline's stages, and by what.
 MAINTENANCE_WRITERS = {"ops.erasure_log": "shikong forget (stages/forget.py)"}
+
+#: The published tables the report draws (``ops.run_log`` and ``bronze.quarantine`` only
+#: reach it through the summaries the report stage writes first).
+REPORT_READS = (
+    "gold.hotspots",
+    "gold.service_zones",
+    "gold.customer_clusters",
+    "gold.route_groups",
+    "gold.route_sketches",
+    "gold.forecasts",
+    "gold.forecast_metrics",
+    "silver.sku_daily",
+    "gold.policy_simulation",
+    "gold.model_evaluation",
+)
 
 _BRONZE = ("products", "warehouses", "customers", "orders", "order_lines", "events", "inventory")
 
@@ -111,7 +128,13 @@ STAGES: tuple[Stage, ...] = (
         "delivery_routes",
         "capacitated vehicle routes per warehouse and day (OR-Tools vs nearest neighbour)",
         reads=("bronze.orders", "bronze.order_lines", "bronze.warehouses"),
-        writes=("gold.routes", "gold.route_stops", "gold.route_groups", "gold.unrouted_orders"),
+        writes=(
+            "gold.routes",
+            "gold.route_stops",
+            "gold.route_groups",
+            "gold.route_sketches",
+            "gold.unrouted_orders",
+        ),
     ),
     Stage(
         "training_data",
@@ -151,6 +174,19 @@ STAGES: tuple[Stage, ...] = (
         reads=("ml.training_data", "ml.models", "gold.model_registry", "silver.sku_region_daily"),
         writes=("gold.model_evaluation",),
         models=True,
+    ),
+    Stage(
+        "report",
+        "report",
+        "the HTML report (maps and charts), operations summaries and GeoParquet exports",
+        reads=(*REPORT_READS, "ops.run_log", "bronze.quarantine"),
+        writes=(
+            "gold.stage_runs",
+            "gold.ingest_files",
+            "gold.quarantine_reasons",
+            "report",
+            "exports",
+        ),
     ),
 )
 
