@@ -207,7 +207,9 @@ fig
 # notebook stops here if any series-fold differs from the table.
 
 # %%
-SEASON, HORIZON = 7, 28
+# The backtest scores as many days as the forecasts run ahead; the season is the profile's.
+HORIZON = int(forecasts.agg(F.max("step")).first()[0])
+SEASON = cfg.timeseries.season
 history_pd = (
     series.select("series_id", "ds", "y_obs", "y_clean").toPandas().sort_values(["series_id", "ds"])
 )
