@@ -27,7 +27,7 @@ bench: setup
 	$(PY) bench/run.py --area $(AREA)
 
 lint: setup
-	$(PY) -m ruff check lib tests bench jobs scripts
+	$(PY) -m ruff check lib tests bench jobs scripts notebooks
 	$(PY) -m mypy lib/shikong
 	.venv/bin/lint-imports
 
