@@ -37,7 +37,7 @@ def test_hotspot_map_has_a_week_selector_and_opens_on_the_latest_full_week():
     assert fig.layout.title.text == "Hot and cold spots, week of 2024-01-08"
     # Class -> code: hot_99 top of the colour bar (6), cold_95 second from the bottom (1).
     assert list(fig.data[2].z) == [6.5, 3.5, 1.5]
-    assert list(fig.data[3].marker.color) == ["#b2182b", "#e0e0e0", "#67a9cf"]
+    assert list(fig.data[3].marker.color) == ["#b2182b", "#bdbdbd", "#67a9cf"]
     dots = fig.data[3]
     assert dots.lon[0] == pytest.approx(-46.595) and dots.lat[0] == pytest.approx(-23.495)
     buttons = fig.layout.updatemenus[0].buttons
@@ -106,7 +106,12 @@ def test_quality_chart_stacks_accepted_and_rejected_to_rows_in():
     )
     fig = figures.quality_charts(files, reasons)
     by_name = {t.name: list(t.y) for t in fig.data}
-    assert by_name["rows_accepted"][0] + by_name["rows_rejected"][0] == 15
+    # One bar per run and source, each its rows in.
+    totals = [
+        a + r for a, r in zip(by_name["rows_accepted"], by_name["rows_rejected"], strict=True)
+    ]
+    assert totals == [10, 5]
+    assert list(fig.data[0].x) == ["a<br>r1", "b<br>r1"]
     assert by_name["BAD_PRICE"] == [1]
     assert fig.layout.barmode == "stack"
 

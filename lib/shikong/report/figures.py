@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 #: Gi* classes, hottest first, with the colour each is drawn in (a diverging scheme).
@@ -23,7 +24,7 @@ HOTSPOT_CLASSES: tuple[tuple[str, str], ...] = (
     ("hot_99", "#b2182b"),
     ("hot_95", "#ef8a62"),
     ("hot_90", "#fddbc7"),
-    ("not_significant", "#e0e0e0"),
+    ("not_significant", "#bdbdbd"),
     ("cold_90", "#d1e5f0"),
     ("cold_95", "#67a9cf"),
     ("cold_99", "#2166ac"),
@@ -42,19 +43,31 @@ def _colour(i: int) -> str:
 
 
 def map_view(
-    lats: Sequence[float] | np.ndarray, lons: Sequence[float] | np.ndarray
+    lats: Sequence[float] | np.ndarray,
+    lons: Sequence[float] | np.ndarray,
+    *,
+    width_px: int = 600,
+    height_px: int = 500,
 ) -> dict[str, Any]:
-    """Centre and zoom that fit the points (web-mercator zoom from the larger span)."""
+    """Centre and zoom that fit the points into a map of about ``width_px`` x ``height_px``.
+
+    MapLibre draws the world 512 px wide at zoom 0, doubling per level; latitude spans are
+    stretched by about 1.1 at Brazil's latitudes (Mercator), hence the factor.
+    """
     lat = np.asarray(lats, dtype=float)
     lon = np.asarray(lons, dtype=float)
     ok = np.isfinite(lat) & np.isfinite(lon)
     if not ok.any():
         return {"center": {"lat": 0.0, "lon": 0.0}, "zoom": 1}
     lat, lon = lat[ok], lon[ok]
-    span = max(float(lon.max() - lon.min()), float(lat.max() - lat.min()) * 1.6, 1e-3)
-    zoom = min(max(math.log2(360.0 / span) - 0.6, 1.0), 14.0)
+    lon_span = max(float(lon.max() - lon.min()), 1e-3)
+    lat_span = max(float(lat.max() - lat.min()) * 1.1, 1e-3)
+    zoom = min(
+        math.log2(width_px * 360.0 / (512.0 * lon_span)),
+        math.log2(height_px * 360.0 / (512.0 * lat_span)),
+    )
     centre = {"lat": float((lat.max() + lat.min()) / 2), "lon": float((lon.max() + lon.min()) / 2)}
-    return {"center": centre, "zoom": round(zoom, 2)}
+    return {"center": centre, "zoom": round(min(max(zoom - 0.2, 1.0), 14.0), 2)}
 
 
 def _map_layout(states: Mapping[str, Any] | None, view: Mapping[str, Any]) -> dict[str, Any]:
@@ -164,7 +177,7 @@ def hotspot_map(cells: pd.DataFrame, *, states: Mapping[str, Any] | None = None)
                 lon=centres[:, 0],
                 lat=centres[:, 1],
                 mode="markers",
-                marker={"size": 7, "color": week["hotspot_class"].map(colours).tolist()},
+                marker={"size": 8, "color": week["hotspot_class"].map(colours).tolist()},
                 customdata=info,
                 hovertemplate=hover,
                 name=f"{period} (cell centres)",
@@ -462,18 +475,20 @@ def quality_charts(files: pd.DataFrame, reasons: pd.DataFrame) -> go.Figure:
         rows=2,
         cols=1,
         subplot_titles=[
-            "rows per ingest run (accepted + rejected = rows in)",
+            "rows per ingest run and source (accepted + rejected = rows in)",
             "quarantined rows by landing file and reason",
         ],
-        vertical_spacing=0.2,
+        vertical_spacing=0.32,
     )
-    per_run = files.groupby("run_id", as_index=False)[
+    # One bar per run and source (the run id under the source).
+    per_run = files.groupby(["run_id", "source"], as_index=False)[
         ["rows_in", "rows_accepted", "rows_rejected"]
     ].sum()
+    label = per_run["source"] + "<br>" + per_run["run_id"]
     for i, column in enumerate(("rows_accepted", "rows_rejected")):
         fig.add_trace(
             go.Bar(
-                x=per_run["run_id"],
+                x=label,
                 y=per_run[column],
                 customdata=per_run["rows_in"],
                 hovertemplate=f"{column} %{{y}} of %{{customdata}}<extra></extra>",
@@ -483,15 +498,21 @@ def quality_charts(files: pd.DataFrame, reasons: pd.DataFrame) -> go.Figure:
             row=1,
             col=1,
         )
-    labels = reasons["source"] + "/" + reasons["source_file"]
-    for i, (reason, part) in enumerate(reasons.assign(label=labels).groupby("reason")):
+    # Reasons get colours of their own (the run bars use the first two of PALETTE).
+    reason_colours = qualitative.Dark24
+    for i, (reason, part) in enumerate(reasons.groupby("reason")):
         fig.add_trace(
-            go.Bar(x=part["label"], y=part["rows"], name=str(reason), marker_color=_colour(i + 3)),
+            go.Bar(
+                x=part["source_file"],
+                y=part["rows"],
+                name=str(reason),
+                marker_color=reason_colours[i % len(reason_colours)],
+            ),
             row=2,
             col=1,
         )
     # Stacked: a run's bar is its rows in; a file's bar its quarantined rows.
-    fig.update_layout(barmode="stack", height=640, margin={"l": 50, "r": 20, "t": 40, "b": 30})
+    fig.update_layout(barmode="stack", height=760, margin={"l": 50, "r": 20, "t": 40, "b": 30})
     fig.update_xaxes(type="category")
     return fig
 
