@@ -274,6 +274,7 @@ class Reference:
     lakehouse: Path
     run_id: str
     tables: dict[str, str]
+    output: str = ""
     snapshots: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def snapshot(self, spark: Any, name: str) -> dict[str, Any]:
@@ -311,7 +312,17 @@ def reference(spark, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refer
     finally:
         if child.proc.poll() is None or _group_members(child.proc.pid):
             child.kill()
-    yield Reference(lake, _finished_run_id(child), table_locations(spark, lake))
+    yield Reference(
+        lake, _finished_run_id(child), table_locations(spark, lake), child.stdout.read_text()
+    )
+
+
+def test_the_run_ends_by_printing_the_report_path(reference: Reference) -> None:
+    last = [ln for ln in reference.output.splitlines() if ln.strip()][-1]
+    label, _, path = last.partition(" ")
+    assert label == "report:", last
+    report = reference.lakehouse / "report" / "index.html"
+    assert Path(path.strip()).resolve() == report.resolve() and report.is_file(), last
 
 
 def _producer(table: str) -> str:

@@ -3,6 +3,7 @@ GeoParquet exports and the route sketches, against pandas, GeoPandas and h3 dire
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,7 +17,6 @@ from shikong.io.catalog import TABLES, Catalog
 from shikong.io.exports import EXPORTS_DIR
 from shikong.stages import registry
 from shikong.stages import report as report_stage
-from shikong.stages.context import StageContext
 from shikong.stages.report import RestrictedTableError, published_table
 
 SECTIONS = (
@@ -35,8 +35,12 @@ def test_every_section_is_drawn_and_the_report_names_its_sources(report):
     html = Path(result.report).read_text(encoding="utf-8")
     for key in SECTIONS:
         assert f'id="{key}"' in html
+    # Each source with the run that wrote it (the fixtures' one run) and its Delta version.
+    run = report["ctx"].run_id
     for table in registry.REPORT_READS:
-        assert f"Source: {table}" in html or f"; {table}" in html, table
+        assert re.search(
+            rf"(Source: |; ){re.escape(table)} \(run {run}, Delta version \d+\)", html
+        ), table
 
 
 def test_the_report_reads_published_tables_only(report, monkeypatch):
@@ -44,16 +48,15 @@ def test_the_report_reads_published_tables_only(report, monkeypatch):
     assert all(TABLES[t].published for t in registry.REPORT_READS)
     with pytest.raises(RestrictedTableError, match="bronze.orders is not"):
         published_table(ctx, "bronze.orders")
+    # Every catalogue read goes through Catalog.read (read_if_exists and ctx.read too).
     read: list[str] = []
-    original = Catalog.read_if_exists
+    original = Catalog.read
 
     def spy(self, spark, table):
         read.append(table)
         return original(self, spark, table)
 
-    monkeypatch.setattr(Catalog, "read_if_exists", spy)
-    # The stage context's reader would bypass the check.
-    monkeypatch.setattr(StageContext, "read", lambda *a: pytest.fail(f"direct read {a[-1]}"))
+    monkeypatch.setattr(Catalog, "read", spy)
     report_stage.build_sections(ctx)
     assert read and all(TABLES[t].published for t in read), read
 
@@ -83,7 +86,9 @@ def test_operations_summaries_reconcile_with_the_run_log_and_quarantine(spark, r
     assert got_q["rows"].sum() == len(quarantine) > 0
     runs = _read(spark, cfg, "gold.stage_runs")
     jobs = set(runs.loc[runs["run_id"] == report["ctx"].run_id, "job"])
-    assert {s.job for s in registry.STAGES if s.name != "ingest"} <= jobs
+    # Every stage the fixtures ran through the runner; not the report summarising itself.
+    assert jobs == {s.job for s in registry.STAGES if s.name not in ("ingest", "report")}
+    assert set(runs["status"]) == {"SUCCEEDED"}
     seconds = (runs["ended_at"] - runs["started_at"]).dt.total_seconds()
     assert runs["seconds"].to_numpy() == pytest.approx(seconds.to_numpy(), abs=1e-6)
     assert "error" not in runs.columns

@@ -48,6 +48,8 @@ def browser() -> Iterator[object]:
         "--enable-unsafe-swiftshader",
         "--use-angle=swiftshader",
         "--window-size=1400,1000",
+        # No network: every name fails to resolve, so the page must draw from the file alone.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
     ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -118,6 +120,10 @@ def test_the_report_renders_every_map_and_chart_without_console_errors(
 
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == [], errors
+    fetched = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert [u for u in fetched if not u.startswith(("file:", "data:", "blob:"))] == []
     assert {k: len(v or []) for k, v in state["maps"].items()} == MAP_SECTIONS, state
     for key, subplots in state["maps"].items():
         for sub in subplots:

@@ -34,7 +34,7 @@ def test_hotspot_map_has_a_week_selector_and_opens_on_the_latest_full_week():
     # Polygons and centre dots per week.
     assert [t.name for t in fig.data][::2] == ["2024-01-01", "2024-01-08", "2024-01-15"]
     assert [t.visible for t in fig.data] == [False, False, True, True, False, False]
-    assert fig.layout.title.text == "Hot and cold spots, week of 2024-01-08"
+    assert fig.layout.title.text == "Hot and cold spots, period 2024-01-08"
     # Class -> code: hot_99 top of the colour bar (6), cold_95 second from the bottom (1).
     assert list(fig.data[2].z) == [6.5, 3.5, 1.5]
     assert list(fig.data[3].marker.color) == ["#b2182b", "#bdbdbd", "#67a9cf"]

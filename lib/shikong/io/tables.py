@@ -236,7 +236,7 @@ TABLES: Mapping[str, TableSpec] = {
             _U,
             keys=("job", "run_id", "source", "source_file"),
             published=False,
-            restricted_reason="operations: landing file names and run errors",
+            restricted_reason="operations: run errors (free text that may quote rows)",
             description="per job, run and file: rows in / accepted / rejected, status",
         ),
         # The spatial stage recomputes every customer, order, month, period and cluster

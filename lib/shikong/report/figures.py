@@ -191,7 +191,7 @@ def hotspot_map(cells: pd.DataFrame, *, states: Mapping[str, Any] | None = None)
             "method": "update",
             "args": [
                 {"visible": [p == period for p in periods for _ in range(2)]},
-                {"title": {"text": f"Hot and cold spots, week of {period}"}},
+                {"title": {"text": f"Hot and cold spots, period {period}"}},
             ],
         }
         for period in periods
@@ -200,7 +200,7 @@ def hotspot_map(cells: pd.DataFrame, *, states: Mapping[str, Any] | None = None)
         map=_map_layout(states, _view_of_geometries(cells["geometry"].tolist())),
         height=_MAP_HEIGHT,
         margin={"l": 0, "r": 0, "t": 40, "b": 0},
-        title={"text": f"Hot and cold spots, week of {shown}" if periods else ""},
+        title={"text": f"Hot and cold spots, period {shown}" if periods else ""},
         updatemenus=[
             {
                 "buttons": buttons,
@@ -213,17 +213,11 @@ def hotspot_map(cells: pd.DataFrame, *, states: Mapping[str, Any] | None = None)
     return fig
 
 
-def zone_map(
-    zones: pd.DataFrame,
-    depots: pd.DataFrame | None = None,
-    *,
-    states: Mapping[str, Any] | None = None,
-) -> go.Figure:
+def zone_map(zones: pd.DataFrame, *, states: Mapping[str, Any] | None = None) -> go.Figure:
     """Warehouse service zones (already clipped to the state borders), one colour each.
 
     Args:
         zones: ``warehouse_id`` and ``geometry`` (GeoJSON polygon or multipolygon).
-        depots: ``warehouse_id``, ``lat``, ``lon`` of the warehouses (markers), optional.
         states: State borders (GeoJSON).
     """
     # One feature per row (a zone clipped to several states has a piece in each).
@@ -246,18 +240,6 @@ def zone_map(
             name="service zones",
         )
     )
-    if depots is not None and len(depots):
-        fig.add_trace(
-            go.Scattermap(
-                lat=depots["lat"],
-                lon=depots["lon"],
-                text=depots["warehouse_id"],
-                mode="markers",
-                marker={"size": 9, "color": "#212121"},
-                hovertemplate="warehouse %{text}<extra></extra>",
-                name="warehouses",
-            )
-        )
     fig.update_layout(
         map=_map_layout(states, _view_of_geometries(zones["geometry"].tolist())),
         height=_MAP_HEIGHT,

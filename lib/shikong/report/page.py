@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -61,7 +61,6 @@ class Section:
     figure: go.Figure | None = None
     note: str = ""
     empty: str = ""
-    extra: Sequence[str] = field(default_factory=tuple)
 
 
 _STYLE = """
@@ -96,7 +95,6 @@ def render(sections: Sequence[Section], *, title: str, run_id: str, lakehouse: s
         parts.append(f'<section id="{s.key}"><h2>{html.escape(s.title)}</h2>')
         if s.note:
             parts.append(f"<p>{html.escape(s.note)}</p>")
-        parts.extend(f"<p>{html.escape(line)}</p>" for line in s.extra)
         sources = "; ".join(src.describe() for src in s.sources)
         parts.append(f'<p class="source">Source: {html.escape(sources)}</p>')
         if s.figure is None:

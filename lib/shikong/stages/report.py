@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from sedona.spark.sql import st_constructors as stc
 from sedona.spark.sql import st_functions as stf
@@ -84,7 +84,9 @@ def summarise_operations(ctx: StageContext) -> int:
     """Write the published summaries of the run log and the quarantine; rows written."""
     spark, cat = ctx.spark, ctx.catalog
     runs = ctx.read(RUN_LOG)
-    job_rows = runs.where(F.col("source") == WHOLE_JOB)
+    # This report's own row would stay STARTED in the summary: it ends after the summary.
+    this_report = (F.col("job") == "report") & (F.col("run_id") == ctx.run_id)
+    job_rows = runs.where((F.col("source") == WHOLE_JOB) & ~this_report)
     stage_runs = job_rows.select(
         "job",
         "run_id",
@@ -147,11 +149,11 @@ def _geometry_tables(ctx: StageContext) -> dict[str, DataFrame]:
         if "geom_wkb" in df.columns:
             out[name] = df.withColumn("geometry", stc.ST_GeomFromWKB("geom_wkb")).drop("geom_wkb")
         else:  # the hot-spot cells: their H3 polygons
-            out[name] = df.withColumn("geometry", h3_polygon("cell"))
+            out[name] = df.withColumn("geometry", h3_polygon(cell_col="cell"))
     return out
 
 
-def h3_polygon(cell_col: str) -> Any:
+def h3_polygon(*, cell_col: str) -> Any:
     """The polygon of an H3 cell given as its hex id (Sedona's ``ST_H3ToGeom``)."""
     cell = F.conv(F.col(cell_col), 16, 10).cast("long")
     return stf.ST_H3ToGeom(F.array(cell))[0]
@@ -239,7 +241,8 @@ def hotspot_section(ctx: StageContext, states: dict[str, Any]) -> Section:
     df, src = published_table(ctx, "gold.hotspots")
     title, note = (
         "Hot and cold spots (Getis-Ord Gi*)",
-        ("H3 cells by Gi* class per week (FDR-adjusted); pick the week with the selector."),
+        "H3 cells by Gi* class per period (a week by default; FDR-adjusted); pick the period "
+        "with the selector.",
     )
     if df is None:
         return _section("hotspots", title, MAP, [src], empty=_missing(src), note=note)
@@ -253,7 +256,7 @@ def hotspot_section(ctx: StageContext, states: dict[str, Any]) -> Section:
             "cell",
             "hotspot_class",
             F.coalesce("gi_z", F.lit(float("nan"))).alias("gi_z"),
-            _geojson(h3_polygon("cell")).alias("geometry"),
+            _geojson(h3_polygon(cell_col="cell")).alias("geometry"),
         )
     )
     if cells.empty:
@@ -485,21 +488,28 @@ def timings_section(ctx: StageContext) -> Section:
     title = "Stage timings"
     if df is None:
         return _section("timings", title, CHART, [src], empty=_missing(src))
-    # This run's stages; a report run alone shows the latest run that ran other stages.
+    # This run's stages when it ran others (``shikong run``); otherwise (a report run
+    # alone, or a Databricks job whose tasks each have their own run id) the latest run of
+    # each stage.
     others = df.where(F.col("job") != "report")
     here = others.where(F.col("run_id") == ctx.run_id)
-    run_id = ctx.run_id
-    if here.isEmpty():
-        row = others.orderBy(F.desc("started_at")).select("run_id").first()
-        if row is None:
-            return _section("timings", title, CHART, [src], empty="no stage runs")
-        run_id = str(row[0])
-    stages = to_pandas(others.where(F.col("run_id") == run_id).select("job", "seconds", "status"))
+    if not here.isEmpty():
+        runs, note = here, f"Run {ctx.run_id}"
+    else:
+        latest = Window.partitionBy("job").orderBy(F.desc("started_at"))
+        runs = others.withColumn("_n", F.row_number().over(latest)).where(F.col("_n") == 1)
+        note = "The latest run of each stage"
+    stages = to_pandas(runs.select("job", "run_id", "seconds", "status"))
+    if stages.empty:
+        return _section("timings", title, CHART, [src], empty="no stage runs")
     order = {s.job: i for i, s in enumerate(registry.STAGES)}
     stages = stages.sort_values(
         "job", key=lambda s: s.map(lambda j: order.get(j, len(order)))
     ).reset_index(drop=True)
-    note = f"Run {run_id}: {stages['seconds'].sum():.0f} s over {len(stages)} stage(s)."
+    note += f": {stages['seconds'].sum():.0f} s over {len(stages)} stage(s)."
+    if stages["run_id"].nunique() > 1:
+        pairs = zip(stages["job"], stages["run_id"], strict=True)
+        note += " Runs: " + ", ".join(f"{job} {run}" for job, run in pairs)
     return _section("timings", title, CHART, [src], figure=figures.timings_chart(stages), note=note)
 
 
