@@ -85,10 +85,12 @@ def test_operations_summaries_reconcile_with_the_run_log_and_quarantine(spark, r
     )
     assert got_q["rows"].sum() == len(quarantine) > 0
     runs = _read(spark, cfg, "gold.stage_runs")
-    jobs = set(runs.loc[runs["run_id"] == report["ctx"].run_id, "job"])
+    fixture_run = runs[runs["run_id"] == report["ctx"].run_id]
     # Every stage the fixtures ran through the runner; not the report summarising itself.
-    assert jobs == {s.job for s in registry.STAGES if s.name not in ("ingest", "report")}
-    assert set(runs["status"]) == {"SUCCEEDED"}
+    assert set(fixture_run["job"]) == {
+        s.job for s in registry.STAGES if s.name not in ("ingest", "report")
+    }
+    assert set(fixture_run["status"]) == {"SUCCEEDED"}
     seconds = (runs["ended_at"] - runs["started_at"]).dt.total_seconds()
     assert runs["seconds"].to_numpy() == pytest.approx(seconds.to_numpy(), abs=1e-6)
     assert "error" not in runs.columns
