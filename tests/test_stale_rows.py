@@ -265,6 +265,7 @@ def test_every_derived_table_states_how_its_stale_rows_go() -> None:
         "gold.routes": ("delivery_date",),
         "gold.route_stops": ("delivery_date",),
         "gold.route_groups": ("delivery_date",),
+        "gold.route_sketches": ("delivery_date",),
         "gold.unrouted_orders": ("delivery_date",),
         "gold.demand_predictions": ("origin",),
     }
