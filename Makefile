@@ -3,11 +3,13 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 CONFIG ?= conf/local.yaml
 AREA ?= all
+OLIST ?= ../shared/data/olist_sample
 
-.PHONY: setup run test bench lint image image-test clean help
+.PHONY: setup run run-olist test bench lint image image-test clean help
 
 help:
 	@echo "make run    set up, then run the whole pipeline on the default world (./lakehouse)"
+	@echo "make run-olist  the whole pipeline on the real Olist files (OLIST=dir; ./lakehouse-olist)"
 	@echo "make test   set up, then run the test suite (real Spark + Sedona + Delta, local mode)"
 	@echo "make bench  set up, then run benchmarks (AREA=spatial|timeseries|training|decisions|all)"
 	@echo "make lint   ruff + mypy + layering contracts (import-linter)"
@@ -19,6 +21,10 @@ setup:
 
 run: setup
 	$(PY) -m shikong.cli run --config $(CONFIG)
+
+# The real Olist sample (OLIST= another folder of the same files) into ./lakehouse-olist.
+run-olist: setup
+	$(PY) -m shikong.cli run --config conf/olist.yaml --source olist --path $(OLIST)
 
 test: setup
 	$(PY) -m pytest
@@ -40,4 +46,4 @@ image-test:
 	@scripts/image_test.sh
 
 clean:
-	rm -rf lakehouse spark-warehouse metastore_db derby.log dist build
+	rm -rf lakehouse lakehouse-olist spark-warehouse metastore_db derby.log dist build

@@ -171,6 +171,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from shikong.secrets import pseudonym_key
 
     cfg = config_from_args(args)
+    if (args.source == "olist") != bool(args.path):
+        raise ConfigError("run: --source olist and --path DIR (the Olist CSVs) go together")
     try:
         stages = registry.select(args.only, models_enabled=cfg.models.enabled)
     except registry.UnknownStageError as exc:
@@ -198,9 +200,14 @@ def _run_pipeline(
 
     t0 = time.perf_counter()
     landing = cfg.paths.landing_dir
+    olist = args.source == "olist"
     if args.fresh:
         _replace_lakehouse(cfg)
-    if args.regenerate or args.fresh or world.landing_world(landing) is None:
+    if olist:
+        # Refuse before anything is written, not at ingest.
+        world.check(cfg.paths.lakehouse, world.OLIST)
+        log.info("source: the Olist files in %s (nothing is generated)", args.path)
+    elif args.regenerate or args.fresh or world.landing_world(landing) is None:
         # Refuse before the landing files are overwritten, not at ingest.
         world.check(cfg.paths.lakehouse, _world_to_generate(cfg, args.scale))
         generate(cfg, scale=args.scale)
@@ -216,8 +223,11 @@ def _run_pipeline(
         log.info("models.enabled is false: skipping stages %s", ", ".join(skipped))
     evaluation = None
     for stage in stages:
+        options: dict[str, Any] = {}
+        if olist and stage.name == "ingest":
+            options = {"source": "olist", "path": args.path, "layer": "bronze"}
         with step(stage.name):
-            out = run_stage(ctx, stage)
+            out = run_stage(ctx, stage, **options)
         if stage.name == "evaluate":
             evaluation = out
     tables = ctx.catalog.list_tables(spark)
@@ -273,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scale", choices=("small", "default"), default=None, help="world size when generating"
     )
+    p.add_argument(
+        "--source",
+        choices=("generated", "olist"),
+        default="generated",
+        help="generated: the seeded demo world (landing files); olist: the real Olist files "
+        "of --path, into a lakehouse of their own (conf/olist.yaml: ./lakehouse-olist)",
+    )
+    p.add_argument("--path", default=None, help="folder of the Olist CSV files (--source olist)")
     p.add_argument(
         "--only",
         nargs="*",

@@ -198,12 +198,17 @@ class SpatialSettings:
             raise ConfigError("spatial.dbscan_eps_m: must be positive")
 
 
+#: Series levels (``timeseries.level``): the keys of one demand series.
+SERIES_LEVELS = ("sku", "sku_region", "sku_warehouse", "category_state")
+
+
 @dataclass(frozen=True)
 class TimeSeriesSettings:
     """Settings of the ``demand_series`` and ``forecast_arima`` jobs.
 
     Attributes:
-        level: Series key: ``sku``, ``sku_region`` or ``sku_warehouse``.
+        level: Series key: ``sku``, ``sku_region``, ``sku_warehouse`` or
+            ``category_state`` (product category x warehouse state).
         max_series: Keep the top-N series by units sold (0 = all). The default world has
             24,000 SKU x warehouse series; SARIMA on all of them does not fit the 10-minute
             budget of ``make run`` on two cores, ``conf/full.yaml`` lifts the cap.
@@ -236,9 +241,9 @@ class TimeSeriesSettings:
     engine: str = "statsmodels"
 
     def __post_init__(self) -> None:
-        if self.level not in ("sku", "sku_region", "sku_warehouse"):
+        if self.level not in SERIES_LEVELS:
             raise ConfigError(
-                f"timeseries.level: must be sku, sku_region or sku_warehouse, got {self.level!r}"
+                f"timeseries.level: must be one of {', '.join(SERIES_LEVELS)}, got {self.level!r}"
             )
         if self.fill_method not in ("linear", "polynomial", "spline", "seasonal"):
             raise ConfigError(f"timeseries.fill_method: unknown method {self.fill_method!r}")

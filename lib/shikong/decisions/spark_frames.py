@@ -25,37 +25,60 @@ logger = logging.getLogger(__name__)
 
 
 def policy_inputs(
-    forecasts: DataFrame, series: DataFrame, inventory: DataFrame, products: DataFrame
+    forecasts: DataFrame,
+    series: DataFrame,
+    inventory: DataFrame | None,
+    prices: DataFrame,
+    *,
+    item_col: str = "sku",
+    location_col: str = "warehouse_id",
 ) -> DataFrame:
     """Stack forecast, history and latest-snapshot rows, tagged by ``kind``.
 
-    The result has the columns of ``POLICY_INPUT_SCHEMA``.
+    A stock point is the series' (``item_col``, ``location_col``): a SKU at a warehouse,
+    or, for series kept per category x warehouse state, a category in a state. They are
+    the grouped functions' ``sku`` and ``warehouse_id``.
+
+    Args:
+        forecasts: ``gold.forecasts`` rows of one run date.
+        series: ``silver.sku_daily``.
+        inventory: Stock snapshots per SKU x warehouse (``bronze.inventory``); ``None``
+            when there are none at this level (the policy then has no stock on hand).
+        prices: ``item_col`` -> ``unit_price``.
+        item_col: The series' item column.
+        location_col: The series' location column.
+
+    Returns:
+        The rows with the columns of ``POLICY_INPUT_SCHEMA``.
     """
     cols = column_names(POLICY_INPUT_SCHEMA)
-    keys = series.select("series_id", "sku", "warehouse_id").distinct()
+    point = [F.col(item_col).alias("sku"), F.col(location_col).alias("warehouse_id")]
+    keys = series.select("series_id", *point).distinct()
     fc = forecasts.join(F.broadcast(keys), "series_id").withColumn("kind", F.lit("forecast"))
-    hist = series.select("sku", "warehouse_id", "ds", F.col("y_obs").alias("y")).withColumn(
+    hist = series.select(*point, "ds", F.col("y_obs").alias("y")).withColumn(
         "kind", F.lit("history")
     )
-    latest = inventory.groupBy("sku", "warehouse_id").agg(
-        F.max("snapshot_date").alias("snapshot_date")
-    )
-    snap = (
-        inventory.join(latest, ["sku", "warehouse_id", "snapshot_date"])
-        .join(F.broadcast(keys.select("sku", "warehouse_id")), ["sku", "warehouse_id"])
-        .select(
-            "sku",
-            "warehouse_id",
-            F.col("snapshot_date").alias("ds"),
-            F.col("on_hand").cast("double"),
-            F.col("on_order").cast("double"),
+    stacked = fc.unionByName(hist, allowMissingColumns=True)
+    if inventory is not None:
+        latest = inventory.groupBy("sku", "warehouse_id").agg(
+            F.max("snapshot_date").alias("snapshot_date")
         )
-        .withColumn("kind", F.lit("inventory"))
+        snap = (
+            inventory.join(latest, ["sku", "warehouse_id", "snapshot_date"])
+            .join(F.broadcast(keys.select("sku", "warehouse_id")), ["sku", "warehouse_id"])
+            .select(
+                "sku",
+                "warehouse_id",
+                F.col("snapshot_date").alias("ds"),
+                F.col("on_hand").cast("double"),
+                F.col("on_order").cast("double"),
+            )
+            .withColumn("kind", F.lit("inventory"))
+        )
+        stacked = stacked.unionByName(snap, allowMissingColumns=True)
+    price = F.broadcast(
+        prices.select(F.col(item_col).alias("sku"), F.col("unit_price").alias("_price"))
     )
-    stacked = fc.unionByName(hist, allowMissingColumns=True).unionByName(
-        snap, allowMissingColumns=True
-    )
-    price = F.broadcast(products.select("sku", F.col("unit_price").alias("_price")))
     stacked = (
         stacked.join(price, "sku", "left").withColumn("unit_price", F.col("_price")).drop("_price")
     )

@@ -194,7 +194,14 @@ def replace_where(
     Returns:
         The commit's version and row counts (``rows_deleted``: old rows of the scope).
     """
-    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", where)
+    # mergeSchema: a column added by a later release (a nullable one) joins the table; the
+    # old rows read it as null.
+    writer = (
+        df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", where)
+        .option("mergeSchema", "true")
+    )
     if not table_exists(spark, path):
         writer = _created(writer, stats_columns)
     if partition_by:

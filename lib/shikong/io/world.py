@@ -5,8 +5,10 @@ Insert-only MERGEs keep every row they ever saw, so ingesting a second, differen
 the newcomers as accepted. The fingerprint of the generated world (from the generator's
 ``_ground_truth/world.json``) is recorded at ``<lakehouse>/_world.json`` by the first
 ingest; a different world is refused with a one-line error naming the fix. Landing
-folders without a ``world.json`` (real upstream data, the Olist files) carry no
-fingerprint and are not checked.
+folders without a ``world.json`` (real upstream data) carry no fingerprint and are not
+checked. The Olist files ingested into a lakehouse's own ``bronze`` (``shikong run
+--source olist``) are recorded as :data:`OLIST`, so neither that data nor a generated
+world can be mixed into the other.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ def identity(seed: int, scale: dict[str, Any], start_date: str) -> dict[str, Any
     return {"seed": int(seed), "scale": scale, "start_date": start_date}
 
 
+#: The identity of a lakehouse holding the real Olist data in its ``bronze`` layer.
+OLIST: dict[str, Any] = {"source": "olist"}
+
+
 def fingerprint(ident: dict[str, Any]) -> str:
     """A short, stable digest of a world identity."""
     text = json.dumps(ident, sort_keys=True, separators=(",", ":"))
@@ -38,7 +44,9 @@ def fingerprint(ident: dict[str, Any]) -> str:
 
 
 def describe(ident: dict[str, Any]) -> str:
-    """``seed 42, scale default, from 2023-01-01`` for messages."""
+    """``seed 42, scale default, from 2023-01-01`` (or ``the Olist data``) for messages."""
+    if "source" in ident:
+        return f"the {ident['source'].capitalize()} data"
     scale = ident.get("scale", {})
     name = scale.get("name", "?") if isinstance(scale, dict) else scale
     return f"seed {ident.get('seed')}, scale {name}, from {ident.get('start_date')}"
@@ -72,8 +80,8 @@ def check(lakehouse: str, ident: dict[str, Any]) -> None:
     if held is not None and fingerprint(held) != fingerprint(ident):
         raise WorldMismatchError(
             f"lakehouse {lakehouse} holds another world ({describe(held)}) than this one "
-            f"({describe(ident)}): rerun with --fresh to replace the lakehouse, "
-            "or `make clean` first"
+            f"({describe(ident)}): give this one a lakehouse of its own (--lakehouse), "
+            "rerun with --fresh to replace it, or `make clean` first"
         )
 
 

@@ -9,16 +9,16 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from shikong.config import SERIES_LEVELS
 from shikong.jobs.common import run_job
 
-LEVELS = ("sku", "sku_region", "sku_warehouse")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the demand_series job."""
     parser.add_argument(
         "--level",
-        choices=LEVELS,
+        choices=SERIES_LEVELS,
         default=None,
         help="series level (default: timeseries.level from the config)",
     )

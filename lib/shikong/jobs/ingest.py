@@ -23,11 +23,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--path", default=None, help="folder of the Olist CSV files (--source olist)"
     )
+    parser.add_argument(
+        "--layer",
+        choices=("bronze", "bronze_olist"),
+        default=None,
+        help="bronze layer of the Olist tables (default bronze_olist, beside a generated "
+        "world; bronze in a lakehouse of its own, which the later stages then read)",
+    )
 
 
 def options(args: argparse.Namespace) -> dict[str, Any]:
     """The stage's keyword arguments from the parsed command line."""
-    return {"source": args.source, "path": args.path}
+    return {"source": args.source, "path": args.path, "layer": args.layer}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

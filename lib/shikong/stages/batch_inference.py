@@ -115,7 +115,7 @@ def run(ctx: StageContext, *, model: str = "all", run_id: str | None = None) -> 
     Returns:
         Rows written per model kind.
     """
-    kinds = ml.KINDS if model == "all" else (model,)
+    kinds = ml.kinds(ctx, model)
     out = {}
     with step("batch_inference") as done:
         if "demand" in kinds:

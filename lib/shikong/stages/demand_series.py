@@ -1,6 +1,7 @@
 """Stage ``demand_series``: bronze order lines + inventory -> cleaned daily series (silver).
 
-One series per SKU, SKU x region or SKU x warehouse (``timeseries.level``). Days when the
+One series per SKU, SKU x region, SKU x warehouse or category x warehouse state
+(``timeseries.level``). Days when the
 SKU was out of stock at that warehouse (on_hand = 0 in the snapshot) are *missing*, not
 zero: demand was censored. Days with no sale and stock on hand are true zeros. Cleaning,
 gap filling, normalisation and smoothing run per series in ``applyInPandas`` with the
@@ -48,11 +49,18 @@ def run(ctx: StageContext, *, level: str | None = None) -> int:
     with step("demand_series") as done:
         lines = ctx.read("bronze.order_lines")
         orders_geo = cat.read_if_exists(spark, "silver.orders_geo")
-        if orders_geo is None and ts.level == "sku_warehouse":
+        if orders_geo is None and ts.level in ("sku_warehouse", "category_state"):
             orders_geo = ctx.read("bronze.orders")
+        # Real upstream data may have no stock snapshots (Olist): availability is unknown.
         inventory = cat.read_if_exists(spark, "bronze.inventory")
-
-        sales = daily_sales(lines, orders_geo, level=ts.level)
+        by_category = ts.level == "category_state"
+        sales = daily_sales(
+            lines,
+            orders_geo,
+            level=ts.level,
+            products=ctx.read("bronze.products") if by_category else None,
+            warehouses=ctx.read("bronze.warehouses") if by_category else None,
+        )
         avail = availability(inventory, level=ts.level) if inventory is not None else None
         bounds = first_row(
             lines.agg(F.min("order_date").alias("lo"), F.max("order_date").alias("hi"))

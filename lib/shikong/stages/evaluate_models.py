@@ -176,7 +176,7 @@ def run(ctx: StageContext, *, model: str = "all") -> pd.DataFrame:
     Returns:
         The model x metric table (also logged and written to ``gold.model_evaluation``).
     """
-    kinds = ml.KINDS if model == "all" else (model,)
+    kinds = ml.kinds(ctx, model)
     rows: list[dict] = []
     with step("evaluate_models") as done:
         if "demand" in kinds:

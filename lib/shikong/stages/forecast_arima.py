@@ -51,6 +51,18 @@ def run(ctx: StageContext, *, search: str | None = None, engine: str | None = No
         fc = forecasts(series, ts, n_series=n_series).select("*", *stamp)
         cat.write(spark, "gold.forecasts", fc, scope=scope)
         done(n_series)
+    paths = to_pandas(
+        ctx.read("gold.forecasts")
+        .where(F.col("run_date") == F.lit(run_date))
+        .groupBy("model", "reason")
+        .agg(F.countDistinct("series_id").alias("series"))
+        .orderBy(F.desc("series"), "model", "reason")
+    )
+    # Which path each series took: sparse real data routes many to the fallbacks.
+    log.info(
+        "forecast paths (series per model and reason): %s",
+        ", ".join(f"{r.model}/{r.reason} {r.series}" for r in paths.itertuples()),
+    )
     with step("forecast_arima: backtest") as done:
         bt = backtests(series, ts, n_series=n_series).select("*", *stamp)
         cat.write(spark, "gold.forecast_metrics", bt, scope=scope)

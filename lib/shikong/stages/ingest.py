@@ -268,23 +268,35 @@ def ingest_landing(
     return reports
 
 
-def ingest_olist(ctx: StageContext, folder: str) -> list[SourceReport]:
-    """Ingest the Olist files in ``folder`` into the ``bronze_olist`` layer.
+def ingest_olist(ctx: StageContext, folder: str, *, layer: str = OLIST_LAYER) -> list[SourceReport]:
+    """Ingest the Olist files in ``folder`` into ``layer``.
 
     Rows in of each source are the records of its own Olist file, counted on the file's
-    read, not on the mapped frame the adapter's joins build.
+    read, not on the mapped frame the adapter's joins build. Into ``bronze`` (a lakehouse
+    of its own, which every later stage then reads) the lakehouse records that it holds
+    the Olist data, so a generated world is never mixed into it, nor it into one.
     """
+    lakehouse = ctx.cfg.paths.lakehouse
+    if layer == "bronze":
+        world.check(lakehouse, world.OLIST)
     files = read_olist(ctx.spark, folder)
     mapped = olist_frames(files, lookup=municipality_lookup(ctx.spark))
     frames = {
         name: RawSource(rows, records_per_file(files[OLIST_SOURCE_FILES[name]]))
         for name, rows in mapped.items()
     }
-    return ingest_frames(ctx, frames, layer=OLIST_LAYER)
+    reports = ingest_frames(ctx, frames, layer=layer)
+    if layer == "bronze":
+        world.record(lakehouse, world.OLIST)
+    return reports
 
 
 def run(
-    ctx: StageContext, *, source: str = "landing", path: str | None = None
+    ctx: StageContext,
+    *,
+    source: str = "landing",
+    path: str | None = None,
+    layer: str | None = None,
 ) -> list[SourceReport]:
     """Validate landing files into bronze Delta tables, quarantine and run log.
 
@@ -292,9 +304,13 @@ def run(
         ctx: Stage context.
         source: ``landing`` (the generated/upstream landing files) or ``olist``.
         path: Folder of the Olist CSV files (``source="olist"``).
+        layer: Layer of the Olist tables: ``bronze_olist`` (default, beside a generated
+            world) or ``bronze`` (a lakehouse of its own, read by the later stages).
     """
     if source == "olist":
         if not path:
             raise ValueError("ingest --source olist needs --path (the folder of the Olist CSVs)")
-        return ingest_olist(ctx, path)
+        return ingest_olist(ctx, path, layer=layer or OLIST_LAYER)
+    if layer not in (None, "bronze"):
+        raise ValueError(f"ingest --layer {layer}: the landing files go to bronze")
     return ingest_landing(ctx)

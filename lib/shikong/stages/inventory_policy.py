@@ -1,10 +1,16 @@
 """Stage ``inventory_policy``: forecasts + history + latest stock -> policy and replay (gold).
 
-Per SKU x warehouse (one grouped pandas function each, :mod:`shikong.decisions`): safety
+Per stock point (one grouped pandas function each, :mod:`shikong.decisions`): safety
 stock, reorder point, order-up-to level and EOQ from the forecast distribution over the
 lead time; today's recommended order, days of cover and stock-out risk; and a replay of
 the last weeks of actual demand under the policy and a naive rule. Both tables replace the
 rows of the forecasts' run date: a pair whose series dropped out keeps no policy there.
+
+A stock point is a SKU at a warehouse, or, where the series are kept per product category
+x warehouse state (real data too sparse per SKU, :data:`STOCK_POINTS`), a category in a
+state: then the tables' ``sku`` holds the category and ``warehouse_id`` the state, and
+their ``level`` column says so. Without stock snapshots (Olist has none) the policy has
+no stock on hand and the replay opens at the order-up-to level.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from shikong.decisions import (
@@ -26,8 +33,31 @@ from shikong.decisions import (
 )
 from shikong.frames import default_parallelism, first_row, to_pandas
 from shikong.stages.context import StageContext, step
+from shikong.timeseries import NO_CATEGORY
 
 log = logging.getLogger(__name__)
+
+#: Series level -> the (item, location) columns of its stock point.
+STOCK_POINTS = {
+    "sku_warehouse": ("sku", "warehouse_id"),
+    "category_state": ("category", "warehouse_state"),
+}
+
+
+def _prices(ctx: StageContext, level: str) -> DataFrame:
+    """Unit price per item: the catalogue's, or for a category the mean price of its lines
+    (real catalogues such as Olist's carry no list price)."""
+    if level == "sku_warehouse":
+        return ctx.read("bronze.products").select("sku", "unit_price")
+    category = ctx.read("bronze.products").select(
+        "sku", F.coalesce("category", F.lit(NO_CATEGORY)).alias("category")
+    )
+    return (
+        ctx.read("bronze.order_lines")
+        .join(category, "sku")
+        .groupBy("category")
+        .agg(F.avg("unit_price").alias("unit_price"))
+    )
 
 
 def run(ctx: StageContext) -> pd.DataFrame:
@@ -39,15 +69,30 @@ def run(ctx: StageContext) -> pd.DataFrame:
     spark, cat, d = ctx.spark, ctx.catalog, ctx.cfg.decisions
     with step("inventory_policy") as done:
         series = ctx.read("silver.sku_daily")
-        if "warehouse_id" not in series.columns:
+        level = first_row(series.select("level").limit(1))[0]
+        if level not in STOCK_POINTS:
             raise ValueError(
-                "inventory_policy needs SKU x warehouse series (timeseries.level: sku_warehouse)"
+                f"inventory_policy needs series per stock point (timeseries.level: "
+                f"{' or '.join(STOCK_POINTS)}), got {level!r}"
             )
+        item, location = STOCK_POINTS[level]
         forecasts = ctx.read("gold.forecasts")
         run_date = first_row(forecasts.agg(F.max("run_date")))[0]
         forecasts = forecasts.where(F.col("run_date") == F.lit(run_date))
+        inventory = (
+            ctx.catalog.read_if_exists(spark, "bronze.inventory")
+            if level == "sku_warehouse"
+            else None
+        )
+        if inventory is None:
+            log.info("inventory_policy: no stock snapshots at level %s; none on hand", level)
         stacked = policy_inputs(
-            forecasts, series, ctx.read("bronze.inventory"), ctx.read("bronze.products")
+            forecasts,
+            series,
+            inventory,
+            _prices(ctx, level),
+            item_col=item,
+            location_col=location,
         )
         stacked = stacked.repartition(
             max(2, default_parallelism(spark)), "sku", "warehouse_id"
@@ -55,18 +100,18 @@ def run(ctx: StageContext) -> pd.DataFrame:
 
         pc = policy_config(d)
         sc = SimulationConfig(weeks=d.simulation_weeks)
-        stamp = F.lit(run_date).alias("run_date")
+        stamp = [F.lit(run_date).alias("run_date"), F.lit(level).alias("level")]
         scope = {"run_date": run_date}
         policy = (
             stacked.groupBy("sku", "warehouse_id")
             .applyInPandas(make_policy_fn(pc), POLICY_SCHEMA)
-            .select("*", stamp)
+            .select("*", *stamp)
         )
         cat.write(spark, "gold.inventory_policy", policy, scope=scope)
         sim = (
             stacked.groupBy("sku", "warehouse_id")
             .applyInPandas(make_simulation_fn(pc, sc), SIMULATION_SCHEMA)
-            .select("*", stamp)
+            .select("*", *stamp)
         )
         cat.write(spark, "gold.policy_simulation", sim, scope=scope)
         stacked.unpersist()

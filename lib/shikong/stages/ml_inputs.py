@@ -7,6 +7,7 @@ functions here.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,8 @@ from shikong.training.reco_examples import RecoExampleConfig, Vocab, build_vocab
 QUANTILES = (0.1, 0.5, 0.9)
 KINDS = ("demand", "recommender")
 
+log = logging.getLogger(__name__)
+
 
 def ml_root(ctx: StageContext) -> str:
     """Location of training shards, checkpoints and model files (``<lakehouse>/ml``)."""
@@ -52,6 +55,31 @@ def read_meta(ctx: StageContext, kind: str) -> dict[str, Any]:
         return shards.read_meta(data_dir(ctx, kind))
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"{exc}: run prepare_training_data first") from None
+
+
+def skipped(ctx: StageContext, kind: str) -> str | None:
+    """Why ``prepare_training_data`` wrote no examples of ``kind`` (``None``: it did, or
+    has not run, which the stages' own checks report)."""
+    try:
+        reason = read_meta(ctx, kind).get("skipped")
+    except FileNotFoundError:
+        return None
+    return str(reason) if reason else None
+
+
+def kinds(ctx: StageContext, model: str) -> tuple[str, ...]:
+    """The model kinds a stage works on: ``model``, or for ``all`` every kind the data
+    allowed (a skipped one is logged with its reason)."""
+    if model != "all":
+        return (model,)
+    out = []
+    for kind in KINDS:
+        reason = skipped(ctx, kind)
+        if reason:
+            log.warning("%s model: not trained, scored or evaluated: %s", kind, reason)
+        else:
+            out.append(kind)
+    return tuple(out)
 
 
 def max_day(df: DataFrame, col: str) -> int:

@@ -27,7 +27,7 @@ from typing import Any
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
-from shikong.io import shards
+from shikong.io import fs, shards
 from shikong.stages import ml_inputs as ml
 from shikong.stages.context import StageContext, step
 from shikong.training.common import TimeSplit
@@ -114,8 +114,22 @@ def prepare_demand(ctx: StageContext) -> dict[str, Any]:
 
 
 def prepare_recommender(ctx: StageContext) -> dict[str, Any]:
-    """Write the recommender shards and ``meta.json``; returns the meta."""
+    """Write the recommender shards and ``meta.json``; returns the meta.
+
+    Without behaviour events (real data such as Olist's has none) there are no sessions
+    to learn from: the meta records why, no shards are written, and the later model
+    stages leave the recommender out (:func:`shikong.stages.ml_inputs.kinds`).
+    """
     ms = ctx.cfg.models
+    root = ml.data_dir(ctx, "recommender")
+    if not ctx.catalog.exists(ctx.spark, "bronze.events"):
+        reason = "no behaviour events (bronze.events): the data has no sessions to learn from"
+        log.warning("recommender: %s", reason)
+        if fs.exists(root):
+            fs.delete(root)  # an earlier run's shards are not this data's
+        meta: dict[str, Any] = {"kind": "recommender", "skipped": reason, "rows": {}}
+        shards.write_meta(root, meta)
+        return meta
     events, last = ml.recent_events(ctx)
     vocab = ml.vocabulary(ctx)
     rcfg = ml.reco_example_config(ctx.cfg)
@@ -132,7 +146,6 @@ def prepare_recommender(ctx: StageContext) -> dict[str, Any]:
     # The serving set: every active customer as of the end of the data (batch_inference).
     cut_s = (last + 1) * SECONDS_PER_DAY
     splits["score"] = reco_score_frame(events, vocab, rcfg, cut_s=cut_s)
-    root = ml.data_dir(ctx, "recommender")
     rows = shards.write_spark_splits(splits, root, ms.num_shards)
     ex.unpersist()
     meta = {

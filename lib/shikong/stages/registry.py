@@ -106,7 +106,14 @@ STAGES: tuple[Stage, ...] = (
         "series",
         "demand_series",
         "daily demand series per SKU (x region / warehouse): cleaned, filled, smoothed",
-        reads=("bronze.order_lines", "bronze.orders", "bronze.inventory", "silver.orders_geo"),
+        reads=(
+            "bronze.order_lines",
+            "bronze.orders",
+            "bronze.inventory",
+            "bronze.products",
+            "bronze.warehouses",
+            "silver.orders_geo",
+        ),
         writes=("silver.sku_daily",),
     ),
     Stage(
@@ -120,7 +127,13 @@ STAGES: tuple[Stage, ...] = (
         "policy",
         "inventory_policy",
         "safety stock, reorder points, order quantities and a policy-vs-naive replay",
-        reads=("silver.sku_daily", "gold.forecasts", "bronze.inventory", "bronze.products"),
+        reads=(
+            "silver.sku_daily",
+            "gold.forecasts",
+            "bronze.inventory",
+            "bronze.products",
+            "bronze.order_lines",
+        ),
         writes=("gold.inventory_policy", "gold.policy_simulation"),
     ),
     Stage(

@@ -286,7 +286,7 @@ def run(ctx: StageContext, *, model: str = "all") -> dict[str, TrainResult]:
         model: ``demand``, ``recommender`` or ``all``.
     """
     spark = ctx.spark
-    kinds = ml.KINDS if model == "all" else (model,)
+    kinds = ml.kinds(ctx, model)
     world_size = ctx.cfg.models.num_processes
     for kind in kinds:  # every model's data before any is trained
         require_rank_data(kind, ml.read_meta(ctx, kind), _data_paths(ctx, kind), world_size)

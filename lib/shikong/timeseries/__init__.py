@@ -94,6 +94,7 @@ from shikong.timeseries.order_search import (
 from shikong.timeseries.sarima import DEFAULT_CANDIDATES, SarimaSpec, fit_sarimax
 from shikong.timeseries.series import (
     LEVEL_KEYS,
+    NO_CATEGORY,
     availability,
     clean_config,
     daily_sales,
@@ -120,6 +121,7 @@ __all__ = [
     "GROUP_COL",
     "INPUT_COLUMNS",
     "LEVEL_KEYS",
+    "NO_CATEGORY",
     "MODEL_BASELINE",
     "MODEL_CHOSEN",
     "SERIES_PER_GROUP",
