@@ -4,10 +4,10 @@ Every section is a frozen dataclass. Loading walks the YAML against the dataclas
 hints, so an unknown key, a missing required key or a value of the wrong type fails with
 a :class:`ConfigError` whose one-line message names the dotted key.
 
-Environment overrides exist for paths only (secrets never live in YAML):
-``SHIKONG_LAKEHOUSE`` replaces ``paths.lakehouse`` and ``SHIKONG_LANDING`` replaces
-``paths.landing``. A lakehouse given on the command line (``--lakehouse``, passed here as
-``lakehouse=``) replaces both the file's and the environment's: the most specific wins.
+Environment overrides exist for paths only (secrets never live in YAML): ``SHIKONG_LAKEHOUSE``
+replaces ``paths.lakehouse`` and ``SHIKONG_LANDING`` ``paths.landing``. A lakehouse given on
+the command line (``--lakehouse``, passed here as ``lakehouse=``) replaces both the file's and
+the environment's: the most specific wins.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ import yaml
 
 #: Where profile names (``local``, ``cluster``...) are looked up, in order: the working
 #: directory's ``conf/``, the checkout's, and the copy an installed wheel carries (its data
-#: files, under the environment's prefix), so the embedded default and the profiles work
-#: from a wheel alone (the container image, a Databricks wheel task).
+#: files, under the environment's prefix), so profiles work from a wheel alone.
 CONF_DIRS = (
     Path.cwd() / "conf",
     Path(__file__).resolve().parents[2] / "conf",
@@ -198,7 +197,7 @@ class SpatialSettings:
             raise ConfigError("spatial.dbscan_eps_m: must be positive")
 
 
-#: Series levels (``timeseries.level``): the keys of one demand series.
+#: ``timeseries.level``: a series per SKU, x region, x warehouse, or category x warehouse state.
 SERIES_LEVELS = ("sku", "sku_region", "sku_warehouse", "category_state")
 
 
@@ -207,11 +206,8 @@ class TimeSeriesSettings:
     """Settings of the ``demand_series`` and ``forecast_arima`` jobs.
 
     Attributes:
-        level: Series key: ``sku``, ``sku_region``, ``sku_warehouse`` or
-            ``category_state`` (product category x warehouse state).
-        max_series: Keep the top-N series by units sold (0 = all). The default world has
-            24,000 SKU x warehouse series; SARIMA on all of them does not fit the 10-minute
-            budget of ``make run`` on two cores, ``conf/full.yaml`` lifts the cap.
+        level: Series key, one of :data:`SERIES_LEVELS`.
+        max_series: Keep the top-N series by units sold (0 = all: ``conf/full.yaml``).
         fill_method: Gap filling: ``linear``, ``polynomial``, ``spline`` or ``seasonal``.
         ma_windows: Moving-average windows (days).
         wavelet: PyWavelets wavelet name (empty string = no wavelet features).

@@ -13,7 +13,6 @@ from shikong.config import SERIES_LEVELS
 from shikong.jobs.common import run_job
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the demand_series job."""
     parser.add_argument(

@@ -327,6 +327,9 @@ def run(ctx: StageContext, *, layer: str = "bronze") -> dict[str, int]:
         repaired = inputs.states.where(~stf.ST_IsValid(F.col("geom"))).count()
         log.info("service_zones: %d state polygons needed ST_MakeValid", repaired)
         counts["gold.service_zones"] = cat.read(spark, "gold.service_zones").count()
+        if not counts["gold.service_zones"]:
+            # Real sellers (Olist) state no service radius: no zone, and no order in one.
+            log.warning("service_zones: no warehouse states a service radius; no zones")
         done(counts["gold.service_zones"])
 
     k = ctx.cfg.privacy.min_cell_customers
