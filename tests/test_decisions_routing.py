@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import math
@@ -456,3 +457,137 @@ def test_road_matrix_is_used_and_missing_file_ignored(tmp_path: object) -> None:
     assert read_road_matrix(str(path) + ".missing") is None
     with pytest.raises(ValueError, match="lacks columns"):
         road_matrix_from_frame(pd.DataFrame(rows).drop(columns="distance_m"))
+
+
+# ------------------------------------------------------------------------------ freight
+
+#: (id, freight charged per order o000..o005, or None: the input has no such column).
+#: o005 is larger than a vehicle: unrouted, its freight is in no total.
+FREIGHT_CASES = [
+    ("all-known", [1.5, 2.0, 0.0, 3.25, 4.0, 10.0]),
+    ("some-unknown", [1.5, None, 0.0, None, 4.0, 10.0]),
+    ("only-the-unrouted-known", [None, None, None, None, None, 10.0]),
+    ("none-known", [None] * 6),
+    ("no-column", None),
+]
+
+
+def _known_total(values: pd.Series) -> float | None:
+    known = values.dropna()
+    return float(known.sum()) if len(known) else None
+
+
+@pytest.mark.parametrize(("case", "freight"), FREIGHT_CASES, ids=[c for c, _ in FREIGHT_CASES])
+def test_freight_totals_per_stop_route_and_group(case: str, freight: list | None) -> None:
+    stops = _stops(6, 7)
+    stops.loc[5, "demand"] = 500.0
+    if freight is not None:
+        stops["freight_value"] = pd.array(freight, dtype="Float64")
+    res = _check_solution(stops, RoutingConfig(vehicles=3, capacity=12.0, **FAST))
+    assert res.unrouted["order_id"].tolist() == ["o005"]
+    charged = (
+        stops.set_index("order_id")["freight_value"].astype(float)
+        if freight is not None
+        else pd.Series(np.nan, index=stops["order_id"])
+    )
+    stop_freight = res.routes["order_id"].map(charged)
+    pd.testing.assert_series_equal(
+        res.routes["freight_value"].astype(float), stop_freight, check_names=False
+    )
+    for route in res.route_summary.itertuples():
+        on_route = res.routes.loc[res.routes["route_id"] == route.route_id, "order_id"]
+        want = _known_total(charged[on_route])
+        assert (None if pd.isna(route.freight_value) else route.freight_value) == want
+    group = res.group_summary.iloc[0]["freight_value"]
+    want = _known_total(charged[res.routes["order_id"]])
+    assert (None if pd.isna(group) else group) == (None if want is None else pytest.approx(want))
+
+
+def test_route_tables_report_the_freight_of_the_routed_orders(spark, cfg) -> None:
+    """The routes stage on inline bronze: an order's freight is the sum of its lines' (null
+    when a line's is unknown); gold.route_groups and gold.routes hold the total over their
+    routed orders, which an independent pandas computation repeats."""
+    from shikong.io.catalog import Catalog
+    from shikong.stages import delivery_routes
+    from shikong.stages.context import StageContext
+
+    cat = Catalog(cfg.paths.lakehouse)
+    days = [dt.date(2024, 3, 1), dt.date(2024, 3, 2)]
+    rng = np.random.default_rng(5)
+    ids = [f"O{i}" for i in range(10)]
+    ts = [dt.datetime.combine(days[i % 2], dt.time(10)) for i in range(10)]
+    orders = pd.DataFrame(
+        {
+            "order_id": ids,
+            "customer_id": "C1",
+            "order_ts": ts,
+            "warehouse_id": "W1",
+            "lat": DEPOT[0] + rng.uniform(-0.05, 0.05, 10),
+            "lon": DEPOT[1] + rng.uniform(-0.05, 0.05, 10),
+            # O8 is cancelled: no stop at all
+            "status": ["canceled" if i == 8 else "delivered" for i in range(10)],
+            "order_date": [t.date() for t in ts],
+            "order_month": "2024-03",
+        }
+    )
+
+    # Two lines an order; O2 has a line without freight, O3 none at all; O4 needs more
+    # than a vehicle carries (unrouted, its freight in no total).
+    def freight(order_id: str, line_no: int) -> float | None:
+        unknown = order_id == "O3" or (order_id, line_no) == ("O2", 2)
+        return None if unknown else round(float(rng.uniform(0, 30)), 2)
+
+    lines = pd.DataFrame(
+        [
+            (oid, n, t, "S1", 500 if oid == "O4" else 2, 10.0, freight(oid, n))
+            for oid, t in zip(ids, ts, strict=True)
+            for n in (1, 2)
+        ],
+        columns=[
+            "order_id",
+            "line_no",
+            "order_ts",
+            "sku",
+            "quantity",
+            "unit_price",
+            "freight_value",
+        ],
+    ).assign(order_date=lambda d: d["order_ts"].dt.date, order_month="2024-03")
+    lineage = {
+        "_source_file": "inline",
+        "_ingest_run_id": "r1",
+        "_ingested_at": dt.datetime(2024, 4, 1),
+    }
+    warehouses = pd.DataFrame(
+        [("W1", "sao paulo", "SP", *DEPOT, 50.0)],
+        columns=["warehouse_id", "city", "state", "lat", "lon", "service_radius_km"],
+    )
+    for name, frame in (("warehouses", warehouses), ("orders", orders), ("order_lines", lines)):
+        cat.write(spark, f"bronze.{name}", spark.createDataFrame(frame.assign(**lineage)))
+
+    fast = dataclasses.replace(cfg.decisions, route_time_limit_s=1.0, vehicle_capacity=20.0)
+    delivery_routes.run(
+        StageContext.create(spark, dataclasses.replace(cfg, decisions=fast)), days=0
+    )
+
+    groups = cat.read(spark, "gold.route_groups").toPandas()
+    routes = cat.read(spark, "gold.routes").toPandas()
+    stops = cat.read(spark, "gold.route_stops").toPandas()
+    assert "O4" not in set(stops["order_id"]) and "O8" not in set(stops["order_id"])
+    # The oracle: freight per order from the lines, then totals over the routed orders.
+    per_order = lines.groupby("order_id")["freight_value"].agg(
+        lambda f: f.sum() if f.notna().all() else np.nan
+    )
+    routed = stops.assign(charged=stops["order_id"].map(per_order))
+    assert routed["charged"].isna().sum() == 2  # O2 and O3
+    for keys, table in (
+        (["warehouse_id", "delivery_date"], groups),
+        (["route_id"], routes),
+    ):
+        oracle = routed.groupby(keys)["charged"].sum(min_count=1)
+        got = table.set_index(keys)["freight_value"]
+        assert len(got) == len(oracle)
+        pd.testing.assert_series_equal(
+            got.sort_index(), oracle.sort_index(), check_names=False, rtol=1e-12
+        )
+    assert groups["freight_value"].notna().all()

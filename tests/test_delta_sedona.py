@@ -92,3 +92,66 @@ def test_writes_report_their_metrics_on_a_relative_path(spark, tmp_path):
     )
     assert (second.version, second.rows_inserted, second.rows_updated) == (1, 0, 1)
     assert (tmp_path / "lake" / "shops" / "_delta_log").is_dir()
+
+
+def _sales(spark, rows, *, freight: bool):
+    schema = "shop string, day string, sales double" + (", freight double" if freight else "")
+    return spark.createDataFrame(rows, schema)
+
+
+#: (id, write, expected rows (shop, day, sales, freight), rows inserted, rows updated):
+#: a table written without ``freight``, then a write that has it.
+NEW_COLUMN_WRITES = [
+    (
+        "merge-upsert",
+        lambda spark, df, path: merge_into(spark, df, path, keys=["shop"]),
+        # a: same sales, a freight now: updated; b: no freight, nothing else new: untouched
+        [("a", "d1", 1.0, 2.0), ("b", "d1", 2.0, None), ("c", "d2", 3.0, 4.0)],
+        1,
+        1,
+    ),
+    (
+        "merge-insert-only",
+        lambda spark, df, path: merge_into(spark, df, path, keys=["shop"], update_matched=False),
+        [("a", "d1", 1.0, None), ("b", "d1", 2.0, None), ("c", "d2", 3.0, 4.0)],
+        1,
+        0,
+    ),
+    (
+        "replace-where",
+        lambda spark, df, path: replace_where(
+            spark, df.where("day = 'd2'"), path, where="day = 'd2'"
+        ),
+        [("a", "d1", 1.0, None), ("b", "d1", 2.0, None), ("c", "d2", 3.0, 4.0)],
+        1,
+        0,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "write", "want", "inserted", "updated"),
+    NEW_COLUMN_WRITES,
+    ids=[c[0] for c in NEW_COLUMN_WRITES],
+)
+def test_a_new_column_is_added_to_a_table_written_without_it(
+    spark, tmp_path, case, write, want, inserted, updated
+):
+    path = str(tmp_path / "sales")
+    merge_into(
+        spark,
+        _sales(spark, [("a", "d1", 1.0), ("b", "d1", 2.0)], freight=False),
+        path,
+        keys=["shop"],
+    )
+    new = _sales(
+        spark, [("a", "d1", 1.0, 2.0), ("b", "d1", 2.0, None), ("c", "d2", 3.0, 4.0)], freight=True
+    )
+    done = write(spark, new, path)
+    table = spark.read.format("delta").load(path)
+    assert dict(table.dtypes)["freight"] == "double"
+    assert sorted(map(tuple, table.select("shop", "day", "sales", "freight").collect())) == want
+    assert (done.rows_inserted, done.rows_updated) == (inserted, updated)
+    if case.startswith("merge"):
+        again = write(spark, new, path)  # the column is there now: a re-run changes nothing
+        assert (again.rows_inserted, again.rows_updated) == (0, 0)

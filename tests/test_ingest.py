@@ -178,7 +178,7 @@ def test_rows_in_equal_accepted_plus_quarantined(ingested):
 def test_accepted_rows_are_typed(spark, ingested):
     lines = Catalog(ingested.cfg.paths.lakehouse).read(spark, "bronze.order_lines")
     got = lines.select(
-        "order_id", "line_no", "sku", "quantity", "unit_price", "order_date"
+        "order_id", "line_no", "sku", "quantity", "unit_price", "order_date", "freight_value"
     ).toPandas()
     got = got.sort_values(["order_id", "line_no"]).reset_index(drop=True)
     want = pd.DataFrame(
@@ -191,7 +191,10 @@ def test_accepted_rows_are_typed(spark, ingested):
             "order_date": pd.to_datetime(["2023-03-01"] * 3).date,
         }
     )
-    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    pd.testing.assert_frame_equal(got.drop(columns="freight_value"), want, check_dtype=False)
+    # The files have the contract's header without the optional freight_value.
+    assert dict(lines.dtypes)["freight_value"] == "double"
+    assert got["freight_value"].isna().all()
 
 
 def test_quarantine_keeps_the_raw_row_unchanged(spark, ingested):
@@ -293,7 +296,21 @@ UNDECODABLE = [
     ("latin1-sku", "order_lines", "sku", "SKU-\ufffd1", "MALFORMED_ROW"),
     ("accented-city", "customers", "city", "S\u00e3o Paulo", None),
 ]
-CLASSIFIED = BAD_NUMBERS + UNDECODABLE
+
+#: (id, source, column, raw value, expected reason): the optional freight_value is money,
+#: checked as unit_price is (the value read is checked by the tests of whole files below).
+FREIGHT_VALUES = [
+    ("freight-ok", "order_lines", "freight_value", "18.14", None),
+    ("freight-zero", "order_lines", "freight_value", "0", None),
+    ("freight-blank", "order_lines", "freight_value", " ", None),
+    ("freight-negative", "order_lines", "freight_value", "-0.01", "BAD_PRICE"),
+    ("freight-text", "order_lines", "freight_value", "R$ 5", "BAD_PRICE"),
+    ("freight-comma-decimal", "order_lines", "freight_value", "18,14", "BAD_PRICE"),
+    ("freight-nan", "order_lines", "freight_value", "NaN", "BAD_PRICE"),
+    ("freight-infinity", "order_lines", "freight_value", "Infinity", "BAD_PRICE"),
+    ("freight-above-1e9", "order_lines", "freight_value", "1e10", "BAD_PRICE"),
+]
+CLASSIFIED = BAD_NUMBERS + UNDECODABLE + FREIGHT_VALUES
 
 
 @pytest.fixture(scope="module")
@@ -312,9 +329,10 @@ def classified_reasons(spark, base_config) -> dict[str, str | None]:
         rows = []
         for i, (case, of, column, value, _) in enumerate(CLASSIFIED, start=1):
             if of == source:
-                row = dict(zip(spec.source.columns, VALID_ROW[source](i), strict=True))
+                row = dict.fromkeys(spec.source.all_columns)  # optional columns null
+                row.update(zip(spec.source.columns, VALID_ROW[source](i), strict=True))
                 rows.append((*{**row, column: value}.values(), case))
-        schema = ", ".join(f"{c} string" for c in (*spec.source.columns, S.SOURCE_FILE))
+        schema = ", ".join(f"{c} string" for c in (*spec.source.all_columns, S.SOURCE_FILE))
         raw = spark.createDataFrame(rows, schema)
         classified = classify(
             raw,
@@ -340,6 +358,15 @@ def test_out_of_domain_numbers_get_the_column_reason(
     ("case", "source", "column", "value", "reason"), UNDECODABLE, ids=[c[0] for c in UNDECODABLE]
 )
 def test_undecodable_text_is_malformed(classified_reasons, case, source, column, value, reason):
+    assert classified_reasons[case] == reason, f"{source}.{column} = {value!r}"
+
+
+@pytest.mark.parametrize(
+    ("case", "source", "column", "value", "reason"),
+    FREIGHT_VALUES,
+    ids=[c[0] for c in FREIGHT_VALUES],
+)
+def test_freight_is_checked_as_money(classified_reasons, case, source, column, value, reason):
     assert classified_reasons[case] == reason, f"{source}.{column} = {value!r}"
 
 
@@ -398,3 +425,138 @@ def test_a_restated_row_replaces_its_bronze_version_and_a_rerun_changes_nothing(
     assert {r.rows_inserted for r in reports} == {0}
     for t, frame in bronze().items():  # lineage included: no row was rewritten
         pd.testing.assert_frame_equal(frame, before[t], obj=t)
+
+
+# --- Optional contract columns: order lines' freight_value ---
+
+LINE = ("O1", "1", "2023-03-01T10:00:00", "SKU-1", "2", "10.5")
+CORE = S.ORDER_LINES.columns
+LINE_PRODUCT = ("SKU-1", "toys", "10.5", "0.2")
+
+#: (id, header, row, freight_value read or None, whether the file is BAD_HEADER)
+FREIGHT_HEADERS = [
+    ("without-freight", CORE, LINE, None, False),
+    ("with-freight", (*CORE, "freight_value"), (*LINE, "18.14"), "18.14", False),
+    ("with-empty-freight", (*CORE, "freight_value"), (*LINE, ""), None, False),
+    (
+        "freight-not-last",
+        (*CORE[:-1], "freight_value", CORE[-1]),
+        (*LINE[:-1], "18.14", "10.5"),
+        None,
+        True,
+    ),
+    ("freight-and-more", (*CORE, "freight_value", "x"), (*LINE, "18.14", "1"), None, True),
+    ("freight-renamed", (*CORE, "freight"), (*LINE, "18.14"), None, True),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "header", "row", "freight", "bad"),
+    FREIGHT_HEADERS,
+    ids=[c[0] for c in FREIGHT_HEADERS],
+)
+def test_optional_freight_column_in_the_header(spark, tmp_path, case, header, row, freight, bad):
+    from shikong.io.landing import read_landing
+
+    _write_csv(tmp_path / "order_lines" / "order_lines-2023-03.csv", header, [row])
+    read = read_landing(spark, str(tmp_path), S.ORDER_LINES)
+    rows = read.rows.collect()
+    assert read.rows.columns[: len(S.ORDER_LINES.all_columns)] == list(S.ORDER_LINES.all_columns)
+    assert len(rows) == 1
+    assert rows[0][S.BAD_HEADER_FLAG] is bad
+    if not bad:
+        assert rows[0][S.CORRUPT] is None
+        assert tuple(rows[0][c] for c in CORE) == LINE
+        assert rows[0]["freight_value"] == freight
+
+
+def _old_row_hash(values: tuple[str | None, ...]) -> str:
+    """validate.with_row_hash as it was before optional columns: every column, null as NUL."""
+    import hashlib
+
+    text = "\u0001".join("\u0000" if v is None else v for v in values)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def test_freight_is_added_to_a_bronze_table_written_before_it(spark, cfg):
+    """A lakehouse whose bronze.order_lines predates freight_value: the next ingest adds the
+    column (null in the old rows, which are not rewritten); files with and without it load;
+    a bad freight is quarantined as BAD_PRICE; rows of files without it keep their row hash
+    and raw JSON; a re-run changes nothing."""
+    import datetime as dt
+
+    landing = Path(cfg.paths.landing_dir)
+    cat = Catalog(cfg.paths.lakehouse)
+    _write_csv(landing / "products" / "products.csv", S.PRODUCTS.columns, [LINE_PRODUCT])
+    ts = dt.datetime(2023, 3, 1, 10)
+    old = pd.DataFrame(
+        {
+            "order_id": ["O1"],
+            "line_no": [1],
+            "order_ts": [ts],
+            "sku": ["SKU-1"],
+            "quantity": [2],
+            "unit_price": [10.5],
+            "order_date": [ts.date()],
+            "order_month": ["2023-03"],
+            "_source_file": ["order_lines/order_lines-2023-03.csv"],
+            "_ingest_run_id": ["before-freight"],
+            "_ingested_at": [dt.datetime(2023, 3, 2)],
+        }
+    )
+    old_schema = (
+        "order_id string, line_no int, order_ts timestamp, sku string, quantity int, "
+        "unit_price double, order_date date, order_month string, _source_file string, "
+        "_ingest_run_id string, _ingested_at timestamp"
+    )
+    cat.write(spark, "bronze.order_lines", spark.createDataFrame(old, old_schema))
+    assert "freight_value" not in cat.read(spark, "bronze.order_lines").columns
+
+    bad_old = ("O1", "2", "2023-03-01T10:00:00", "SKU-1", "-3", "10.5")
+    _write_csv(landing / "order_lines" / "order_lines-2023-03.csv", CORE, [LINE, bad_old])
+    _write_csv(
+        landing / "order_lines" / "order_lines-2023-04.csv",
+        (*CORE, "freight_value"),
+        [
+            ("O2", "1", "2023-04-01T10:00:00", "SKU-1", "1", "20", "3.5"),
+            ("O2", "2", "2023-04-01T10:00:00", "SKU-1", "1", "20", ""),
+            ("O2", "3", "2023-04-01T10:00:00", "SKU-1", "1", "20", "-1"),
+            ("O2", "4", "2023-04-01T10:00:00", "SKU-1", "1", "20", "free"),
+        ],
+    )
+    sources = ("products", "order_lines")
+    first = {r.source: r for r in ingest_landing(StageContext.create(spark, cfg), sources=sources)}
+    r = first["order_lines"]
+    assert (r.rows_in, r.rows_accepted, r.rows_rejected, r.rows_inserted) == (6, 3, 3, 2)
+
+    lines = cat.read(spark, "bronze.order_lines")
+    assert dict(lines.dtypes)["freight_value"] == "double"
+    got = sorted(
+        (x.order_id, x.line_no, x.freight_value, x._ingest_run_id)
+        for x in lines.select("order_id", "line_no", "freight_value", "_ingest_run_id").collect()
+    )
+    run = {x._ingest_run_id for x in lines.collect()} - {"before-freight"}
+    assert got == [
+        ("O1", 1, None, "before-freight"),  # the same row again: not rewritten
+        ("O2", 1, 3.5, *run),
+        ("O2", 2, None, *run),
+    ]
+    q = cat.read(spark, "bronze.quarantine").where("source = 'order_lines'").toPandas()
+    by_line = {json.loads(x.raw)["line_no"]: x for x in q.itertuples()}
+    assert {k: x.reason for k, x in by_line.items()} == {
+        "2": "BAD_QUANTITY",
+        "3": "BAD_PRICE",
+        "4": "BAD_PRICE",
+    }
+    # The row of the file without freight: hash and raw JSON as before the column existed.
+    assert list(json.loads(by_line["2"].raw)) == [*CORE, S.CORRUPT]
+    assert by_line["2"].row_hash == _old_row_hash((*bad_old, None))
+    assert json.loads(by_line["3"].raw)["freight_value"] == "-1"
+
+    before = lines.toPandas().sort_values(["order_id", "line_no"]).reset_index(drop=True)
+    again = ingest_landing(StageContext.create(spark, cfg), sources=sources)
+    assert {x.rows_inserted for x in again} == {0}
+    after = cat.read(spark, "bronze.order_lines").toPandas()
+    after = after.sort_values(["order_id", "line_no"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(after, before)
+    assert cat.read(spark, "bronze.quarantine").count() == len(q)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
 from shikong.config import Paths
 from shikong.ingest.olist import LAYER
@@ -99,6 +100,13 @@ def test_olist_ingest_matches_pandas(spark, base_config, tmp_path, shared_data, 
     )
     for r in reports.values():
         assert r.rows_in == r.rows_accepted + r.rows_rejected
+
+    # Freight charged: every line is accepted (above), so bronze holds the file's total.
+    items = pd.read_csv(shared_data / "olist_sample" / "order_items.csv", dtype=str)
+    lines = Catalog(cfg.paths.lakehouse).read(spark, spec("bronze.order_lines").in_layer(LAYER))
+    got = lines.agg(F.count("freight_value"), F.sum("freight_value")).first()
+    assert got[0] == items["freight_value"].notna().sum() == oracle["lines_in"]
+    assert got[1] == pytest.approx(items["freight_value"].astype(float).sum(), rel=1e-12)
 
 
 # --- Inline Olist files: every join of the adapter with duplicated and missing parents ---
@@ -241,8 +249,6 @@ def municipalities(spark):
 
 @pytest.mark.parametrize(("case", "added"), JOIN_CASES, ids=[c for c, _ in JOIN_CASES])
 def test_adapter_joins_neither_multiply_nor_drop_rows(spark, municipalities, tmp_path, case, added):
-    from pyspark.sql import functions as F
-
     from shikong.ingest.olist import olist_frames
     from shikong.io.landing import read_olist
 
@@ -256,8 +262,10 @@ def test_adapter_joins_neither_multiply_nor_drop_rows(spark, municipalities, tmp
         got = sorted(tuple(r) for r in frames[source].select(*keys).collect())
         want = sorted(_raw(folder, name)[file_keys].itertuples(index=False, name=None))
         assert got == want, f"{case}: {source} keys differ from {name}"
-    lines = frames["order_lines"].agg(F.sum(F.col("unit_price").cast("double"))).first()[0]
-    assert lines == pytest.approx(_raw(folder, "order_items.csv")["price"].astype(float).sum())
+    items = _raw(folder, "order_items.csv")
+    for column, olist_column in (("unit_price", "price"), ("freight_value", "freight_value")):
+        got = frames["order_lines"].agg(F.sum(F.col(column).cast("double"))).first()[0]
+        assert got == pytest.approx(items[olist_column].astype(float).sum()), column
 
 
 @pytest.fixture(scope="module")
@@ -289,7 +297,7 @@ def test_rows_in_are_the_records_of_the_source_file(olist_all_cases, source):
 
 def test_order_line_totals_match_pandas(olist_all_cases):
     folder, reports, tables = olist_all_cases
-    items = _raw(folder, "order_items.csv").assign(price=lambda d: d["price"].astype(float))
+    items = _raw(folder, "order_items.csv").astype({"price": float, "freight_value": float})
     orders = _raw(folder, "orders.csv")
     products = _raw(folder, "products.csv")
     # Accepted: the order and the product exist; the first of identical (order, line) rows.
@@ -302,10 +310,11 @@ def test_order_line_totals_match_pandas(olist_all_cases):
     lines, q = tables["order_lines"], tables["quarantine"]
     q_lines = q[q["source"] == "order_lines"]["raw"].map(json.loads)
     assert reports["order_lines"].rows_accepted == len(lines) == len(accepted)
-    assert lines["unit_price"].sum() == pytest.approx(accepted["price"].sum())
-    total = lines["unit_price"].sum() + sum(float(r["unit_price"]) for r in q_lines)
     assert len(lines) + len(q_lines) == len(items)
-    assert total == pytest.approx(items["price"].sum())
+    for column, olist_column in (("unit_price", "price"), ("freight_value", "freight_value")):
+        assert lines[column].sum() == pytest.approx(accepted[olist_column].sum()), column
+        total = lines[column].sum() + sum(float(r[column]) for r in q_lines)
+        assert total == pytest.approx(items[olist_column].sum()), column
 
 
 def test_children_carry_the_accepted_parent(olist_all_cases):
@@ -328,8 +337,6 @@ def test_children_carry_the_accepted_parent(olist_all_cases):
 
 def test_duplicated_real_orders_do_not_multiply_their_lines(spark, shared_data, tmp_path):
     """The reported case: a copy of the real files in which a few orders appear twice."""
-    from pyspark.sql import functions as F
-
     from shikong.ingest.olist import olist_frames
     from shikong.io.landing import OLIST_FILES, read_olist
     from shikong.io.reference import municipality_lookup

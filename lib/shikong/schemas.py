@@ -10,7 +10,7 @@ Layout under ``<lakehouse>/landing/``::
     warehouses/warehouses.csv             warehouses at real cities
     customers/customers.csv               customers placed around municipalities
     orders/orders-YYYY-MM.jsonl           one JSON object per order
-    order_lines/order_lines-YYYY-MM.csv   one row per order line
+    order_lines/order_lines-YYYY-MM.csv   one row per order line (freight_value optional)
     events/events-YYYY-MM.jsonl           behaviour events (view / cart / purchase)
     inventory/inventory-YYYY-MM.csv       daily on-hand snapshot per SKU x warehouse
     _ground_truth/                        written by the generator only (never ingested)
@@ -42,7 +42,10 @@ class LandingSource:
         name: Source name, also the bronze table name.
         folder: Folder under ``landing/``.
         fmt: ``csv`` or ``json`` (JSON lines).
-        columns: Column names in file order.
+        columns: Column names in file order: every file has them.
+        optional: Columns a file may add after ``columns``, in this order (a CSV header
+            may stop after any of them); where a file lacks one it is null. A column
+            added to a contract joins here, so files written before it still load.
         keys: Business key used for de-duplication and MERGE.
         date_column: Column whose date partitions the bronze table, if any.
         partition_by: Partition columns of the bronze table (derived from ``date_column``).
@@ -55,11 +58,23 @@ class LandingSource:
     keys: tuple[str, ...]
     date_column: str | None = None
     partition_by: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
 
     @property
-    def raw_schema(self) -> StructType:
-        """All-string schema used to read the raw file."""
-        return StructType([StructField(c, StringType(), True) for c in self.columns])
+    def all_columns(self) -> tuple[str, ...]:
+        """Every column of the contract: ``columns``, then ``optional``."""
+        return (*self.columns, *self.optional)
+
+    @property
+    def headers(self) -> tuple[tuple[str, ...], ...]:
+        """The CSV headers the contract accepts: ``columns`` and then the first 0, 1, ...
+        of the ``optional`` columns, shortest first."""
+        return tuple((*self.columns, *self.optional[:n]) for n in range(len(self.optional) + 1))
+
+    def raw_schema(self, columns: tuple[str, ...] | None = None) -> StructType:
+        """All-string schema used to read the raw file (of ``columns``; default: all)."""
+        names = self.all_columns if columns is None else columns
+        return StructType([StructField(c, StringType(), True) for c in names])
 
 
 PRODUCTS = LandingSource(
@@ -100,6 +115,8 @@ ORDER_LINES = LandingSource(
     ("order_id", "line_no"),
     date_column="order_ts",
     partition_by=("order_month",),
+    # The freight charged for the line (Olist's freight_value); the generator has none.
+    optional=("freight_value",),
 )
 EVENTS = LandingSource(
     "events",

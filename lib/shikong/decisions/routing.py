@@ -7,7 +7,9 @@ ROUTING_OUTPUT_SCHEMA)`` and in unit tests alike.
 Input contract (one frame per group, one row per order; :data:`ROUTING_INPUT_SCHEMA`)
     warehouse_id, delivery_date (date), order_id, lat, lon (WGS84 degrees), demand (units or
     weight, >= 0), depot_lat, depot_lon (the warehouse, repeated on every row), optional
-    tw_start, tw_end (minutes after the start of the delivery day; null = no window).
+    tw_start, tw_end (minutes after the start of the delivery day; null = no window) and
+    freight_value (the freight charged for the order; null = unknown), which the outputs
+    total per route and per group over the routed orders whose freight is known.
 
 Output: ONE long frame (:data:`ROUTING_OUTPUT_SCHEMA`) with a ``record_type`` column, because
 the search is stopped by a clock as well as by a work budget and must therefore run once per
@@ -80,23 +82,26 @@ FLEET_CAPACITY_OR_TIME_WINDOWS = "FLEET_CAPACITY_OR_TIME_WINDOWS"  # same, windo
 #: Column contract of the input rows.
 ROUTING_INPUT_SCHEMA = (
     "warehouse_id string, delivery_date date, order_id string, lat double, lon double, "
-    "demand double, depot_lat double, depot_lon double, tw_start double, tw_end double"
+    "demand double, depot_lat double, depot_lon double, tw_start double, tw_end double, "
+    "freight_value double"
 )
 ROUTES_SCHEMA = (
     "warehouse_id string, delivery_date date, route_id string, vehicle int, stop_seq int, "
     "order_id string, lat double, lon double, demand double, cum_load double, leg_km double, "
-    "service_start_min double"
+    "service_start_min double, freight_value double"
 )
+#: ``freight_value`` of a route or group: the freight charged on its routed orders whose
+#: freight is known; null when none is.
 ROUTE_SUMMARY_SCHEMA = (
     "warehouse_id string, delivery_date date, route_id string, vehicle int, n_stops int, "
-    "distance_km double, load double, route_wkt string"
+    "distance_km double, load double, route_wkt string, freight_value double"
 )
 GROUP_SUMMARY_SCHEMA = (
     "warehouse_id string, delivery_date date, n_orders int, n_routed int, n_unrouted int, "
     "n_vehicles_used int, ortools_km double, baseline_km double, baseline_n_routed int, "
     "distance_km double, "
     "saving_pct double, chosen string, solver_status string, stop_reason string, "
-    "solve_seconds double"
+    "solve_seconds double, freight_value double"
 )
 UNROUTED_SCHEMA = "warehouse_id string, delivery_date date, order_id string, reason string"
 #: The stops of BOTH solutions in visiting order (the depot is not repeated): what the
@@ -241,6 +246,12 @@ def _num(df: pd.DataFrame, col: str) -> pd.Series:
     return pd.to_numeric(df[col], errors="coerce").astype(float)
 
 
+def _known_sum(values: pd.Series) -> float | None:
+    """The sum of the known (not null) values; ``None`` when none is known."""
+    known = pd.to_numeric(values, errors="coerce").dropna()
+    return float(known.sum()) if len(known) else None
+
+
 def _first(series: pd.Series) -> Any:
     vals = series.dropna()
     return vals.iloc[0] if len(vals) else None
@@ -282,6 +293,7 @@ def solve_routing_group(
             "depot_lon": _num(stops, "depot_lon"),
             "tw_start": _num(stops, "tw_start"),
             "tw_end": _num(stops, "tw_end"),
+            "freight_value": _num(stops, "freight_value"),
         }
     )
     # Spark hands rows over in no particular order; sorting makes every tie-break (and so the
@@ -438,11 +450,13 @@ def solve_routing_group(
                         "cum_load": cum,
                         "leg_km": int(matrix[prev, node]) / 1000.0,
                         "service_start_min": None if start is None else start / 60.0,
+                        "freight_value": row["freight_value"],
                     }
                 )
                 coords.append((float(row["lon"]), float(row["lat"])))
                 prev = node
             coords.append((depot[1], depot[0]))
+            freight = df.loc[cand[[node - 1 for node in route]], "freight_value"]
             route_rows.append(
                 {
                     **keys,
@@ -452,6 +466,7 @@ def solve_routing_group(
                     "distance_km": route_length_m(matrix, route) / 1000.0,
                     "load": cum,
                     "route_wkt": shapely.to_wkt(shapely.LineString(coords), rounding_precision=7),
+                    "freight_value": _known_sum(freight),
                 }
             )
 
@@ -490,6 +505,7 @@ def solve_routing_group(
         "solver_status": status,
         "stop_reason": stop,
         "solve_seconds": seconds,
+        "freight_value": _known_sum(pd.Series([r["freight_value"] for r in stop_rows])),
     }
     if len(stop_rows) + len(unrouted_rows) != len(df):
         raise AssertionError(f"group {keys}: orders lost between routes and unrouted")

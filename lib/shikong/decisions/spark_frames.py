@@ -113,8 +113,20 @@ def routing_input(
     orders: DataFrame, lines: DataFrame, warehouses: DataFrame, *, since: dt.date | None
 ) -> DataFrame:
     """Stops delivered on ``since`` or later (every stop when ``None``): order location,
-    units and the depot."""
-    units = lines.groupBy("order_id").agg(F.sum("quantity").cast("double").alias("demand"))
+    units, the freight charged and the depot.
+
+    The freight of an order is the sum of its lines' ``freight_value``; null when a line's
+    is unknown (or ``lines`` has no such column: landing files without freight).
+    """
+    freight = (
+        F.when(F.count("freight_value") == F.count(F.lit(1)), F.sum("freight_value"))
+        if "freight_value" in lines.columns
+        else F.lit(None)
+    )
+    units = lines.groupBy("order_id").agg(
+        F.sum("quantity").cast("double").alias("demand"),
+        freight.cast("double").alias("freight_value"),
+    )
     stops = _deliveries(orders)
     if since is not None:
         stops = stops.where(F.col("delivery_date") >= F.lit(since))

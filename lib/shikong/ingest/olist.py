@@ -215,6 +215,7 @@ def olist_frames(files: Mapping[str, DataFrame], *, lookup: DataFrame) -> dict[s
         F.col("product_id").alias("sku"),
         F.lit("1").alias("quantity"),  # Olist has one row per unit sold
         F.col("price").alias("unit_price"),
+        "freight_value",  # charged for the line's delivery (Olist splits it per item)
         SOURCE_FILE,
     )
     return frames

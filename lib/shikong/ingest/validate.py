@@ -37,7 +37,7 @@ TS_FORMATS = ("yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:m
 #: is quarantined with the column's usual reason (BAD_PRICE, BAD_QUANTITY, BAD_VALUE); lat
 #: and lon have their natural bounds (BAD_COORDINATE).
 MAX_VALUE: dict[str, float] = {
-    "price": 1e9,  # a unit price; the dearest catalogue item is orders of magnitude below
+    "price": 1e9,  # a unit price or freight; the dearest item is orders of magnitude below
     "qty": 1e6,  # units on one order line
     "stock": 1e9,  # units on hand / on order of one SKU at one warehouse
     "int": 1e9,  # magnitude of counters such as line numbers
@@ -138,6 +138,7 @@ SPECS: dict[str, SourceSpec] = {
             ColumnSpec("sku", required=True, ref="sku"),
             ColumnSpec("quantity", "qty", required=True),
             ColumnSpec("unit_price", "price"),
+            ColumnSpec("freight_value", "price"),  # optional in the landing contract
         ),
         derived={"order_date": _date_of("order_ts"), "order_month": _month_of("order_ts")},
     ),
@@ -232,13 +233,21 @@ def _violations(
     return out
 
 
-def with_row_hash(df: DataFrame, *, columns: tuple[str, ...]) -> DataFrame:
+def with_row_hash(
+    df: DataFrame, *, columns: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> DataFrame:
     """Add a SHA-256 of the raw content (nulls distinguished from empty strings).
 
     Together with the source file and an occurrence number it identifies a raw row across
     re-runs, so the quarantine can be written idempotently even for exact duplicates.
+    ``optional`` columns (after ``columns``) count only where they are not null, so a row
+    of a file without them hashes as it did before the contract had them.
     """
-    content = F.concat_ws("\u0001", *[F.coalesce(F.col(c), F.lit("\u0000")) for c in columns])
+    content = F.concat_ws(
+        "\u0001",
+        *[F.coalesce(F.col(c), F.lit("\u0000")) for c in columns],
+        *[F.col(c) for c in optional],  # concat_ws skips nulls
+    )
     return df.withColumn(ROW_HASH, F.sha2(content, 256))
 
 
@@ -265,10 +274,13 @@ def classify(
         columns and ``_reason`` (null when accepted). Among rows that pass every check,
         the second and later copies of a business key get ``DUPLICATE``.
     """
-    names = spec.source.columns
+    names, optional = spec.source.all_columns, spec.source.optional
+    # A raw frame without an optional column (an adapter's, a test's) has it null.
+    raw = raw.withColumns({c: F.lit(None).cast("string") for c in optional if c not in raw.columns})
     malformed = CORRUPT in raw.columns
-    raw_cols = (*names, CORRUPT) if malformed else names
-    df = with_row_hash(raw, columns=raw_cols).withColumn(RAW, F.struct(*raw_cols))
+    hashed = (*spec.source.columns, CORRUPT) if malformed else spec.source.columns
+    df = with_row_hash(raw, columns=hashed, optional=optional)
+    df = df.withColumn(RAW, F.struct(*hashed, *optional))
     for col_spec in spec.columns:
         if col_spec.ref:
             known = refs[col_spec.ref].select(F.col(refs[col_spec.ref].columns[0]).alias("_k"))
@@ -337,14 +349,26 @@ def accepted_rows(classified: DataFrame, spec: SourceSpec, *, run_id: str) -> Da
 
 
 def quarantined_rows(classified: DataFrame, spec: SourceSpec, *, run_id: str) -> DataFrame:
-    """Rejected rows, unchanged (as JSON of the raw strings), with reason and identity."""
+    """Rejected rows, unchanged (as JSON of the raw strings), with reason and identity.
+
+    Optional columns of the contract appear in the JSON only when the row has one (not
+    all null), so the row of a file without them reads as it did before they existed.
+    """
+    as_json = {"ignoreNullFields": "false"}
+    raw = F.to_json(F.col(RAW), as_json)
+    optional = spec.source.optional
+    if optional:
+        fields = classified.schema[RAW].dataType.fieldNames()  # type: ignore[attr-defined]
+        core = F.struct(*[F.col(RAW)[f].alias(f) for f in fields if f not in optional])
+        absent = reduce(operator.and_, [F.col(RAW)[c].isNull() for c in optional])
+        raw = F.when(absent, F.to_json(core, as_json)).otherwise(raw)
     return classified.where(F.col(REASON).isNotNull()).select(
         F.lit(spec.source.name).alias("source"),
         F.col(SOURCE_FILE).alias("source_file"),
         F.col(ROW_HASH).alias("row_hash"),
         F.col(OCCURRENCE).alias("occurrence"),
         F.col(REASON).alias("reason"),
-        F.to_json(F.col(RAW), {"ignoreNullFields": "false"}).alias("raw"),
+        raw.alias("raw"),
         F.lit(run_id).alias("run_id"),
         F.current_timestamp().alias("quarantined_at"),
     )

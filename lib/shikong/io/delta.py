@@ -100,6 +100,13 @@ def version(spark: SparkSession, path: str) -> int:
     return int(_latest_history(spark, path).select("version").collect()[0][0])
 
 
+def new_columns(spark: SparkSession, df: DataFrame, path: str) -> list[str]:
+    """The columns of ``df`` that the existing Delta table at ``path`` does not have yet
+    (a column added to a table after it was first written), in ``df``'s order."""
+    have = set(spark.read.format("delta").load(path).columns)
+    return [c for c in df.columns if c not in have]
+
+
 def merge_into(
     spark: SparkSession,
     df: DataFrame,
@@ -121,6 +128,10 @@ def merge_into(
 
     Re-running with the same rows changes no row: a matched row is rewritten only when a
     value other than its keys, sequence and lineage differs, and nothing is inserted twice.
+
+    A column of ``df`` the table does not have yet is added to it (Delta schema
+    evolution), null in the rows already there; a matched row then counts as changed
+    where ``df`` has a value for it.
 
     Args:
         spark: Session.
@@ -149,12 +160,19 @@ def merge_into(
         return result
 
     before = version(spark, path)
+    added = new_columns(spark, df, path)
     condition = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in keys)
     merge = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+    if added:
+        log.info("adding columns %s to %s", added, path)
+        merge = merge.withSchemaEvolution()
     if update_matched:
         unchanged = {*keys, *lineage, *([sequence_by] if sequence_by else [])}
         value_cols = [c for c in df.columns if c not in unchanged]
-        changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in value_cols)
+        changed = " OR ".join(
+            f"s.`{c}` IS NOT NULL" if c in added else f"NOT (t.`{c}` <=> s.`{c}`)"
+            for c in value_cols
+        )
         if changed and sequence_by:
             seq = f"`{sequence_by}`"
             newer = f"(s.{seq} > t.{seq} OR (t.{seq} IS NULL AND s.{seq} IS NOT NULL))"
@@ -182,7 +200,8 @@ def replace_where(
 
     Every old row inside the scope goes, including those of keys or partitions that ``df``
     no longer has (a series that dropped out, a day whose orders vanished); rows outside it
-    stay. Delta refuses the commit if a row of ``df`` lies outside the scope.
+    stay. Delta refuses the commit if a row of ``df`` lies outside the scope. A column of
+    ``df`` the table does not have yet is added to it (null in the rows outside the scope).
 
     Args:
         spark: Session.
@@ -204,6 +223,9 @@ def replace_where(
     )
     if not table_exists(spark, path):
         writer = _created(writer, stats_columns)
+    elif added := new_columns(spark, df, path):
+        log.info("adding columns %s to %s", added, path)
+        writer = writer.option("mergeSchema", "true")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(path)

@@ -9,6 +9,8 @@ moved) cannot be read column by column without shifting values into the wrong co
 its header is checked here, before Spark reads it, and such a file is read as text
 instead: one raw row per data line, the line in ``_corrupt_record`` and ``_bad_header``
 set, which validation quarantines whole as ``BAD_HEADER`` while the other files load.
+A contract's optional trailing columns (``LandingSource.optional``) may be absent from a
+header: its files are read with the columns they have, and the others are null.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import csv
 import logging
 import re
 from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -125,7 +128,7 @@ def _bad_header_rows(
         SOURCE_FILE,
     )
     return lines.select(
-        *[F.lit(None).cast("string").alias(c) for c in source.columns],
+        *[F.lit(None).cast("string").alias(c) for c in source.all_columns],
         CORRUPT,
         SOURCE_FILE,
         F.lit(True).alias(BAD_HEADER_FLAG),
@@ -136,8 +139,9 @@ def read_landing(spark: SparkSession, landing_dir: str, source: LandingSource) -
     """Read every file of one landing source.
 
     A line that does not fit the schema keeps its text in ``_corrupt_record``. A CSV file
-    whose header is not exactly the contract's columns (in order) is not parsed: its data
-    lines come back with ``_bad_header`` set (see the module notes).
+    whose header is not one the contract accepts (:attr:`LandingSource.headers`) is not
+    parsed: its data lines come back with ``_bad_header`` set (see the module notes). The
+    rows have every column of the contract; optional ones a file lacks are null.
 
     Args:
         spark: Session.
@@ -147,42 +151,70 @@ def read_landing(spark: SparkSession, landing_dir: str, source: LandingSource) -
     Returns:
         The raw rows and the files read.
     """
-    schema = source.raw_schema.add(StructField(CORRUPT, StringType(), True))
     files = landing_files(landing_dir, source)
     bad: list[str] = []
-    for f in files if source.fmt == "csv" else ():
+    # Files by the header they have (JSON lines: all the contract's columns, by name).
+    by_header: dict[tuple[str, ...], list[str]] = {}
+    for f in files:
+        if source.fmt != "csv":
+            by_header.setdefault(source.all_columns, []).append(f)
+            continue
         names = csv_header(fs.join(landing_dir, f))
-        # No line at all: an empty file, no header to check and no record to lose.
-        if names is not None and names != list(source.columns):
+        if names is None:
+            # No line at all: an empty file, no header to check and no record to lose.
+            by_header.setdefault(source.columns, []).append(f)
+        elif tuple(names) in source.headers:
+            by_header.setdefault(tuple(names), []).append(f)
+        else:
             log.warning(
                 "%s: header %s is not %s; every record quarantined as BAD_HEADER",
                 f,
                 ",".join(names),
-                ",".join(source.columns),
+                " or ".join(",".join(h) for h in source.headers),
             )
             bad.append(f)
-    good = [f for f in files if f not in bad]
+    parts = [
+        _read_files(spark, landing_dir, source, columns, group)
+        for columns, group in sorted(by_header.items())
+    ]
+    if not parts:
+        schema = source.raw_schema().add(StructField(CORRUPT, StringType(), True))
+        parts = [spark.createDataFrame([], schema).withColumn(SOURCE_FILE, F.lit(""))]
+    df = reduce(DataFrame.unionByName, parts)
+    if source.fmt == "csv":
+        df = df.withColumn(BAD_HEADER_FLAG, F.lit(False).cast(BooleanType()))
+        if bad:
+            df = df.unionByName(_bad_header_rows(spark, landing_dir, source, bad))
+    return LandingRead(df, tuple(files), tuple(bad))
+
+
+def _read_files(
+    spark: SparkSession,
+    landing_dir: str,
+    source: LandingSource,
+    columns: tuple[str, ...],
+    files: list[str],
+) -> DataFrame:
+    """The raw rows of files that have ``columns`` (their header), in every column of the
+    contract (null where they have none) plus ``_corrupt_record`` and ``_source_file``."""
+    schema = source.raw_schema(columns).add(StructField(CORRUPT, StringType(), True))
     reader = (
         spark.read.schema(schema)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT)
     )
-    paths = [_glob_escaped(fs.join(landing_dir, f)) for f in good]
-    if not paths:
-        df = spark.createDataFrame([], schema)
-    elif source.fmt == "csv":
+    paths = [_glob_escaped(fs.join(landing_dir, f)) for f in files]
+    if source.fmt == "csv":
         # The header was checked above; Spark only skips it.
         df = reader.option("header", "true").option("enforceSchema", "true").csv(paths)
     elif source.fmt == "json":
         df = reader.json(paths)
     else:  # pragma: no cover - guarded by schemas
         raise ValueError(f"unknown landing format {source.fmt!r}")
-    df = df.withColumn(SOURCE_FILE, _source_file(source.folder) if paths else F.lit(""))
-    if source.fmt == "csv":
-        df = df.withColumn(BAD_HEADER_FLAG, F.lit(False).cast(BooleanType()))
-        if bad:
-            df = df.unionByName(_bad_header_rows(spark, landing_dir, source, bad))
-    return LandingRead(df, tuple(files), tuple(bad))
+    absent = {c: F.lit(None).cast("string") for c in source.all_columns if c not in columns}
+    # The file's path first: ``_metadata`` is a column of the scan itself.
+    df = df.withColumn(SOURCE_FILE, _source_file(source.folder))
+    return df.withColumns(absent).select(*source.all_columns, CORRUPT, SOURCE_FILE)
 
 
 def landing_sources(landing_dir: str, sources: tuple[LandingSource, ...]) -> list[LandingSource]:

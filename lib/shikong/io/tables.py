@@ -422,7 +422,7 @@ TABLES: Mapping[str, TableSpec] = {
                     "route_groups",
                     "OR-Tools vs nearest neighbour per warehouse-day",
                     None,
-                    Protection(note="per warehouse-day totals only"),
+                    Protection(note="per warehouse-day totals only (orders, km, freight)"),
                 ),
                 (
                     "route_sketches",
