@@ -124,6 +124,18 @@ def test_gmv_and_freight_totals(spark, olist_run, oracle):
     assert len(lines) == len(oracle.items)
     gmv = (lines["unit_price"] * lines["quantity"]).sum()
     assert gmv == pytest.approx(oracle.items["price"].astype(float).sum(), rel=1e-9)
+    freight = oracle.items["freight_value"].astype(float)
+    assert lines["freight_value"].sum() == pytest.approx(freight.sum(), rel=1e-9)
+    # The routes report the freight charged on their orders: per warehouse-day, the sum
+    # over the routed orders' lines in the raw file.
+    per_order = oracle.items.assign(f=freight).groupby("order_id")["f"].sum()
+    stops = _read(spark, olist_run, "gold.route_stops")
+    stops["expected"] = stops["order_id"].map(per_order)
+    expected = stops.groupby(["warehouse_id", "delivery_date"])["expected"].sum()
+    groups = _read(spark, olist_run, "gold.route_groups")
+    got = groups.set_index(["warehouse_id", "delivery_date"])["freight_value"]
+    assert len(got) > 0
+    assert np.allclose(got.sort_index(), expected.reindex(got.index).sort_index())
 
 
 def test_weekly_orders_in_the_top_cells(spark, olist_run, oracle):

@@ -213,14 +213,7 @@ def replace_where(
     Returns:
         The commit's version and row counts (``rows_deleted``: old rows of the scope).
     """
-    # mergeSchema: a column added by a later release (a nullable one) joins the table; the
-    # old rows read it as null.
-    writer = (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", where)
-        .option("mergeSchema", "true")
-    )
+    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", where)
     if not table_exists(spark, path):
         writer = _created(writer, stats_columns)
     elif added := new_columns(spark, df, path):
