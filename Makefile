@@ -10,6 +10,7 @@ OLIST ?= ../shared/data/olist_sample
 help:
 	@echo "make run    set up, then run the whole pipeline on the default world (./lakehouse)"
 	@echo "make run-olist  the whole pipeline on the real Olist files (OLIST=dir; ./lakehouse-olist)"
+	@echo "make clean  remove ./lakehouse and ./lakehouse-olist (and Spark and build leftovers)"
 	@echo "make test   set up, then run the test suite (real Spark + Sedona + Delta, local mode)"
 	@echo "make bench  set up, then run benchmarks (AREA=spatial|timeseries|training|decisions|all)"
 	@echo "make lint   ruff + mypy + layering contracts (import-linter)"

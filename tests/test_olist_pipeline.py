@@ -19,9 +19,11 @@ import pytest
 
 from olist_oracle import Olist, read
 from shikong.cli import main as cli_main
+from shikong.cli import run_options
 from shikong.config import AppConfig, Paths, load_config
 from shikong.io import fs, world
 from shikong.io.catalog import Catalog
+from shikong.io.landing import olist_files
 from shikong.stages import ml_inputs, registry
 from shikong.stages.context import StageContext
 from shikong.stages.runner import run_stage
@@ -62,13 +64,7 @@ def olist_run(spark, base_config, shared_data, tmp_path_factory) -> OlistRun:
     ctx = StageContext.create(spark, cfg, run_id=RUN_ID)
     out, seconds = {}, {}
     for stage in registry.select(None, models_enabled=cfg.models.enabled):
-        options = {}
-        if stage.name == "ingest":
-            options = {
-                "source": "olist",
-                "path": str(shared_data / "olist_sample"),
-                "layer": "bronze",
-            }
+        options = run_options(stage, source="olist", path=str(shared_data / "olist_sample"))
         t0 = time.perf_counter()
         out[stage.name] = run_stage(ctx, stage, **options)
         seconds[stage.name] = time.perf_counter() - t0
@@ -135,7 +131,7 @@ def test_gmv_and_freight_totals(spark, olist_run, oracle):
     groups = _read(spark, olist_run, "gold.route_groups")
     got = groups.set_index(["warehouse_id", "delivery_date"])["freight_value"]
     assert len(got) > 0
-    assert np.allclose(got.sort_index(), expected.reindex(got.index).sort_index())
+    assert np.allclose(got.sort_index(), expected.reindex(got.index).sort_index(), equal_nan=True)
 
 
 def test_weekly_orders_in_the_top_cells(spark, olist_run, oracle):
@@ -217,6 +213,19 @@ def test_policy_per_category_state(spark, olist_run, oracle):
     )
     # No stock snapshots in Olist: nothing on hand, the replay opens at order-up-to.
     assert policy["on_hand"].isna().all()
+    # A category's price: the mean price of its lines in the raw file.
+    lines = oracle.items.merge(
+        oracle.products.merge(oracle.translation, on="product_category_name", how="left"),
+        on="product_id",
+        how="left",
+    )
+    lines["category"] = (
+        lines["product_category_name_english"]
+        .fillna(lines["product_category_name"])
+        .fillna(NO_CATEGORY)
+    )
+    mean_price = lines.assign(p=lines["price"].astype(float)).groupby("category")["p"].mean()
+    assert np.allclose(policy["unit_price"], policy["sku"].map(mean_price))
     sim = _read(spark, olist_run, "gold.policy_simulation")
     assert sim["balance_ok"].all() and set(sim["policy"]) == {"policy", "naive"}
 
@@ -230,12 +239,35 @@ def test_recommender_is_left_out_with_its_reason(spark, olist_run):
     assert set(_read(spark, olist_run, "gold.model_registry")["model_kind"]) == {"demand"}
 
 
-def test_the_olist_data_and_a_generated_world_never_mix(olist_run, capsys):
+def test_the_olist_data_and_other_data_never_mix(olist_run, shared_data, tmp_path):
     lakehouse = olist_run.cfg.paths.lakehouse
-    assert world.recorded_world(lakehouse) == world.OLIST
+    ident = world.olist(olist_files(str(shared_data / "olist_sample")))
+    assert world.recorded_world(lakehouse) == ident
     generated = world.identity(7, {"name": "small"}, "2023-01-01")
-    with pytest.raises(world.WorldMismatchError, match="the Olist data"):
-        world.check(lakehouse, generated)
+    for other in (generated, world.olist({**ident["files"], "orders.csv": 1})):
+        with pytest.raises(world.WorldMismatchError, match="the Olist files"):
+            world.check(lakehouse, other)
+    # Upstream landing files (no generated world.json) are refused there too.
+    with pytest.raises(world.WorldMismatchError, match="a lakehouse of their own"):
+        world.check_landing(lakehouse, None)
+    world.check_landing(str(tmp_path / "empty"), None)
+
+
+def test_a_model_the_data_did_not_allow_says_why(spark, olist_run):
+    ctx = StageContext.create(spark, olist_run.cfg, run_id=RUN_ID)
+    with pytest.raises(ValueError, match="no recommender model for this data: no behaviour"):
+        ml_inputs.kinds(ctx, "recommender")
+
+
+def test_a_bad_path_stops_before_fresh_removes_anything(tmp_path, capsys):
+    lakehouse = tmp_path / "lakehouse"
+    lakehouse.mkdir()
+    (lakehouse / "kept.txt").write_text("x")
+    argv = ["--source", "olist", "--path", str(tmp_path / "nope"), "--fresh"]
+    assert cli_main(["run", *argv, "--lakehouse", str(lakehouse)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such folder" in err[0]
+    assert (lakehouse / "kept.txt").exists()
 
 
 @pytest.mark.parametrize(

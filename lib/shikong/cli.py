@@ -146,13 +146,14 @@ def _world_to_generate(cfg: AppConfig, scale: str | None) -> dict[str, Any]:
     )
 
 
-def _replace_lakehouse(cfg: AppConfig) -> None:
+def _replace_lakehouse(cfg: AppConfig, *, landing: bool = True) -> None:
     """``run --fresh``: empty the lakehouse but for this run's lock (and remove a landing
-    folder outside it)."""
+    folder outside it, unless ``landing`` is false: an Olist run reads none)."""
     from shikong.io import fs, lock
 
     lakehouse = cfg.paths.lakehouse
-    for where in dict.fromkeys([lakehouse, cfg.paths.landing_dir]):
+    folders = [lakehouse, cfg.paths.landing_dir] if landing else [lakehouse]
+    for where in dict.fromkeys(folders):
         if not fs.exists(where):
             continue
         log.warning("--fresh: removing %s", where)
@@ -170,9 +171,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from shikong.io.runlog import new_run_id
     from shikong.secrets import pseudonym_key
 
-    cfg = config_from_args(args)
-    if (args.source == "olist") != bool(args.path):
+    olist = args.source == "olist"
+    if olist != bool(args.path):
         raise ConfigError("run: --source olist and --path DIR (the Olist CSVs) go together")
+    if olist and args.config is None:
+        args.config = "olist"  # the real data's profile: its own lakehouse, its series level
+    cfg = config_from_args(args)
+    if olist:
+        from shikong.io import world
+        from shikong.io.landing import olist_files
+
+        # Before anything is removed (--fresh) or written: the files and the lakehouse.
+        ident = world.olist(olist_files(args.path))
+        if not args.fresh:
+            world.check(cfg.paths.lakehouse, ident)
     try:
         stages = registry.select(args.only, models_enabled=cfg.models.enabled)
     except registry.UnknownStageError as exc:
@@ -184,6 +196,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # First of all: a second run on the lakehouse stops here, before it changes anything.
     with lock.locked(cfg.paths.lakehouse, run_id, "shikong run"):
         return _run_pipeline(args, cfg, stages, run_id, key)
+
+
+def run_options(stage: registry.Stage, *, source: str, path: str | None) -> dict[str, Any]:
+    """A stage's options in ``shikong run``: the Olist files go to the lakehouse's own
+    ``bronze``, which every later stage reads."""
+    if source == "olist" and stage.name == "ingest":
+        return {"source": "olist", "path": path, "layer": "bronze"}
+    return {}
 
 
 def _run_pipeline(
@@ -202,10 +222,8 @@ def _run_pipeline(
     landing = cfg.paths.landing_dir
     olist = args.source == "olist"
     if args.fresh:
-        _replace_lakehouse(cfg)
+        _replace_lakehouse(cfg, landing=not olist)
     if olist:
-        # Refuse before anything is written, not at ingest.
-        world.check(cfg.paths.lakehouse, world.OLIST)
         log.info("source: the Olist files in %s (nothing is generated)", args.path)
     elif args.regenerate or args.fresh or world.landing_world(landing) is None:
         # Refuse before the landing files are overwritten, not at ingest.
@@ -223,11 +241,8 @@ def _run_pipeline(
         log.info("models.enabled is false: skipping stages %s", ", ".join(skipped))
     evaluation = None
     for stage in stages:
-        options: dict[str, Any] = {}
-        if olist and stage.name == "ingest":
-            options = {"source": "olist", "path": args.path, "layer": "bronze"}
         with step(stage.name):
-            out = run_stage(ctx, stage, **options)
+            out = run_stage(ctx, stage, **run_options(stage, source=args.source, path=args.path))
         if stage.name == "evaluate":
             evaluation = out
     tables = ctx.catalog.list_tables(spark)
@@ -288,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("generated", "olist"),
         default="generated",
         help="generated: the seeded demo world (landing files); olist: the real Olist files "
-        "of --path, into a lakehouse of their own (conf/olist.yaml: ./lakehouse-olist)",
+        "of --path, with the olist profile unless --config is given (its own lakehouse, "
+        "./lakehouse-olist)",
     )
     p.add_argument("--path", default=None, help="folder of the Olist CSV files (--source olist)")
     p.add_argument(

@@ -105,6 +105,7 @@ from shikong.decisions.spark_frames import (
     route_sketch_lines,
     routing_input,
     routing_output_part,
+    stock_point_prices,
 )
 from shikong.frames import column_names, ddl_fields
 
@@ -179,5 +180,6 @@ __all__ = [
     "split_policy_input",
     "split_routing_output",
     "stack_policy_inputs",
+    "stock_point_prices",
     "summarize_ledger",
 ]

@@ -88,6 +88,33 @@ def policy_inputs(
     return stacked.select(*[F.col(c).cast(t) for c, t in _fields(POLICY_INPUT_SCHEMA)])
 
 
+def stock_point_prices(
+    products: DataFrame, lines: DataFrame, *, item_col: str, no_category: str
+) -> DataFrame:
+    """Unit price per item (``item_col`` -> ``unit_price``) for the policy's holding cost.
+
+    Per SKU (``item_col="sku"``): the catalogue's price, or where it has none (real
+    catalogues such as Olist's carry no list price) the mean price of the SKU's lines. Per
+    category (``item_col="category"``): the mean price of the category's lines, products
+    without a category under ``no_category``. An item with no priced line has no row.
+    """
+    line_price = lines.select("sku", "unit_price").where(F.col("unit_price").isNotNull())
+    if item_col == "sku":
+        mean = line_price.groupBy("sku").agg(F.avg("unit_price").alias("_mean"))
+        return (
+            products.select("sku", F.col("unit_price").alias("_list"))
+            .join(mean, "sku", "full")
+            .select("sku", F.coalesce("_list", "_mean").alias("unit_price"))
+            .where(F.col("unit_price").isNotNull())
+        )
+    category = products.select("sku", F.coalesce("category", F.lit(no_category)).alias(item_col))
+    return (
+        line_price.join(category, "sku")
+        .groupBy(item_col)
+        .agg(F.avg("unit_price").alias("unit_price"))
+    )
+
+
 def _fields(ddl: str) -> list[tuple[str, str]]:
     return [tuple(part.strip().split(" ", 1)) for part in ddl.split(",")]  # type: ignore[misc]
 
@@ -221,6 +248,7 @@ def route_sketch_lines(paths: DataFrame, warehouses: DataFrame) -> DataFrame:
 __all__ = [
     "first_delivery_day",
     "policy_inputs",
+    "stock_point_prices",
     "route_sketch_lines",
     "routing_input",
     "routing_output_part",

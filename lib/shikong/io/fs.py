@@ -101,6 +101,12 @@ def is_file(uri: str) -> bool:
     return fs.get_file_info(path).type == pafs.FileType.File
 
 
+def size(uri: str) -> int:
+    """Size in bytes of the file at ``uri``."""
+    fs, path = filesystem(uri)
+    return int(fs.get_file_info(path).size or 0)
+
+
 def makedirs(uri: str) -> None:
     """Create the folder ``uri`` and its parents (a no-op on object stores)."""
     fs, path = filesystem(uri)

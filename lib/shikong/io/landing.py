@@ -245,9 +245,19 @@ def read_olist(spark: SparkSession, folder: str) -> dict[str, DataFrame]:
     Raises:
         FileNotFoundError: Naming the folder and the missing files.
     """
+    olist_files(folder)
+    return {name: read_olist_csv(spark, folder, name) for name in OLIST_FILES}
+
+
+def olist_files(folder: str) -> dict[str, int]:
+    """The Olist files the adapter needs in ``folder``, with their sizes in bytes (no Spark).
+
+    Raises:
+        FileNotFoundError: Naming the folder and the missing files.
+    """
     if not fs.exists(folder):
         raise FileNotFoundError(f"{folder}: no such folder (--path must hold the Olist CSVs)")
     missing = [n for n in OLIST_FILES if not fs.is_file(fs.join(folder, n))]
     if missing:
         raise FileNotFoundError(f"{folder}: missing Olist file(s) {', '.join(missing)}")
-    return {name: read_olist_csv(spark, folder, name) for name in OLIST_FILES}
+    return {name: fs.size(fs.join(folder, name)) for name in OLIST_FILES}

@@ -7,14 +7,15 @@ the newcomers as accepted. The fingerprint of the generated world (from the gene
 ingest; a different world is refused with a one-line error naming the fix. Landing
 folders without a ``world.json`` (real upstream data) carry no fingerprint and are not
 checked. The Olist files ingested into a lakehouse's own ``bronze`` (``shikong run
---source olist``) are recorded as :data:`OLIST`, so neither that data nor a generated
-world can be mixed into the other.
+--source olist``) are recorded as :func:`olist`, so neither that data nor a generated
+world, nor another set of Olist files, can be mixed into it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from shikong.io import fs
@@ -33,8 +34,10 @@ def identity(seed: int, scale: dict[str, Any], start_date: str) -> dict[str, Any
     return {"seed": int(seed), "scale": scale, "start_date": start_date}
 
 
-#: The identity of a lakehouse holding the real Olist data in its ``bronze`` layer.
-OLIST: dict[str, Any] = {"source": "olist"}
+def olist(files: Mapping[str, int]) -> dict[str, Any]:
+    """The identity of the Olist files (name -> size in bytes) in a lakehouse's ``bronze``:
+    another set of Olist files (the full data set, another subset) is another world."""
+    return {"source": "olist", "files": dict(sorted(files.items()))}
 
 
 def fingerprint(ident: dict[str, Any]) -> str:
@@ -45,8 +48,9 @@ def fingerprint(ident: dict[str, Any]) -> str:
 
 def describe(ident: dict[str, Any]) -> str:
     """``seed 42, scale default, from 2023-01-01`` (or ``the Olist data``) for messages."""
-    if "source" in ident:
-        return f"the {ident['source'].capitalize()} data"
+    if ident.get("source") == "olist":
+        rows = sum(ident.get("files", {}).values())
+        return f"the Olist files of {rows:,} bytes"
     scale = ident.get("scale", {})
     name = scale.get("name", "?") if isinstance(scale, dict) else scale
     return f"seed {ident.get('seed')}, scale {name}, from {ident.get('start_date')}"
@@ -82,6 +86,24 @@ def check(lakehouse: str, ident: dict[str, Any]) -> None:
             f"lakehouse {lakehouse} holds another world ({describe(held)}) than this one "
             f"({describe(ident)}): give this one a lakehouse of its own (--lakehouse), "
             "rerun with --fresh to replace it, or `make clean` first"
+        )
+
+
+def check_landing(lakehouse: str, ident: dict[str, Any] | None) -> None:
+    """Refuse landing files into a lakehouse they do not belong in: another generated world
+    (:func:`check`), or any landing file where the Olist data is.
+
+    Raises:
+        WorldMismatchError: One line naming the fix.
+    """
+    if ident is not None:
+        check(lakehouse, ident)
+        return
+    held = recorded_world(lakehouse)
+    if held is not None and held.get("source") == "olist":
+        raise WorldMismatchError(
+            f"lakehouse {lakehouse} holds {describe(held)}: ingest landing files into a "
+            "lakehouse of their own (--lakehouse)"
         )
 
 

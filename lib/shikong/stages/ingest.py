@@ -31,7 +31,7 @@ from shikong.ingest.validate import (
 )
 from shikong.io import catalog as C
 from shikong.io import delta, world
-from shikong.io.landing import landing_sources, read_landing, read_olist
+from shikong.io.landing import landing_sources, olist_files, read_landing, read_olist
 from shikong.io.reference import municipality_lookup
 from shikong.io.runlog import RunLogEntry, write_run_log
 from shikong.stages.context import StageContext, step
@@ -253,10 +253,9 @@ def ingest_landing(
         )
     for missing in sorted({s.name for s in wanted} - {s.name for s in present}):
         log.warning("no landing folder for %s under %s; skipped", missing, landing)
-    # A different generated world must not be mixed into this lakehouse.
+    # A different generated world (or any, where the Olist data is) must not be mixed in.
     ident = world.landing_world(landing)
-    if ident is not None:
-        world.check(ctx.cfg.paths.lakehouse, ident)
+    world.check_landing(ctx.cfg.paths.lakehouse, ident)
     frames = {}
     for s in present:
         read = read_landing(ctx.spark, landing, s)
@@ -277,8 +276,9 @@ def ingest_olist(ctx: StageContext, folder: str, *, layer: str = OLIST_LAYER) ->
     the Olist data, so a generated world is never mixed into it, nor it into one.
     """
     lakehouse = ctx.cfg.paths.lakehouse
+    ident = world.olist(olist_files(folder))
     if layer == "bronze":
-        world.check(lakehouse, world.OLIST)
+        world.check(lakehouse, ident)
     files = read_olist(ctx.spark, folder)
     mapped = olist_frames(files, lookup=municipality_lookup(ctx.spark))
     frames = {
@@ -287,7 +287,7 @@ def ingest_olist(ctx: StageContext, folder: str, *, layer: str = OLIST_LAYER) ->
     }
     reports = ingest_frames(ctx, frames, layer=layer)
     if layer == "bronze":
-        world.record(lakehouse, world.OLIST)
+        world.record(lakehouse, ident)
     return reports
 
 

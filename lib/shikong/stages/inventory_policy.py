@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
-from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from shikong.decisions import (
@@ -30,6 +29,7 @@ from shikong.decisions import (
     policy_config,
     policy_inputs,
     simulation_summary,
+    stock_point_prices,
 )
 from shikong.frames import default_parallelism, first_row, to_pandas
 from shikong.stages.context import StageContext, step
@@ -42,22 +42,6 @@ STOCK_POINTS = {
     "sku_warehouse": ("sku", "warehouse_id"),
     "category_state": ("category", "warehouse_state"),
 }
-
-
-def _prices(ctx: StageContext, level: str) -> DataFrame:
-    """Unit price per item: the catalogue's, or for a category the mean price of its lines
-    (real catalogues such as Olist's carry no list price)."""
-    if level == "sku_warehouse":
-        return ctx.read("bronze.products").select("sku", "unit_price")
-    category = ctx.read("bronze.products").select(
-        "sku", F.coalesce("category", F.lit(NO_CATEGORY)).alias("category")
-    )
-    return (
-        ctx.read("bronze.order_lines")
-        .join(category, "sku")
-        .groupBy("category")
-        .agg(F.avg("unit_price").alias("unit_price"))
-    )
 
 
 def run(ctx: StageContext) -> pd.DataFrame:
@@ -85,12 +69,17 @@ def run(ctx: StageContext) -> pd.DataFrame:
             else None
         )
         if inventory is None:
-            log.info("inventory_policy: no stock snapshots at level %s; none on hand", level)
+            log.warning("inventory_policy: no stock snapshots at level %s; none on hand", level)
         stacked = policy_inputs(
             forecasts,
             series,
             inventory,
-            _prices(ctx, level),
+            stock_point_prices(
+                ctx.read("bronze.products"),
+                ctx.read("bronze.order_lines"),
+                item_col=item,
+                no_category=NO_CATEGORY,
+            ),
             item_col=item,
             location_col=location,
         )

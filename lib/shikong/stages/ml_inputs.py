@@ -69,8 +69,15 @@ def skipped(ctx: StageContext, kind: str) -> str | None:
 
 def kinds(ctx: StageContext, model: str) -> tuple[str, ...]:
     """The model kinds a stage works on: ``model``, or for ``all`` every kind the data
-    allowed (a skipped one is logged with its reason)."""
+    allowed (a skipped one is logged with its reason).
+
+    Raises:
+        ValueError: When ``model`` names a kind the data did not allow, with the reason.
+    """
     if model != "all":
+        reason = skipped(ctx, model)
+        if reason:
+            raise ValueError(f"no {model} model for this data: {reason}")
         return (model,)
     out = []
     for kind in KINDS:

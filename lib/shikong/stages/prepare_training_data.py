@@ -123,7 +123,19 @@ def prepare_recommender(ctx: StageContext) -> dict[str, Any]:
     ms = ctx.cfg.models
     root = ml.data_dir(ctx, "recommender")
     if not ctx.catalog.exists(ctx.spark, "bronze.events"):
-        reason = "no behaviour events (bronze.events): the data has no sessions to learn from"
+        # The examples are browsing sessions. Purchases alone could only teach a
+        # customer's next order: how many customers have one is logged with the reason.
+        repeat = (
+            ctx.read("bronze.orders")
+            .groupBy("customer_id")
+            .count()
+            .where(F.col("count") >= 2)
+            .count()
+        )
+        reason = (
+            "no behaviour events (bronze.events) to build sessions from; "
+            f"{repeat} customer(s) have two orders or more"
+        )
         log.warning("recommender: %s", reason)
         if fs.exists(root):
             fs.delete(root)  # an earlier run's shards are not this data's

@@ -409,7 +409,7 @@ def forecast_section(ctx: StageContext) -> Section:
 def policy_section(ctx: StageContext) -> Section:
     df, src = published_table(ctx, "gold.policy_simulation")
     title = "Inventory policy replay"
-    note = "Every SKU x warehouse replayed over recent demand under each policy (summed)."
+    note = "Every stock point replayed over recent demand under each policy (summed)."
     if df is None:
         return _section("policy", title, CHART, [src], empty=_missing(src), note=note)
     run_date = first_row(df.agg(F.max("run_date")))[0]
