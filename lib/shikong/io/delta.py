@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
@@ -26,6 +27,38 @@ class WriteResult:
     rows_inserted: int
     rows_updated: int
     rows_deleted: int = 0
+
+
+#: Delta's session settings of an idempotent write (``txnAppId`` / ``txnVersion``).
+TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+
+
+@contextlib.contextmanager
+def idempotent_writes(spark: SparkSession, app_id: str | None, version: int) -> Iterator[None]:
+    """Make each Delta write inside the block idempotent for ``(app_id, version)``.
+
+    Delta records the pair in the transaction of every table written (``SetTransaction``)
+    and skips any later write, MERGE included, to a table that already recorded
+    ``app_id`` with a version at least as large: a streaming micro-batch replayed after a
+    crash (same query id, same batch id) commits nothing twice. Write each table at most
+    once inside one block (a second write to it would be skipped too). ``app_id=None``:
+    nothing changes. The session settings are restored when the block ends.
+    """
+    if app_id is None:
+        yield
+        return
+    previous = {k: spark.conf.get(k, None) for k in (TXN_APP_ID, TXN_VERSION)}
+    spark.conf.set(TXN_APP_ID, app_id)
+    spark.conf.set(TXN_VERSION, str(int(version)))
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:

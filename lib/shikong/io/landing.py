@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
 
@@ -135,8 +136,13 @@ def _bad_header_rows(
     )
 
 
-def read_landing(spark: SparkSession, landing_dir: str, source: LandingSource) -> LandingRead:
-    """Read every file of one landing source.
+def read_landing(
+    spark: SparkSession,
+    landing_dir: str,
+    source: LandingSource,
+    files: Sequence[str] | None = None,
+) -> LandingRead:
+    """Read every file of one landing source (or the given ones).
 
     A line that does not fit the schema keeps its text in ``_corrupt_record``. A CSV file
     whose header is not one the contract accepts (:attr:`LandingSource.headers`) is not
@@ -147,11 +153,14 @@ def read_landing(spark: SparkSession, landing_dir: str, source: LandingSource) -
         spark: Session.
         landing_dir: Landing root URI.
         source: Which source.
+        files: Only these files (``folder/name`` relative to the landing folder, as
+            :func:`landing_files` lists them: a streaming micro-batch's new files);
+            ``None``: every file of the source.
 
     Returns:
         The raw rows and the files read.
     """
-    files = landing_files(landing_dir, source)
+    files = landing_files(landing_dir, source) if files is None else sorted(files)
     bad: list[str] = []
     # Files by the header they have (JSON lines: all the contract's columns, by name).
     by_header: dict[tuple[str, ...], list[str]] = {}

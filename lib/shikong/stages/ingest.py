@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
@@ -102,8 +103,25 @@ def _reference_sets(ctx: StageContext, layer: str) -> dict[str, DataFrame]:
     return refs
 
 
+@dataclass(frozen=True)
+class Txn:
+    """An idempotent write's identity: a streaming query's id and its micro-batch id.
+
+    Every table a batch writes records the pair; a replay of the batch writes nothing
+    again (:func:`shikong.io.delta.idempotent_writes`).
+    """
+
+    app_id: str
+    version: int
+
+
 def ingest_source(
-    ctx: StageContext, raw: RawSource, source: S.LandingSource, *, layer: str = "bronze"
+    ctx: StageContext,
+    raw: RawSource,
+    source: S.LandingSource,
+    *,
+    layer: str = "bronze",
+    txn: Txn | None = None,
 ) -> tuple[SourceReport, list[RunLogEntry]]:
     """Validate one source's raw rows and write bronze, quarantine and reconciliation.
 
@@ -112,6 +130,7 @@ def ingest_source(
         raw: The source's raw rows and its rows in per file.
         source: Which source.
         layer: Lakehouse layer of the bronze tables (``bronze``, ``bronze_olist``...).
+        txn: Make the bronze and quarantine writes idempotent for this streaming batch.
 
     Returns:
         The source report and one run-log entry per file.
@@ -154,14 +173,15 @@ def ingest_source(
                 f"file: (rows in, (accepted, quarantined)) {dict(sorted(bad.items()))}"
             )
 
-        written = ctx.catalog.write(
-            ctx.spark, table, accepted_rows(classified, spec, run_id=ctx.run_id)
-        )
-        ctx.catalog.write(
-            ctx.spark,
-            _table("quarantine", layer),
-            quarantined_rows(classified, spec, run_id=ctx.run_id),
-        )
+        with _idempotent(ctx, txn):
+            written = ctx.catalog.write(
+                ctx.spark, table, accepted_rows(classified, spec, run_id=ctx.run_id)
+            )
+            ctx.catalog.write(
+                ctx.spark,
+                _table("quarantine", layer),
+                quarantined_rows(classified, spec, run_id=ctx.run_id),
+            )
     finally:
         classified.unpersist()
 
@@ -200,22 +220,44 @@ def ingest_source(
     return report, entries
 
 
+def _idempotent(ctx: StageContext, txn: Txn | None) -> AbstractContextManager[None]:
+    return delta.idempotent_writes(
+        ctx.spark, txn.app_id if txn else None, txn.version if txn else 0
+    )
+
+
 def ingest_frames(
-    ctx: StageContext, frames: Mapping[str, RawSource], *, layer: str
+    ctx: StageContext,
+    frames: Mapping[str, RawSource],
+    *,
+    layer: str,
+    txn: Txn | None = None,
+    expire: bool = True,
 ) -> list[SourceReport]:
-    """Ingest raw sources per source name (in catalogue-first order) and log the run."""
+    """Ingest raw sources per source name (in catalogue-first order) and log the run.
+
+    The one code path of batch ingest and of each streaming micro-batch
+    (:mod:`shikong.stages.stream`), which passes its ``txn`` (one source per batch: each
+    table is written once under it) and expires the quarantine once per pass instead.
+    """
+    if txn is not None and len(frames) > 1:
+        raise ValueError("an idempotent (streaming) batch ingests one source")
     reports: list[SourceReport] = []
     entries: list[RunLogEntry] = []
     for source in S.SOURCES:
         if source.name not in frames:
             continue
         with step(f"ingest {source.name}") as done:
-            report, file_entries = ingest_source(ctx, frames[source.name], source, layer=layer)
+            report, file_entries = ingest_source(
+                ctx, frames[source.name], source, layer=layer, txn=txn
+            )
             done(report.rows_in)
         reports.append(report)
         entries.extend(file_entries)
-    write_run_log(ctx.spark, ctx.catalog, entries)
-    expire_quarantine(ctx, layer=layer)
+    with _idempotent(ctx, txn):
+        write_run_log(ctx.spark, ctx.catalog, entries)
+    if expire:
+        expire_quarantine(ctx, layer=layer)
     return reports
 
 
@@ -239,6 +281,15 @@ def expire_quarantine(ctx: StageContext, *, layer: str = "bronze") -> int:
     return n
 
 
+def landing_source(
+    ctx: StageContext, source: S.LandingSource, files: Sequence[str] | None = None
+) -> RawSource:
+    """One source's landing files (all, or ``files``) as raw rows with their rows in."""
+    read = read_landing(ctx.spark, ctx.cfg.paths.landing_dir, source, files)
+    # The landing reader builds no joins: its rows are the files' records.
+    return RawSource(read.rows, records_per_file(read.rows, files=read.files))
+
+
 def ingest_landing(
     ctx: StageContext, *, sources: Sequence[str] | None = None
 ) -> list[SourceReport]:
@@ -256,11 +307,7 @@ def ingest_landing(
     # A different generated world (or any, where the Olist data is) must not be mixed in.
     ident = world.landing_world(landing)
     world.check_landing(ctx.cfg.paths.lakehouse, ident)
-    frames = {}
-    for s in present:
-        read = read_landing(ctx.spark, landing, s)
-        # The landing reader builds no joins: its rows are the files' records.
-        frames[s.name] = RawSource(read.rows, records_per_file(read.rows, files=read.files))
+    frames = {s.name: landing_source(ctx, s) for s in present}
     reports = ingest_frames(ctx, frames, layer="bronze")
     if ident is not None:
         world.record(ctx.cfg.paths.lakehouse, ident)
