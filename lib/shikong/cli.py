@@ -96,15 +96,17 @@ def _cmd_forget(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from shikong.io import lock
-    from shikong.io.runlog import new_run_id
-    from shikong.stages.generate import run as generate
-
     cfg = config_from_args(args)
     require_writable_lakehouse(cfg)
-    # The landing folder is the lakehouse's: not rewritten under a run that ingests it.
-    with lock.locked(cfg.paths.lakehouse, new_run_id(), "shikong generate"):
-        summary = generate(cfg, **_face("generate").options(args))
+    summary = _face("generate").generate(cfg, args, "shikong generate")
+    if args.drip:
+        per_source: dict[str, int] = {}
+        for rel, n in summary.items():
+            per_source[rel.split("/")[0]] = per_source.get(rel.split("/")[0], 0) + n
+        _out(f"landing files: {args.out or cfg.paths.landing_dir} ({len(summary)} daily files)")
+        for name, n in sorted(per_source.items()):
+            _out(f"  {name:<14} {n:>12,} rows")
+        return 0
     _out(f"landing files: {summary.landing_dir}")
     for name, n in sorted(summary.rows_per_file.items()):
         _out(f"  {name:<14} {n:>12,} rows")
@@ -144,6 +146,26 @@ def _world_to_generate(cfg: AppConfig, scale: str | None) -> dict[str, Any]:
     return world.identity(
         g.seed, resolve_scale(scale or g.scale).to_dict(), g.start_date.isoformat()
     )
+
+
+def _cmd_stream(args: argparse.Namespace) -> int:
+    from shikong.io import lock
+    from shikong.io.runlog import new_run_id
+    from shikong.session import build_session
+    from shikong.stages.runner import run_stage
+
+    cfg = config_from_args(args)
+    require_writable_lakehouse(cfg)
+    run_id = new_run_id()
+    with lock.locked(cfg.paths.lakehouse, run_id, "shikong stream"):
+        ctx = StageContext.create(build_session(cfg), cfg, run_id=run_id)
+        report = run_stage(ctx, registry.STREAM, **_face("stream").options(args))
+    how = "stopped by Ctrl-C" if report.interrupted else "done"
+    _out(
+        f"stream {how}: {report.passes} pass(es), {sum(report.batches.values())} batch(es), "
+        f"{sum(report.files.values())} file(s)"
+    )
+    return 0
 
 
 def _replace_lakehouse(cfg: AppConfig, *, landing: bool = True) -> None:
@@ -284,6 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
         add_common_arguments(p)
         _face(stage.job).add_arguments(p)
         p.set_defaults(func=_cmd_stage, stage=stage.name)
+
+    p = sub.add_parser("stream", help=registry.STREAM.summary)
+    add_common_arguments(p)
+    _face("stream").add_arguments(p)
+    p.set_defaults(func=_cmd_stream)
 
     p = sub.add_parser(
         "run", help="the whole pipeline, stage by stage (generates the world if needed)"

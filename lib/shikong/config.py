@@ -106,10 +106,14 @@ class IngestSettings:
     Attributes:
         valid_from: Earliest accepted timestamp/date (inclusive).
         valid_to: Latest accepted timestamp/date (inclusive).
+        stream_checkpoint: ``shikong stream``'s checkpoints; "" = <lakehouse>/_streaming/ingest.
+        stream_interval_seconds: Seconds between the passes of a continuous stream (> 0).
     """
 
     valid_from: dt.date = dt.date(2000, 1, 1)
     valid_to: dt.date = dt.date(2035, 12, 31)
+    stream_checkpoint: str = ""
+    stream_interval_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if self.valid_from >= self.valid_to:
@@ -550,10 +554,6 @@ class AppConfig:
         return self.spatial.checkpoint_dir or f"{self.paths.lakehouse.rstrip('/')}/_checkpoints"
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp))
-
-
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check/convert one YAML value against a type hint; raise ConfigError naming key."""
     origin = typing.get_origin(tp)
@@ -605,7 +605,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return value
-    raise ConfigError(f"{key}: unsupported type {_type_name(tp)}")  # pragma: no cover
+    raise ConfigError(f"{key}: unsupported type {getattr(tp, '__name__', tp)}")  # pragma: no cover
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:

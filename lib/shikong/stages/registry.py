@@ -204,6 +204,17 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
+#: Incremental ingest (``shikong stream``): not a pipeline stage (``shikong run`` ingests
+#: with ``ingest``), run on its own, with its status rows in the run log like a stage.
+STREAM = Stage(
+    "stream",
+    "stream",
+    "ingest new landing files incrementally (Structured Streaming, exactly once)",
+    reads=("landing",),
+    writes=(*(f"bronze.{t}" for t in _BRONZE), "bronze.quarantine", "ops.run_log"),
+)
+
+
 class UnknownStageError(KeyError):
     """A stage name that is not in the registry (the message lists the known ones)."""
 
