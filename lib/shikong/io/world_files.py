@@ -18,7 +18,7 @@ import fnmatch
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
@@ -289,3 +289,76 @@ def jsonl_lines(
         v = np.where(v == "", "null", v) if c in numeric else _json_string(v)
         line = np.strings.add(np.strings.add(line, f'{"," if i else ""}"{c}":'), v)
     return np.strings.add(line, "}")
+
+
+class Drop(Protocol):
+    """Files that land together (see :class:`shikong.generator.drip.Drop`)."""
+
+    @property
+    def day(self) -> date | None:
+        """The simulated day; ``None`` for ground truth and catalogue."""
+
+    @property
+    def files(self) -> Sequence[WorldFile]:
+        """The drop's files."""
+
+
+class LandingNotEmptyError(RuntimeError):
+    """The landing folder holds generated files that a drip would not write."""
+
+
+def write_drops(
+    drops: Sequence[Drop],
+    landing_uri: str,
+    *,
+    rate: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, int]:
+    """Write drops into the landing folder, ``rate`` drops per second (0: no pause).
+
+    Nothing is removed and a file already there is left as it is (a drip of the same world
+    resumes where an earlier one stopped; each file is written whole, under its name only
+    when complete, so a stream never reads half a file). A landing folder that holds other
+    generated landing files (the month files of ``shikong generate``, another world's) is
+    refused: mixed, they would enter bronze twice.
+
+    Returns:
+        Rows per file written, path relative to landing.
+
+    Raises:
+        LandingNotEmptyError: Naming a file in the way and the fix.
+    """
+    planned = {f.rel for d in drops for f in d.files}
+    for f in (f for d in drops for f in d.files if f.document is not None):
+        uri = fs.join(landing_uri, f.rel)
+        if fs.is_file(uri) and json.loads(fs.read_text(uri)) != json.loads(json.dumps(f.document)):
+            raise LandingNotEmptyError(
+                f"{uri}: the landing folder holds another generated world; drip into an "
+                "empty landing folder (`shikong run --fresh` or `make clean` removes it)"
+            )
+    for s in schemas.SOURCES:
+        folder = fs.join(landing_uri, s.folder)
+        ext = "jsonl" if s.fmt == "json" else "csv"
+        for name in fs.listdir(folder):
+            rel = f"{s.folder}/{name}"
+            if fnmatch.fnmatchcase(name, f"{s.folder}*.{ext}") and rel not in planned:
+                raise LandingNotEmptyError(
+                    f"{fs.join(landing_uri, rel)}: the landing folder holds files a drip "
+                    "does not write; drip into an empty landing folder (`shikong run --fresh` "
+                    "or `make clean` removes the lakehouse)"
+                )
+    rows: dict[str, int] = {}
+    for i, drop in enumerate(drops):
+        if i and rate > 0:
+            sleep(1.0 / rate)
+        for f in drop.files:
+            uri = fs.join(landing_uri, f.rel)
+            if f.source is not None and fs.is_file(uri):
+                continue
+            _write_file(uri, f)
+            if f.source is not None:
+                rows[f.rel] = f.rows
+        logger.info(
+            "drop %s: %d files", drop.day.isoformat() if drop.day else "catalogue", len(drop.files)
+        )
+    return rows
