@@ -57,8 +57,10 @@ def _job_main(job: str) -> Callable[[list[str]], Any]:
 ENTRY_POINTS = [
     *[(f"job:{s.job}", _job_main(s.job), []) for s in registry.STAGES],
     ("job:generate", _job_main("generate"), []),
+    ("job:stream", _job_main("stream"), []),
     *[(f"cli:{s.name}", cli.main, [s.name]) for s in registry.STAGES],
     ("cli:generate", cli.main, ["generate"]),
+    ("cli:stream", cli.main, ["stream"]),
     ("cli:run", cli.main, ["run"]),
     ("cli:tables", cli.main, ["tables"]),
 ]
