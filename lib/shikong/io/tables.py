@@ -529,6 +529,7 @@ RESTRICTED_LOCATIONS: Mapping[str, str] = {
     "ml/models": "models and checkpoints trained on the restricted shards",
     "mlruns": "MLflow runs of the training stage (parameters, metrics, models)",
     "_checkpoints": "Spark checkpoints of intermediate frames (exact points)",
+    "_streaming": "checkpoints of shikong stream (landing file names, no rows)",
 }
 
 
