@@ -74,6 +74,38 @@ class StreamReport:
     interrupted: bool = False
 
 
+class _CtrlC:
+    """SIGINT handler: the first Ctrl-C asks the stream to stop after the batch in progress,
+    the second stops it at once (``KeyboardInterrupt``; the batch is replayed next run).
+
+    Raising inside a call to the JVM would break Py4J's connection mid-answer, so the
+    first Ctrl-C only sets a flag, which the loop reads between batches and while it waits.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.requested:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("Ctrl-C: stopping after the batch in progress (Ctrl-C again stops at once)")
+
+
+@contextlib.contextmanager
+def _ctrl_c() -> Iterator[_CtrlC]:
+    stop = _CtrlC()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signal handlers belong to the main thread
+        return
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def checkpoint_root(ctx: StageContext) -> str:
     """Where the streams' checkpoints live (one folder per source below it)."""
     return ctx.cfg.ingest.stream_checkpoint or ctx.catalog.location("_streaming", "ingest")
@@ -135,38 +167,6 @@ def ingest_pass(
         if ident is not None:
             world.record(ctx.cfg.paths.lakehouse, ident)
     return report
-
-
-class _CtrlC:
-    """SIGINT handler: the first Ctrl-C asks the stream to stop after the batch in progress,
-    the second stops it at once (``KeyboardInterrupt``; the batch is replayed next run).
-
-    Raising inside a call to the JVM would break Py4J's connection mid-answer, so the
-    first Ctrl-C only sets a flag, which the loop reads between batches and while it waits.
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def __call__(self, signum: int, frame: object) -> None:
-        if self.requested:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            raise KeyboardInterrupt
-        self.requested = True
-        log.warning("Ctrl-C: stopping after the batch in progress (Ctrl-C again stops at once)")
-
-
-@contextlib.contextmanager
-def _ctrl_c() -> Iterator[_CtrlC]:
-    stop = _CtrlC()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop  # signal handlers belong to the main thread
-        return
-    previous = signal.signal(signal.SIGINT, stop)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def run(ctx: StageContext, *, once: bool = True, interval: float | None = None) -> StreamReport:
