@@ -62,6 +62,18 @@ def drops() -> list[Drop]:
     return daily_drops(tiny_world())
 
 
+def write_extras(landing: str) -> None:
+    """Files an upstream system may drop besides the generator's: a CSV whose header is
+    not the contract's (quarantined whole as BAD_HEADER) and an empty file (logged, 0 in)."""
+    bad = Path(landing) / "order_lines" / "order_lines-late.csv"
+    bad.write_text(
+        "order_id,line,order_ts,sku,quantity,unit_price\n"
+        "O1,1,2023-01-02T10:00:00,SKU-00001,1,9.90\nO2,1,2023-01-02T11:00:00,SKU-00002,2,5.00\n",
+        encoding="utf-8",
+    )
+    (Path(landing) / "events" / "events-empty.jsonl").write_bytes(b"")
+
+
 def lake(base: AppConfig, root: Path, landing: Path | None = None) -> AppConfig:
     paths = Paths(lakehouse=str(root), landing=str(landing) if landing else None)
     return dataclasses.replace(base, paths=paths)
@@ -78,6 +90,7 @@ def reference(
     root = tmp_path_factory.mktemp("reference")
     cfg = lake(base_config, root / "lakehouse", root / "landing")
     write_drops(drops, cfg.paths.landing_dir, rate=0)
+    write_extras(cfg.paths.landing_dir)
     ingest_landing(StageContext.create(spark, cfg))
     return cfg
 
@@ -145,6 +158,7 @@ def streamed(
     report = stream.run(ctx, once=True)
     assert report.batches == dict.fromkeys(BRONZE, 1)
     write_drops(drops, cfg.paths.landing_dir, rate=0)
+    write_extras(cfg.paths.landing_dir)
     report = stream.run(ctx, once=True)
     # Only the facts have new (daily) files; the catalogue streams find nothing new.
     assert report.batches == {
@@ -183,6 +197,9 @@ def test_drip_keeps_every_row_in_daily_files(drops: list[Drop]) -> None:
 
 def test_stream_equals_batch(spark: Any, streamed: AppConfig, reference: AppConfig) -> None:
     assert_same_lakehouse(spark, streamed, reference)
+    logged = file_rows(spark, streamed)
+    assert logged["order_lines/order_lines-late.csv"] == (2, 0, 2)  # BAD_HEADER, whole
+    assert logged["events/events-empty.jsonl"] == (0, 0, 0)
     # Every daily file of every source has its reconciliation row.
     landing = Path(reference.paths.landing_dir)
     files = [p for s in S.SOURCES for p in (landing / s.folder).iterdir()]
@@ -285,6 +302,7 @@ def test_killed_stream_recovers_exactly_once(
 ) -> None:
     lakehouse = tmp_path / "lakehouse"
     write_drops(drops, str(lakehouse / "landing"), rate=0)
+    write_extras(str(lakehouse / "landing"))
     conf = tmp_path / "conf.yaml"
     jars = REPO_ROOT / ".jars" / "lib"
     conf.write_text(CONFIG.format(jars=jars, lakehouse=lakehouse), encoding="utf-8")

@@ -16,6 +16,7 @@ import json
 import logging
 import posixpath
 from collections.abc import Callable
+from urllib.parse import unquote
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
@@ -66,6 +67,28 @@ def relative_file(path: str, folder: str) -> str:
     return f"{folder}/{posixpath.basename(path)}"
 
 
+def logged_files(checkpoint: str, batch_id: int) -> list[str] | None:
+    """Every file of a batch as the file source logged it when it planned the batch, empty
+    files included (a scan splits a file by its bytes: one of 0 bytes yields no row, so
+    the batch's frame never shows it); ``None`` when the log cannot be read.
+
+    Spark's ``FileStreamSourceLog``: ``sources/0/<batch>`` (or every
+    ``spark.sql.streaming.fileSource.log.compactInterval`` batches ``<batch>.compact``,
+    all batches so far), a ``v1`` line, then one JSON entry per file with its URI.
+    """
+    base = fs.join(checkpoint, "sources", "0")
+    for name in (str(batch_id), f"{batch_id}.compact"):
+        uri = fs.join(base, name)
+        if not fs.is_file(uri):
+            continue
+        lines = fs.read_text(uri).splitlines()
+        if not lines or lines[0] != "v1":
+            return None
+        entries = [json.loads(line) for line in lines[1:] if line.strip()]
+        return [unquote(e["path"]) for e in entries if e.get("batchId") == batch_id]
+    return None
+
+
 def drain(
     files: DataFrame,
     *,
@@ -92,10 +115,16 @@ def drain(
     ran: list[int] = []
 
     def batch(df: DataFrame, batch_id: int) -> None:
-        paths = [r["path"] for r in df.collect()]
-        if not paths:
+        paths = {relative_file(r["path"], source.folder) for r in df.collect()}
+        # A scan returns no row of an empty file; the source's log lists every file.
+        logged = logged_files(checkpoint, int(batch_id))
+        if logged is None:
+            log.warning(
+                "%s: batch %d not in the source log; empty files not logged", source.name, batch_id
+            )
+        rel = sorted(paths | {relative_file(p, source.folder) for p in logged or ()})
+        if not rel:
             return
-        rel = sorted(relative_file(p, source.folder) for p in paths)
         on_batch(rel, stream_id(checkpoint), int(batch_id))
         ran.append(int(batch_id))
 
