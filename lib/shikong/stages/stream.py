@@ -136,10 +136,10 @@ def ingest_pass(
     is requested: the sources after it wait for the next run)."""
     report = report if report is not None else StreamReport()
     landing = ctx.cfg.paths.landing_dir
-    # A different generated world must not be mixed into this lakehouse (as batch ingest).
+    # A different generated world (or any, where the Olist data is) must not be mixed in,
+    # as in batch ingest.
     ident = world.landing_world(landing)
-    if ident is not None:
-        world.check(ctx.cfg.paths.lakehouse, ident)
+    world.check_landing(ctx.cfg.paths.lakehouse, ident)
     root = checkpoint_root(ctx)
     ran = 0
     for source in S.SOURCES:
