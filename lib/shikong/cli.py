@@ -125,7 +125,7 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     from shikong.stages.runner import run_stage
 
     cfg = config_from_args(args)
-    stage = registry.get(args.stage)
+    stage = registry.job_stage(args.stage)
     run_id = given_run_id(_face(stage.job), args) or new_run_id()
     require_writable_lakehouse(cfg)
     key = pseudonym_key(cfg)  # a missing key stops here, before Spark starts
@@ -135,6 +135,12 @@ def _cmd_stage(args: argparse.Namespace) -> int:
         out = run_stage(ctx, stage, **_face(stage.job).options(args))
     if stage.name == "report":
         _out(f"report:    {_shown(out.report)}")
+    if stage is registry.STREAM:
+        how = "stopped by Ctrl-C" if out.interrupted else "done"
+        _out(
+            f"stream {how}: {out.passes} pass(es), {sum(out.batches.values())} batch(es), "
+            f"{sum(out.files.values())} file(s)"
+        )
     return 0
 
 
@@ -146,26 +152,6 @@ def _world_to_generate(cfg: AppConfig, scale: str | None) -> dict[str, Any]:
     return world.identity(
         g.seed, resolve_scale(scale or g.scale).to_dict(), g.start_date.isoformat()
     )
-
-
-def _cmd_stream(args: argparse.Namespace) -> int:
-    from shikong.io import lock
-    from shikong.io.runlog import new_run_id
-    from shikong.session import build_session
-    from shikong.stages.runner import run_stage
-
-    cfg = config_from_args(args)
-    require_writable_lakehouse(cfg)
-    run_id = new_run_id()
-    with lock.locked(cfg.paths.lakehouse, run_id, "shikong stream"):
-        ctx = StageContext.create(build_session(cfg), cfg, run_id=run_id)
-        report = run_stage(ctx, registry.STREAM, **_face("stream").options(args))
-    how = "stopped by Ctrl-C" if report.interrupted else "done"
-    _out(
-        f"stream {how}: {report.passes} pass(es), {sum(report.batches.values())} batch(es), "
-        f"{sum(report.files.values())} file(s)"
-    )
-    return 0
 
 
 def _replace_lakehouse(cfg: AppConfig, *, landing: bool = True) -> None:
@@ -300,17 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     _face("generate").add_arguments(p)
     p.set_defaults(func=_cmd_generate)
 
-    for stage in registry.STAGES:
+    for stage in (*registry.STAGES, registry.STREAM):
         aliases = [stage.job] if stage.job != stage.name else []
         p = sub.add_parser(stage.name, aliases=aliases, help=stage.summary)
         add_common_arguments(p)
         _face(stage.job).add_arguments(p)
         p.set_defaults(func=_cmd_stage, stage=stage.name)
-
-    p = sub.add_parser("stream", help=registry.STREAM.summary)
-    add_common_arguments(p)
-    _face("stream").add_arguments(p)
-    p.set_defaults(func=_cmd_stream)
 
     p = sub.add_parser(
         "run", help="the whole pipeline, stage by stage (generates the world if needed)"

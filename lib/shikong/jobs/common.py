@@ -119,7 +119,7 @@ def job_parser(job: str) -> argparse.ArgumentParser:
     """
     from shikong.stages import registry
 
-    stage = registry.get(job)
+    stage = registry.job_stage(job)
     parser = argparse.ArgumentParser(prog=stage.console_script, description=stage.summary)
     add_common_arguments(parser)
     importlib.import_module(f"shikong.jobs.{job}").add_arguments(parser)
@@ -145,7 +145,7 @@ def run_job(job: str, argv: Sequence[str] | None) -> int:
     from shikong.stages.context import StageContext
 
     face = importlib.import_module(f"shikong.jobs.{job}")
-    stage = registry.get(job)
+    stage = registry.job_stage(job)
     args = job_parser(job).parse_args(argv)
     configure_logging(args.log_level)
     cfg = config_from_args(args)

@@ -11,14 +11,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from shikong.jobs.common import (
-    add_common_arguments,
-    config_from_args,
-    exit_on_failure,
-    guarded,
-    require_writable_lakehouse,
-)
-from shikong.logs import configure_logging
+from shikong.jobs.common import run_job
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,28 +39,4 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """spark-submit and console-script entry point."""
-    parser = argparse.ArgumentParser(
-        prog="shikong-stream", description="ingest new landing files incrementally"
-    )
-    add_common_arguments(parser)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    configure_logging(args.log_level)
-    cfg = config_from_args(args)
-
-    def go() -> int:
-        from shikong.io import lock
-        from shikong.io.runlog import new_run_id
-        from shikong.session import build_session
-        from shikong.stages import registry
-        from shikong.stages.context import StageContext
-        from shikong.stages.runner import run_stage
-
-        require_writable_lakehouse(cfg)
-        run_id = new_run_id()
-        with lock.locked(cfg.paths.lakehouse, run_id, "shikong-stream"):
-            ctx = StageContext.create(build_session(cfg), cfg, run_id=run_id)
-            run_stage(ctx, registry.STREAM, **options(args))
-        return 0
-
-    return exit_on_failure(guarded("stream", go))
+    return run_job("stream", argv)

@@ -1,11 +1,10 @@
 """Stage ``demand_series``: bronze order lines + inventory -> cleaned daily series (silver).
 
 One series per SKU, SKU x region, SKU x warehouse or category x warehouse state
-(``timeseries.level``). Days when the
-SKU was out of stock at that warehouse (on_hand = 0 in the snapshot) are *missing*, not
-zero: demand was censored. Days with no sale and stock on hand are true zeros. Cleaning,
-gap filling, normalisation and smoothing run per series in ``applyInPandas`` with the
-plain pandas functions of :mod:`shikong.timeseries`.
+(``timeseries.level``). Days when the SKU was out of stock at that warehouse (on_hand = 0
+in the snapshot) are *missing*, not zero: demand was censored. Days with no sale and stock
+on hand are true zeros. Cleaning, gap filling, normalisation and smoothing run per series
+in ``applyInPandas`` with the plain pandas functions of :mod:`shikong.timeseries`.
 """
 
 from __future__ import annotations

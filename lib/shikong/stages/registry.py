@@ -235,6 +235,17 @@ def get(name: str) -> Stage:
     raise UnknownStageError(f"unknown stage {name!r} (stages: {known})")
 
 
+def job_stage(name: str) -> Stage:
+    """A stage a job face runs: a pipeline stage (:func:`get`) or :data:`STREAM`.
+
+    Raises:
+        UnknownStageError: Naming the known pipeline stages.
+    """
+    if name in (STREAM.name, STREAM.job):
+        return STREAM
+    return get(name)
+
+
 def depends_on(stage: Stage | str) -> tuple[str, ...]:
     """Names of the earlier stages that write something ``stage`` reads, in order."""
     s = get(stage) if isinstance(stage, str) else stage
