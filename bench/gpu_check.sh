@@ -23,7 +23,8 @@
 #   if it fails the Horovod rows say why and the rest still runs.
 # * TorchDistributor needs pyspark 4 and a Java runtime (about 470 MB: more than the
 #   device tool carries); without them its rows have no value and say why.
-# * $OUT (the device tool's return folder), when set, receives training.json and the log.
+# * $OUT (the device tool's return folder), when set, receives training.json and the log;
+#   GPU_CHECK_COMMIT names the commit where the copied tree has no .git.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
