@@ -52,6 +52,7 @@ from typing import Any
 import common  # first third-party import (sorts before numpy): pins BLAS threads
 import numpy as np
 import pandas as pd
+import ts_catalogue
 from common import Result, check_target, log
 
 N_DAYS = 730
@@ -845,6 +846,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="job engines to measure (default statsmodels,statsforecast; statsforecast is "
         "skipped when not installed)",
     )
+    parser.add_argument(
+        "--catalogue",
+        choices=("yes", "no", "only"),
+        default="yes",
+        help="also (or only) the full-catalogue rows of bench/ts_catalogue.py (default yes; "
+        "its first run builds the default world's series, a few minutes)",
+    )
+    ts_catalogue.add_args(parser)
     args = parser.parse_args(argv)
     args.series_given = args.series is not None
     if args.series is None:
@@ -858,7 +867,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> list[Result]:
     args = parse_args(argv)
+    if args.catalogue == "only":
+        results = ts_catalogue.run(args)
+        common.print_table("timeseries", results)
+        path = common.results_dir(args.quick, args.out_dir) / "timeseries.json"
+        ts_catalogue.merge(path, results)
+        print(f"wrote {path} (catalogue rows)")
+        return results
     results = run(args)
+    if args.catalogue == "yes" and not args.quick:
+        results += [r for r in ts_catalogue.run(args) if r.name != "spark_startup"]
     common.print_table("timeseries", results)
     path = common.write_results("timeseries", results, common.results_dir(args.quick, args.out_dir))
     print(f"wrote {path}")

@@ -117,3 +117,31 @@ def test_policy_inputs_without_stock_snapshots(spark):
     assert got["on_hand"].isna().all() and (got["unit_price"] == 12.5).all()
     history = got[got["kind"] == "history"].sort_values("ds")
     assert history["y"].tolist() == [3.0, 1.0]
+
+
+def test_policy_covers_the_pairs_in_the_stock_feed(spark):
+    from shikong.stages.inventory_policy import stocked_points
+
+    series = spark.createDataFrame(
+        [(f"{s}|{w}", s, w, D1, 1.0) for s, w in [("p1", "W1"), ("p1", "W2"), ("p2", "W1")]],
+        "series_id string, sku string, warehouse_id string, ds date, y_obs double",
+    )
+    forecasts = spark.createDataFrame(
+        [(sid, D2, 1, 0.5) for sid in ("p1|W1", "p1|W2", "p2|W1")],
+        "series_id string, ds date, step int, yhat double",
+    )
+    inventory = spark.createDataFrame(
+        [
+            ("p1", "W1", D1, 3.0),
+            ("p1", "W1", D2, 2.0),
+            ("p2", "W1", D1, 0.0),
+            ("p9", "W1", D1, 5.0),
+        ],
+        "sku string, warehouse_id string, snapshot_date date, on_hand double",
+    )
+    kept, fc = stocked_points(series, forecasts, inventory)
+    # pandas oracle: the series' (sku, warehouse) pairs that appear in the stock feed
+    pairs = inventory.toPandas()[["sku", "warehouse_id"]].drop_duplicates()
+    want = series.toPandas().merge(pairs, on=["sku", "warehouse_id"])["series_id"]
+    assert sorted(kept.toPandas()["series_id"]) == sorted(want) == ["p1|W1", "p2|W1"]
+    assert sorted(fc.toPandas()["series_id"]) == ["p1|W1", "p2|W1"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -199,3 +199,40 @@ def frame_from_records(records: Sequence[Mapping[str, Any]], schema: str | Field
     if not records:
         return empty_frame(schema)
     return conform(pd.DataFrame.from_records(list(records)), schema)
+
+
+def for_each_group(
+    fn: Callable[[pd.DataFrame], pd.DataFrame],
+    fields: str | Fields,
+    *,
+    keys: Sequence[str],
+    drop: Sequence[str] = (),
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """Lift a one-group function (all rows of one ``keys`` value) to a frame of many groups.
+
+    For ``applyInPandas`` on a key coarser than the group (a hash bucket): each call pays
+    PySpark's per-call cost (Arrow stream, pandas conversion both ways, ~10 ms) once for many
+    groups. A null key value is a group of its own, as it is for Spark's ``groupBy``.
+
+    Args:
+        fn: ``fn(pdf) -> pdf`` for the rows of ONE group.
+        fields: The output schema (for the empty result).
+        keys: The group's key columns.
+        drop: Columns to remove before ``fn`` sees a group (the bucket key).
+
+    Returns:
+        ``fn(pdf) -> pdf``: the outputs of ``fn`` per group, concatenated.
+    """
+    by = list(keys)
+
+    def _each(pdf: pd.DataFrame) -> pd.DataFrame:
+        if drop:
+            pdf = pdf.drop(columns=[c for c in drop if c in pdf.columns])
+        outs = [
+            fn(one)
+            for _, one in pdf.groupby(by if len(by) > 1 else by[0], sort=False, dropna=False)
+        ]
+        outs = [o for o in outs if len(o)]
+        return pd.concat(outs, ignore_index=True) if outs else empty_frame(fields, nullable=False)
+
+    return _each

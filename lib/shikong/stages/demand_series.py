@@ -4,7 +4,7 @@ One series per SKU, SKU x region, SKU x warehouse or category x warehouse state
 (``timeseries.level``). Days when the SKU was out of stock at that warehouse (on_hand = 0
 in the snapshot) are *missing*, not zero: demand was censored. Days with no sale and stock
 on hand are true zeros. Cleaning, gap filling, normalisation and smoothing run per series
-in ``applyInPandas`` with the plain pandas functions of :mod:`shikong.timeseries`.
+in ``applyInPandas``, many series per call (:func:`shikong.timeseries.cleaned`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from shikong.timeseries import (
     LEVEL_KEYS,
     availability,
     clean_config,
-    clean_schema,
+    cleaned,
     daily_sales,
-    make_clean_fn,
     series_frame,
+    series_id,
 )
 
 log = logging.getLogger(__name__)
@@ -74,15 +74,18 @@ def run(ctx: StageContext, *, level: str | None = None) -> int:
         )
         cc = clean_config(ts, start=bounds["lo"], end=bounds["hi"])
         keys = list(LEVEL_KEYS[ts.level])
-        key_map = series.select("series_id", *keys).distinct()
-        cleaned = (
-            series.select("series_id", "ds", "y", "available")
-            .groupBy("series_id")
-            .applyInPandas(make_clean_fn(cc), clean_schema(cc))
+        # Counted on the day totals, not the calendar rows: it sizes the groups and tasks.
+        n_series = sales.select(*keys).distinct().count()
+        if ts.max_series:
+            n_series = min(n_series, ts.max_series)
+        # From the day totals too: the calendar rows would be built a second time for it.
+        key_map = sales.select(*keys).distinct().withColumn("series_id", series_id(ts.level))
+        rows = (
+            cleaned(series, cc, n_series=n_series)
             .join(F.broadcast(key_map), "series_id")
             .withColumn("level", F.lit(ts.level))
         )
-        cat.write(spark, "silver.sku_daily", cleaned)
+        cat.write(spark, "silver.sku_daily", rows)
         n = ctx.read("silver.sku_daily").select("series_id").distinct().count()
         done(n)
     log.info(

@@ -6,7 +6,9 @@ lead time; today's recommended order, days of cover and stock-out risk; and a re
 the last weeks of actual demand under the policy and a naive rule. Both tables replace the
 rows of the forecasts' run date: a pair whose series dropped out keeps no policy there.
 
-A stock point is a SKU at a warehouse, or, where the series are kept per product category
+A stock point is a SKU at a warehouse that reports stock for it (every SKU x warehouse
+series is forecast; the policy covers the pairs in the stock feed), or, where the series
+are kept per product category
 x warehouse state (real data too sparse per SKU, :data:`STOCK_POINTS`), a category in a
 state: then the tables' ``sku`` holds the category and ``warehouse_id`` the state, and
 their ``level`` column says so. Without stock snapshots (Olist has none) the policy has
@@ -16,8 +18,10 @@ no stock on hand and the replay opens at the order-up-to level.
 from __future__ import annotations
 
 import logging
+import math
 
 import pandas as pd
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from shikong.decisions import (
@@ -31,9 +35,9 @@ from shikong.decisions import (
     simulation_summary,
     stock_point_prices,
 )
-from shikong.frames import default_parallelism, first_row, to_pandas
+from shikong.frames import default_parallelism, first_row, for_each_group, to_pandas
 from shikong.stages.context import StageContext, step
-from shikong.timeseries import NO_CATEGORY
+from shikong.timeseries import NO_CATEGORY, series_id
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,39 @@ STOCK_POINTS = {
     "sku_warehouse": ("sku", "warehouse_id"),
     "category_state": ("category", "warehouse_state"),
 }
+
+#: Stock points per pandas call of the policy and replay functions (about 4 calls a task on
+#: 1,440 points and local[2]).
+POINTS_PER_CALL = 64
+BUCKET = "_point_bucket"
+
+
+def stocked_points(
+    series: DataFrame, forecasts: DataFrame, inventory: DataFrame
+) -> tuple[DataFrame, DataFrame]:
+    """The series and forecasts of the SKU x warehouse pairs in the stock feed.
+
+    Every SKU x warehouse series is forecast, but a warehouse reports stock for the SKUs
+    it keeps (the default world: its 120 best sellers): the others are not its stock
+    points and get no policy (they would start from no stock on hand).
+    """
+    stocked = inventory.select("sku", "warehouse_id").distinct()
+    kept = series.join(F.broadcast(stocked), ["sku", "warehouse_id"], "left_semi")
+    ids = stocked.select(series_id("sku_warehouse").alias("series_id"))
+    n_all, n_kept = (
+        forecasts.select("series_id").distinct().count(),
+        forecasts.join(F.broadcast(ids), "series_id", "left_semi")
+        .select("series_id")
+        .distinct()
+        .count(),
+    )
+    log.info(
+        "inventory_policy: %d of %d forecast series are stock points in the stock feed; "
+        "the others get no policy",
+        n_kept,
+        n_all,
+    )
+    return kept, forecasts.join(F.broadcast(ids), "series_id", "left_semi")
 
 
 def run(ctx: StageContext) -> pd.DataFrame:
@@ -70,6 +107,8 @@ def run(ctx: StageContext) -> pd.DataFrame:
         )
         if inventory is None:
             log.warning("inventory_policy: no stock snapshots at level %s; none on hand", level)
+        else:
+            series, forecasts = stocked_points(series, forecasts, inventory)
         stacked = policy_inputs(
             forecasts,
             series,
@@ -83,23 +122,42 @@ def run(ctx: StageContext) -> pd.DataFrame:
             item_col=item,
             location_col=location,
         )
-        stacked = stacked.repartition(
-            max(2, default_parallelism(spark)), "sku", "warehouse_id"
-        ).cache()
+        # Many stock points per pandas call: a call costs ~10 ms around a point's ~25 ms.
+        n_points = stacked.select("sku", "warehouse_id").distinct().count()
+        tasks = max(2, default_parallelism(spark))
+        buckets = max(tasks, min(n_points, math.ceil(n_points / POINTS_PER_CALL)))
+        stacked = (
+            stacked.withColumn(BUCKET, F.pmod(F.xxhash64("sku", "warehouse_id"), F.lit(buckets)))
+            .repartition(tasks, BUCKET)
+            .cache()
+        )
 
         pc = policy_config(d)
         sc = SimulationConfig(weeks=d.simulation_weeks)
         stamp = [F.lit(run_date).alias("run_date"), F.lit(level).alias("level")]
         scope = {"run_date": run_date}
         policy = (
-            stacked.groupBy("sku", "warehouse_id")
-            .applyInPandas(make_policy_fn(pc), POLICY_SCHEMA)
+            stacked.groupBy(BUCKET)
+            .applyInPandas(
+                for_each_group(
+                    make_policy_fn(pc), POLICY_SCHEMA, keys=("sku", "warehouse_id"), drop=(BUCKET,)
+                ),
+                POLICY_SCHEMA,
+            )
             .select("*", *stamp)
         )
         cat.write(spark, "gold.inventory_policy", policy, scope=scope)
         sim = (
-            stacked.groupBy("sku", "warehouse_id")
-            .applyInPandas(make_simulation_fn(pc, sc), SIMULATION_SCHEMA)
+            stacked.groupBy(BUCKET)
+            .applyInPandas(
+                for_each_group(
+                    make_simulation_fn(pc, sc),
+                    SIMULATION_SCHEMA,
+                    keys=("sku", "warehouse_id"),
+                    drop=(BUCKET,),
+                ),
+                SIMULATION_SCHEMA,
+            )
             .select("*", *stamp)
         )
         cat.write(spark, "gold.policy_simulation", sim, scope=scope)

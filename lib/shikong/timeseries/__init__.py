@@ -60,6 +60,7 @@ from shikong.timeseries.distributed import (
     SERIES_PER_TASK,
     backtest_config,
     backtests,
+    cleaned,
     forecast_config,
     forecasts,
     series_groups,
@@ -99,6 +100,7 @@ from shikong.timeseries.series import (
     clean_config,
     daily_sales,
     series_frame,
+    series_id,
 )
 from shikong.timeseries.smoothing import (
     SmoothConfig,
@@ -142,6 +144,7 @@ __all__ = [
     "backtests",
     "bias",
     "clean_config",
+    "cleaned",
     "clean_schema",
     "clean_series",
     "complete_calendar",
@@ -179,6 +182,7 @@ __all__ = [
     "seasonal_naive_scale",
     "seasonal_strength",
     "series_frame",
+    "series_id",
     "series_groups",
     "series_partitions",
     "simple_exp_smoothing",

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-from shikong.frames import empty_frame
+from shikong.frames import for_each_group
 
 logger = logging.getLogger(__name__)
 
@@ -27,30 +27,9 @@ def for_each_series(
     key: str = "series_id",
     drop: Sequence[str] = (),
 ) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """Lift a one-series function to a frame holding several whole series.
-
-    For ``applyInPandas`` on a group key coarser than the series: each call then pays
-    PySpark's per-group cost (Arrow stream, pandas conversion both ways) once for many
-    series. A null ``key`` is a series of its own, as it is for Spark's ``groupBy``.
-
-    Args:
-        fn: ``fn(pdf) -> pdf`` for the rows of ONE series.
-        fields: The output schema (for the empty result).
-        key: Series id column.
-        drop: Columns to remove before ``fn`` sees a series (the group key).
-
-    Returns:
-        ``fn(pdf) -> pdf``: the outputs of ``fn`` per series, concatenated.
-    """
-
-    def _each(pdf: pd.DataFrame) -> pd.DataFrame:
-        if drop:
-            pdf = pdf.drop(columns=[c for c in drop if c in pdf.columns])
-        outs = [fn(one) for _, one in pdf.groupby(key, sort=False, dropna=False)]
-        outs = [o for o in outs if len(o)]
-        return pd.concat(outs, ignore_index=True) if outs else empty_frame(fields, nullable=False)
-
-    return _each
+    """Lift a one-series function to a frame holding several whole series
+    (:func:`shikong.frames.for_each_group` keyed by ``key``)."""
+    return for_each_group(fn, list(fields), keys=(key,), drop=drop)
 
 
 def to_timestamps(values: pd.Series | Sequence[object]) -> pd.DatetimeIndex:

@@ -186,7 +186,7 @@ def backtest_series(df: pd.DataFrame, cfg: BacktestConfig | None = None) -> Back
         chosen = forecast_array(train, fcfg, warm if cfg.warm_start else None)
         base = seasonal_naive_forecast(train, h, season, reason="baseline")
         if fcfg.nonnegative:
-            base = _clip(base)
+            base = clip_nonnegative(base)
         for label, fc in ((MODEL_CHOSEN, chosen), (MODEL_BASELINE, base)):
             scores = evaluate(test, fc.yhat, fc.lo80, fc.hi80, fc.lo95, fc.hi95, insample, season)
             metric_rows.append(
@@ -213,7 +213,7 @@ def backtest_series(df: pd.DataFrame, cfg: BacktestConfig | None = None) -> Back
     return BacktestResult(metrics, forecasts)
 
 
-def _clip(fc: SeriesForecast) -> SeriesForecast:
+def clip_nonnegative(fc: SeriesForecast) -> SeriesForecast:
     return dataclasses.replace(
         fc,
         yhat=np.maximum(fc.yhat, 0.0),

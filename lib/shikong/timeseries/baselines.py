@@ -90,7 +90,7 @@ def croston_forecast(
     Sizes and intervals are smoothed with the same ``alpha`` on observed days only
     (missing days are skipped, not counted as zero demand). The point forecast is the
     flat rate ``z / p`` (times ``1 - alpha / 2`` for SBA). Intervals are empirical quantiles
-    of the in-sample one-step errors around that rate.
+    of the in-sample one-step errors around that rate, widened where needed to hold it.
 
     Args:
         y: Values by day, NaN = not observed.
@@ -125,8 +125,11 @@ def croston_forecast(
     name = "SBA" if variant == "sba" else "Croston"
     if err.size < 2:
         return from_sigma(yhat, np.full(horizon, math.sqrt(rate)), name, reason)
+    # Bounds never exclude the rate: on a series selling on under 1 day in 40 (a single
+    # sale, say) every upper error quantile is negative.
     q = np.quantile(err, [0.025, 0.10, 0.90, 0.975])
-    return SeriesForecast(yhat, yhat + q[1], yhat + q[2], yhat + q[0], yhat + q[3], name, reason)
+    lo95, lo80, hi80, hi95 = np.minimum(q[:2], 0.0).tolist() + np.maximum(q[2:], 0.0).tolist()
+    return SeriesForecast(yhat, yhat + lo80, yhat + hi80, yhat + lo95, yhat + hi95, name, reason)
 
 
 def ets_forecast(

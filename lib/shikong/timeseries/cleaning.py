@@ -557,12 +557,79 @@ def clean_schema(cfg: CleanConfig | None = None) -> str:
 CLEAN_SCHEMA: str = clean_schema(CleanConfig())
 
 
-def _is_intermittent(y: np.ndarray, adi_threshold: float | None) -> bool:
+def is_intermittent(y: np.ndarray, adi_threshold: float | None) -> bool:
+    """Mostly zero days: observed days per non-zero day above ``adi_threshold``."""
     if adi_threshold is None:
         return False
     obs = y[np.isfinite(y)]
     nonzero = int(np.count_nonzero(obs))
     return obs.size > 0 and (nonzero == 0 or obs.size / nonzero > adi_threshold)
+
+
+def clean_days(
+    y_obs: np.ndarray, is_missing: np.ndarray, cfg: CleanConfig, *, smooth: bool = True
+) -> dict[str, np.ndarray | float]:
+    """The cleaned columns of one series' complete calendar (:func:`clean_series` and the
+    panel of :mod:`~shikong.timeseries.panel` share it, so both give the same values).
+
+    Args:
+        y_obs: Usable observations by day, NaN when missing.
+        is_missing: The days to fill (missing in the calendar).
+        cfg: Configuration.
+        smooth: Add the smoothing features (the panel computes them for many series at once).
+
+    Returns:
+        ``y_clean``, ``is_outlier``, ``is_imputed``, ``y_minmax``, ``y_zscore``, the four
+        norm parameters (scalars) and the smoothing features.
+    """
+    intermittent = is_intermittent(y_obs, cfg.skip_outliers_adi)
+    if cfg.detect_outliers and not intermittent:
+        hres = hampel(
+            y_obs,
+            cfg.hampel_window,
+            cfg.n_sigmas,
+            min_periods=cfg.hampel_min_periods,
+            min_scale=cfg.min_scale,
+            two_sided=cfg.two_sided,
+        )
+        is_outlier = hres.is_outlier
+    else:
+        hres = None
+        is_outlier = np.zeros(y_obs.size, dtype=bool)
+
+    work = y_obs.copy()
+    if hres is not None and cfg.outlier_replacement == "median":
+        work[is_outlier] = hres.median[is_outlier]
+        to_fill = is_missing
+    else:
+        work[is_outlier] = np.nan
+        to_fill = is_missing | is_outlier
+
+    y_clean = fill_missing(
+        work,
+        cfg.fill_method,
+        poly_degree=cfg.poly_degree,
+        spline_kind=cfg.spline_kind,
+        season=cfg.season,
+        seasonal_neighbours=cfg.seasonal_neighbours,
+    )
+    if cfg.clip_min is not None:
+        y_clean = np.where(np.isfinite(y_clean), np.maximum(y_clean, cfg.clip_min), y_clean)
+    params = normalisation_params(y_clean)
+    cols: dict[str, np.ndarray | float] = {
+        "y_clean": y_clean,
+        "is_outlier": is_outlier,
+        "is_imputed": to_fill & np.isfinite(y_clean),
+        "y_minmax": normalise(y_clean, params, "minmax"),
+        "y_zscore": normalise(y_clean, params, "zscore"),
+        "norm_min": params.min,
+        "norm_max": params.max,
+        "norm_mean": params.mean,
+        "norm_std": params.std,
+    }
+    if smooth and cfg.smoothing is not None:
+        cols.update(smoothing_features(y_clean, cfg.smoothing, intermittent=intermittent))
+    return cols
 
 
 def clean_series(df: pd.DataFrame, cfg: CleanConfig | None = None) -> pd.DataFrame:
@@ -595,71 +662,20 @@ def clean_series(df: pd.DataFrame, cfg: CleanConfig | None = None) -> pd.DataFra
         return empty_frame(fields, nullable=False)
 
     y_obs = cal["y_obs"].to_numpy(dtype=float)
-    if cfg.detect_outliers and not _is_intermittent(y_obs, cfg.skip_outliers_adi):
-        hres = hampel(
-            y_obs,
-            cfg.hampel_window,
-            cfg.n_sigmas,
-            min_periods=cfg.hampel_min_periods,
-            min_scale=cfg.min_scale,
-            two_sided=cfg.two_sided,
-        )
-        is_outlier = hres.is_outlier
-    else:
-        hres = None
-        is_outlier = np.zeros(n, dtype=bool)
-
-    work = y_obs.copy()
-    if hres is not None and cfg.outlier_replacement == "median":
-        work[is_outlier] = hres.median[is_outlier]
-        to_fill = cal["is_missing"].to_numpy(dtype=bool)
-    else:
-        work[is_outlier] = np.nan
-        to_fill = cal["is_missing"].to_numpy(dtype=bool) | is_outlier
-
-    y_clean = fill_missing(
-        work,
-        cfg.fill_method,
-        poly_degree=cfg.poly_degree,
-        spline_kind=cfg.spline_kind,
-        season=cfg.season,
-        seasonal_neighbours=cfg.seasonal_neighbours,
-    )
-    if cfg.clip_min is not None:
-        y_clean = np.where(np.isfinite(y_clean), np.maximum(y_clean, cfg.clip_min), y_clean)
-    is_imputed = to_fill & np.isfinite(y_clean)
-
-    params = normalisation_params(y_clean)
+    is_missing = cal["is_missing"].to_numpy(dtype=bool)
     out = pd.DataFrame(
         {
             "series_id": np.full(n, sid, dtype=object),
             "ds": to_date_objects(pd.DatetimeIndex(cal["ds"])),
             "y_raw": cal["y_raw"].to_numpy(dtype=float),
             "y_obs": y_obs,
-            "y_clean": y_clean,
-            "is_missing": cal["is_missing"].to_numpy(dtype=bool),
+            **clean_days(y_obs, is_missing, cfg),
+            "is_missing": is_missing,
             "missing_reason": cal["missing_reason"].to_numpy(dtype=object),
-            "is_outlier": is_outlier,
-            "is_imputed": is_imputed,
-            "y_minmax": normalise(y_clean, params, "minmax"),
-            "y_zscore": normalise(y_clean, params, "zscore"),
-            "norm_min": params.min,
-            "norm_max": params.max,
-            "norm_mean": params.mean,
-            "norm_std": params.std,
         }
     )
-    if cfg.smoothing is not None:
-        feats = smoothing_features(y_clean, cfg.smoothing)
-        for name, values in feats.items():
-            out[name] = values
-    logger.debug(
-        "cleaned %s: %d days, %d missing, %d outliers",
-        sid,
-        n,
-        int(out["is_missing"].sum()),
-        int(is_outlier.sum()),
-    )
+    n_missing, n_outliers = int(out["is_missing"].sum()), int(out["is_outlier"].sum())
+    logger.debug("cleaned %s: %d days, %d missing, %d outliers", sid, n, n_missing, n_outliers)
     return conform(out, fields, nullable=False)
 
 

@@ -1,29 +1,33 @@
-"""The forecaster on Spark: many whole series per task and per pandas call.
+"""Cleaning and the forecaster on Spark: many whole series per task and per pandas call.
 
-:func:`forecasts` and :func:`backtests` run the one-series functions of
-:mod:`shikong.timeseries.forecast` / :mod:`shikong.timeseries.backtest` over a DataFrame of
-many series (``DataFrame -> DataFrame``, nothing read or written), with the configurations
-that :func:`forecast_config` / :func:`backtest_config` derive from the ``timeseries``
-settings. Series are hashed into groups of ~:data:`SERIES_PER_GROUP` (one pandas call
-each) and the groups range-partitioned into tasks of ~:data:`SERIES_PER_TASK` series.
+:func:`cleaned`, :func:`forecasts` and :func:`backtests` run the panel functions of
+:mod:`shikong.timeseries.panel` (the one-series functions of cleaning, forecast and
+backtest on many series at once) over a DataFrame of many series (``DataFrame ->
+DataFrame``, nothing read or written), with the configurations that
+:func:`forecast_config` / :func:`backtest_config` derive from the ``timeseries`` settings.
+Series are hashed into groups of ~:data:`SERIES_PER_GROUP` (one pandas call each; larger
+for a full catalogue) and the groups range-partitioned into tasks of
+~:data:`SERIES_PER_TASK` series.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from shikong.config import ConfigError, TimeSeriesSettings
-from shikong.frames import ddl_fields, default_parallelism
+from shikong.frames import default_parallelism
 from shikong.timeseries import sf_engine
-from shikong.timeseries._common import for_each_series
-from shikong.timeseries.backtest import BACKTEST_SCHEMA, BacktestConfig, make_backtest_fn
-from shikong.timeseries.forecast import FORECAST_SCHEMA, make_forecast_fn
+from shikong.timeseries.backtest import BACKTEST_SCHEMA, BacktestConfig
+from shikong.timeseries.cleaning import CleanConfig, clean_schema
+from shikong.timeseries.forecast import FORECAST_SCHEMA
 from shikong.timeseries.forecast_types import ForecastConfig
+from shikong.timeseries.panel import backtest_panel, clean_panel, forecast_panel, make_panel_fn
 
 #: Columns of the cleaned series the per-series stages keep (the rest stay out of the shuffle).
 INPUT_COLUMNS = ("series_id", "ds", "y_clean", "y_obs", "available")
@@ -43,6 +47,15 @@ SERIES_PER_TASK = 32
 #: series themselves (20-42); 16 per group gave 13-48.
 SERIES_PER_GROUP = 8
 
+#: Groups per task at most. A full catalogue (24,000 series, most of them intermittent at
+#: well under a millisecond each) would otherwise make 3,000 calls in 750 tasks, paying
+#: ~0.1-0.2 s of scheduling per task and ~10 ms per call for work worth ~0.01 s a series;
+#: so past 2,048 series the tasks stop multiplying and the groups grow (24,000 series: 64
+#: tasks of ~4 groups of ~94 series), which the hashing still spreads evenly.
+GROUPS_PER_TASK = 4
+#: Tasks per unit of default parallelism at most (64 on local[2] with parallelism 4).
+MAX_TASKS_PER_SLOT = 16
+
 #: The group-key column the per-series stages add (dropped before the series function).
 GROUP_COL = "_series_group"
 
@@ -55,10 +68,11 @@ def series_partitions(n_series: int, parallelism: int) -> int:
         parallelism: Spark's default parallelism (cores).
 
     Returns:
-        At least ``2 * parallelism`` (so every core gets work twice even with few series)
-        and at most ``n_series``.
+        At least ``2 * parallelism`` (so every core gets work twice even with few series),
+        at most ``n_series`` and at most :data:`MAX_TASKS_PER_SLOT` per unit of parallelism.
     """
     want = max(2 * parallelism, math.ceil(n_series / SERIES_PER_TASK))
+    want = min(want, max(2 * parallelism, MAX_TASKS_PER_SLOT * parallelism))
     return max(1, min(n_series, want))
 
 
@@ -81,7 +95,8 @@ def series_groups(series: DataFrame, n_series: int, parallelism: int) -> DataFra
         ``groupBy(GROUP_COL).applyInPandas``.
     """
     tasks = series_partitions(n_series, parallelism)
-    groups = max(tasks, min(n_series, math.ceil(n_series / SERIES_PER_GROUP)))
+    per_group = min(n_series, math.ceil(n_series / SERIES_PER_GROUP), GROUPS_PER_TASK * tasks)
+    groups = max(tasks, per_group)
     keyed = series.withColumn(GROUP_COL, F.pmod(F.xxhash64("series_id"), F.lit(groups)))
     return keyed.repartitionByRange(tasks, GROUP_COL)
 
@@ -124,19 +139,33 @@ def backtest_config(ts: TimeSeriesSettings) -> BacktestConfig:
 
 def _per_series(
     series: DataFrame,
-    fn: Callable[[pd.DataFrame], pd.DataFrame],
+    fn: Callable[[pd.DataFrame, Any], pd.DataFrame],
+    cfg: Any,
     schema: str,
     n_series: int | None,
+    columns: tuple[str, ...] = INPUT_COLUMNS,
 ) -> DataFrame:
-    """Run the one-series ``fn`` on every series, many series per pandas call."""
-    cols = [c for c in INPUT_COLUMNS if c in series.columns]
+    """Run the panel function ``fn(pdf, cfg)`` over every series, many series per call."""
+    cols = [c for c in columns if c in series.columns]
     rows = series.select(*cols)
     if n_series is None:
         n_series = rows.select("series_id").distinct().count()
     grouped = series_groups(rows, n_series, default_parallelism(series.sparkSession))
     return grouped.groupBy(GROUP_COL).applyInPandas(
-        for_each_series(fn, ddl_fields(schema), drop=(GROUP_COL,)), schema
+        make_panel_fn(fn, cfg, drop=(GROUP_COL,)), schema
     )
+
+
+def cleaned(series: DataFrame, cfg: CleanConfig, *, n_series: int | None = None) -> DataFrame:
+    """Cleaned daily rows per series (:func:`~shikong.timeseries.cleaning.clean_schema`).
+
+    Args:
+        series: Rows of many series (``series_id``, ``ds``, ``y``, ``available``).
+        cfg: Cleaning configuration (its calendar and smoothing).
+        n_series: Distinct series in ``series`` when the caller knows it (saves a count).
+    """
+    cols = ("series_id", "ds", "y", "available")
+    return _per_series(series, clean_panel, cfg, clean_schema(cfg), n_series, cols)
 
 
 def forecasts(
@@ -150,7 +179,7 @@ def forecasts(
         n_series: Distinct series in ``series`` when the caller knows it (saves a count).
     """
     _require_engine(ts)
-    return _per_series(series, make_forecast_fn(forecast_config(ts)), FORECAST_SCHEMA, n_series)
+    return _per_series(series, forecast_panel, forecast_config(ts), FORECAST_SCHEMA, n_series)
 
 
 def backtests(
@@ -161,4 +190,4 @@ def backtests(
     Takes the same arguments as :func:`forecasts`.
     """
     _require_engine(ts)
-    return _per_series(series, make_backtest_fn(backtest_config(ts)), BACKTEST_SCHEMA, n_series)
+    return _per_series(series, backtest_panel, backtest_config(ts), BACKTEST_SCHEMA, n_series)

@@ -155,10 +155,12 @@ def _route(y: np.ndarray, cfg: ForecastConfig, warm: WarmStarts) -> SeriesForeca
     if 1.0 - obs.size / y.size > cfg.max_nan_frac:
         return _fallback(_preclean(y, cfg), cfg, NAN_HEAVY)
     nonzero = int(np.count_nonzero(obs))
-    # before precleaning: on sparse sales every sale looks like an outlier to Hampel
+    # Before precleaning: on sparse sales every sale looks like an outlier to Hampel. A
+    # single sale is the sparsest intermittent series, not one for SARIMA (a full catalogue
+    # has many: 1,385 of the default world's 23,239 SKU x warehouse series).
     if (
         cfg.intermittent_method is not None
-        and nonzero >= 2
+        and nonzero >= 1
         and obs.size / nonzero > cfg.adi_threshold
     ):
         return croston_forecast(

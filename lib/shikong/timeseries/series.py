@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from shikong.config import TimeSeriesSettings
@@ -131,6 +131,11 @@ def series_frame(
     else:
         rows = rows.withColumn("available", F.lit(None).cast("boolean"))
     rows = rows.withColumn("y", F.coalesce(F.col("y"), F.lit(0.0)))
-    return rows.withColumn("series_id", F.concat_ws("|", *keys)).select(
+    return rows.withColumn("series_id", series_id(level)).select(
         "series_id", *keys, "ds", "y", "available"
     )
+
+
+def series_id(level: str) -> Column:
+    """The ``series_id`` of a row at ``level``: its key values joined by ``|``."""
+    return F.concat_ws("|", *LEVEL_KEYS[level])
