@@ -280,8 +280,12 @@ def build_region_index(
 
 
 #: Points at and above which :func:`region_lookup` builds a :class:`RegionIndex`; below
-#: it, Sedona's plain broadcast join of the pieces is cheaper than building the index
-#: (crossover measured by ``bench/spatial.py`` for Brazil's 27 states, see bench/README.md).
+#: it, Sedona's plain broadcast join of the pieces is cheaper than building the index.
+#: ``bench/spatial.py`` (``region_join_crossover_<N>``, Brazil's 27 full-resolution states,
+#: a machine at load ~12 on 2 cores): index 16.2 s vs plain join 31.6 s at 1M points,
+#: 32.4 s vs 47.1 s at 2M; linear in N between the two paths that puts the crossover at
+#: 0.3M-1.05M points. Kept at the top of that range until a quiet-machine sweep
+#: (``--crossover 250000,500000,1000000``) narrows it.
 INDEX_MIN_POINTS = 1_000_000
 
 
