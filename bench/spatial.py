@@ -6,16 +6,18 @@ match no state) are joined to the 27 state polygons of
 ``shared/data/brazil/brazil-states.geojson`` (11 invalid as published; about 85,600
 vertices after make-valid).
 
-* shikong: ``spark.read.parquet`` -> ``with_point`` -> ``assign_region`` with the states'
-  grid index (the job's code path: states repaired with Sedona ``ST_MakeValid``,
-  ``ST_SubDivideExplode`` into pieces of <= 64 vertices, a power-of-two grid whose cells are
-  "core" (one state covers the cell) or "edge" (clipped per-state chips); each point's cell
-  is looked up with one broadcast hash join and only points in edge cells are tested with
-  ``ST_Intersects``; one output row per input row by construction, no shuffle) ->
-  ``write.format("noop")``. Timed from reading the Parquet to the last row written. The
-  index is built once per run, as the job does (one index of the 27 states for every join
-  of the run), and its build time is reported separately, like Spark start-up; one untimed
-  warm-up run first (JIT, Sedona class loading).
+* shikong, end to end (everything a job run pays for the join): the states' lookup as the
+  job builds it for N points (``tables.state_lookup(states, n_points=N)``: states repaired
+  with Sedona ``ST_MakeValid`` beforehand, ``ST_SubDivideExplode`` into pieces of <= 64
+  vertices, then at N >= ``INDEX_MIN_POINTS`` a power-of-two grid index whose cells are
+  "core" (one state covers the cell) or "edge" (clipped chips), below it Sedona's plain
+  broadcast join of the pieces) + ``spark.read.parquet`` -> ``with_point`` ->
+  ``assign_region`` (index: each point's cell looked up with one broadcast hash join, only
+  points in edge cells tested; one output row per input row by construction, no shuffle)
+  -> ``write.format("noop")``. Each timed run builds its own lookup (the build time is
+  also reported on its own); one untimed warm-up run first (JIT, Sedona class loading).
+* Crossover: both lookups forced (index / plain broadcast join of the pieces), end to end,
+  at a few sizes, to place ``INDEX_MIN_POINTS``.
 * GeoPandas (the issue's baseline): ``points_from_xy`` + ``sjoin(points, states,
   predicate="within")``, single-threaded, on the same Parquet read once with pandas
   (reading is not timed; states repaired with shapely ``make_valid``). ``within`` is the
@@ -54,6 +56,8 @@ from common import Result, check_target, log, timed
 GEOJSON = common.SHARED_DATA / "brazil" / "brazil-states.geojson"
 DEFAULT_SIZES = (1_000_000, 2_000_000, 4_000_000, 8_000_000)
 QUICK_SIZES = (4_000, 8_000)
+DEFAULT_CROSSOVER = (250_000, 500_000, 1_000_000, 2_000_000)
+QUICK_CROSSOVER = (4_000,)
 TARGET_SIZE = 4_000_000
 MUNI_SHARE = 0.85
 JITTER_KM = 3.0
@@ -236,14 +240,36 @@ def sedona_states(spark: Any) -> tuple[Any, dict[str, float]]:
     return states.select("uf", "region", "geom"), info
 
 
-def state_lookup(states: Any) -> tuple[Any, float]:
-    """The job's states lookup (grid index, or the frame above the broadcast threshold)."""
+def state_lookup(states: Any, n_points: int | None) -> tuple[Any, float]:
+    """The job's states lookup for ``n_points`` (None: the index) and its build time."""
     from shikong.config import SpatialSettings
     from shikong.spatial.tables import state_lookup as job_lookup
 
     t0 = time.perf_counter()
-    lookup = job_lookup(states, SpatialSettings())
+    lookup = job_lookup(states, SpatialSettings(), n_points=n_points)
     return lookup, time.perf_counter() - t0
+
+
+def end_to_end(
+    spark: Any, path: Path, states: Any, n_points: int | None, repeats: int
+) -> dict[str, Any]:
+    """Timed runs of lookup build + join (noop write): medians and every run."""
+    totals, builds = [], []
+    kind = ""
+    for _ in range(repeats):
+        lookup, build_s = state_lookup(states, n_points)
+        t0 = time.perf_counter()
+        common.noop_write(shikong_frame(spark, path, lookup))
+        totals.append(build_s + time.perf_counter() - t0)
+        builds.append(build_s)
+        kind = "index" if hasattr(lookup, "cells") else "join"
+    return {
+        "total_s": float(np.median(totals)),
+        "build_s": float(np.median(builds)),
+        "runs": totals,
+        "builds": builds,
+        "kind": kind,
+    }
 
 
 def shikong_frame(spark: Any, path: Path, lookup: Any) -> Any:
@@ -325,8 +351,11 @@ def run(args: argparse.Namespace) -> list[Result]:
         else args.profile_size
     )
     gp_max = args.geopandas_max or max(sizes)
+    cross_sizes = sorted(
+        int(s) for s in (QUICK_CROSSOVER if args.quick and not args.sizes_given else args.crossover)
+    )
     folder = common.WORK_DIR / "spatial"
-    paths = write_point_files(sizes, args.seed, folder)
+    paths = write_point_files(sorted(set(sizes) | set(cross_sizes)), args.seed, folder)
 
     gstates = geopandas_states()
     log(
@@ -341,41 +370,48 @@ def run(args: argparse.Namespace) -> list[Result]:
     log(f"Spark up in {handle.startup_s:.1f}s")
     states, sinfo = sedona_states(spark)
     log(f"Sedona states: {sinfo}")
-    lookup, sinfo["index_s"] = state_lookup(states)
-    index = lookup if hasattr(lookup, "cells") else None
-    if index is not None:
-        sinfo.update(
-            cell_size=index.cell_size,
-            cells=index.n_cells,
-            edge_cells=index.n_edge_cells,
-            pieces=index.n_pieces,
-        )
-    log(f"states lookup built in {sinfo['index_s']:.1f}s: {sinfo}")
-
-    warm_s, _, _ = timed(lambda: common.noop_write(shikong_frame(spark, paths[sizes[0]], lookup)))
-    log(f"warm-up ({sizes[0]:,} points) {warm_s:.1f}s")
+    # Warm-up (JIT, class loading), untimed in the rates: both lookups, one join each.
+    t0 = time.perf_counter()
+    index, sinfo["cold_index_s"] = state_lookup(states, None)
+    sinfo.update(
+        cell_size=index.cell_size,
+        cells=index.n_cells,
+        edge_cells=index.n_edge_cells,
+        pieces=index.n_pieces,
+    )
+    common.noop_write(shikong_frame(spark, paths[sizes[0]], index))
+    plain, sinfo["cold_plain_s"] = state_lookup(states, 0)
+    common.noop_write(shikong_frame(spark, paths[sizes[0]], plain))
+    warm_s = time.perf_counter() - t0
+    log(f"warm-up ({sizes[0]:,} points, both lookups) {warm_s:.1f}s: {sinfo}")
 
     rows: dict[int, dict[str, Any]] = {}
     for n in sizes:
         path = paths[n]
         rec: dict[str, Any] = {"n": n}
         before = common.conditions()
-        med, times, _ = timed(
-            lambda p=path: common.noop_write(shikong_frame(spark, p, lookup)), repeats
-        )
-        rec["spark_s"], rec["spark_runs"] = med, times
+        e2e = end_to_end(spark, path, states, n, repeats)
+        rec["spark_s"], rec["spark_runs"] = e2e["total_s"], e2e["runs"]
+        rec["build_s"], rec["builds"], rec["kind"] = e2e["build_s"], e2e["builds"], e2e["kind"]
         rec["spark_cond"] = _span(before, common.conditions())
-        log(f"shikong {n:,}: {', '.join(f'{t:.2f}' for t in times)} s ({rec['spark_cond']})")
+        log(
+            f"shikong {n:,} ({rec['kind']}): {', '.join(f'{t:.2f}' for t in rec['spark_runs'])}"
+            f" s, of which lookup build {', '.join(f'{t:.2f}' for t in rec['builds'])} s "
+            f"({rec['spark_cond']})"
+        )
+        lookup = index if rec["kind"] == "index" else plain
         cnt_s, total, matched = shikong_matched(spark, path, lookup)
         rec.update(count_s=cnt_s, spark_rows=total, spark_matched=matched)
         log(f"shikong {n:,} count action {cnt_s:.2f}s rows={total:,} matched={matched:,}")
         if n == sizes[0]:
-            # Row-for-row check against GeoPandas later; collecting the rows to pandas is
-            # the only JVM -> Python transfer of this benchmark, timed here.
+            # Row-for-row check of both lookups against GeoPandas later; collecting the
+            # rows to pandas is the only JVM -> Python transfer of this benchmark.
             t0 = time.perf_counter()
-            got = shikong_frame(spark, path, lookup).select("id", "uf").toPandas()
+            got = shikong_frame(spark, path, index).select("id", "uf").toPandas()
             rec["collect_s"] = time.perf_counter() - t0
             rec["spark_states"] = got.set_index("id")["uf"]
+            got = shikong_frame(spark, path, plain).select("id", "uf").toPandas()
+            rec["plain_states"] = got.set_index("id")["uf"]
             log(f"collected {len(got):,} shikong rows to pandas in {rec['collect_s']:.2f}s")
         if n == profile_n:
             from pyspark.sql import functions as F
@@ -392,20 +428,22 @@ def run(args: argparse.Namespace) -> list[Result]:
             rec["plain_s"] = timed(
                 lambda p=path: common.noop_write(plain_broadcast_frame(spark, p, states)), repeats
             )[0]
-            if index is not None:
-                rec["lookup_s"] = timed(
-                    lambda p=path: common.noop_write(cell_lookup_frame(spark, p, index)), repeats
-                )[0]
-                where = (
-                    cell_lookup_frame(spark, path, index)
-                    .agg(
-                        F.count(F.lit(1)).alias("n"),
-                        F.count("_core").alias("core"),
-                        F.count(F.when(F.col("_edge"), 1)).alias("edge"),
-                    )
-                    .first()
+            rec["lookup_s"] = timed(
+                lambda p=path: common.noop_write(cell_lookup_frame(spark, p, index)), repeats
+            )[0]
+            where = (
+                cell_lookup_frame(spark, path, index)
+                .agg(
+                    F.count(F.lit(1)).alias("n"),
+                    F.count("_core").alias("core"),
+                    F.count(F.when(F.col("_edge"), 1)).alias("edge"),
                 )
-                rec["core_pts"], rec["edge_pts"] = int(where["core"]), int(where["edge"])
+                .first()
+            )
+            rec["core_pts"], rec["edge_pts"] = int(where["core"]), int(where["edge"])
+            rec["index_join_s"] = timed(
+                lambda p=path: common.noop_write(shikong_frame(spark, p, index)), repeats
+            )[0]
             rec["partitions"] = spark.read.parquet(str(path)).rdd.getNumPartitions()
             log(
                 f"profile {n:,}: read {rec['read_s']:.2f}s, +points {rec['point_s']:.2f}s, "
@@ -415,6 +453,20 @@ def run(args: argparse.Namespace) -> list[Result]:
                 f"{rec['partitions']} input partitions"
             )
         rows[n] = rec
+    # Crossover: both lookups forced, end to end (lookup build + join), same runs.
+    cross: dict[int, dict[str, Any]] = {}
+    for n in cross_sizes:
+        before = common.conditions()
+        cross[n] = {
+            "index": end_to_end(spark, paths[n], states, None, repeats),
+            "plain": end_to_end(spark, paths[n], states, 0, repeats),
+        }
+        cross[n]["cond"] = _span(before, common.conditions())
+        log(
+            f"crossover {n:,}: index {cross[n]['index']['total_s']:.2f}s (build "
+            f"{cross[n]['index']['build_s']:.2f}s), plain join {cross[n]['plain']['total_s']:.2f}s"
+            f" (subdivide {cross[n]['plain']['build_s']:.2f}s) ({cross[n]['cond']})"
+        )
     spark.stop()
     # Single-process baselines after Spark is gone (same data, same run): the 2-core Spark
     # timings come first, so a long GeoPandas phase never overlaps them.
@@ -436,6 +488,7 @@ def run(args: argparse.Namespace) -> list[Result]:
             if "spark_states" in rec:
                 want = first_state(gp_rows).reindex(pts["id"].to_numpy())
                 rec["row_diff"] = rows_differ(rec.pop("spark_states"), want)
+                rec["plain_row_diff"] = rows_differ(rec.pop("plain_states"), want)
                 # The slow usage on a prefix: same rows as within?
                 k = min(n, args.intersects_check)
                 rec["isect_n"] = k
@@ -450,8 +503,9 @@ def run(args: argparse.Namespace) -> list[Result]:
                     f"on {rec['isect_diff']} points"
                 )
         rec.pop("spark_states", None)
+        rec.pop("plain_states", None)
         del pts
-    return build_results(rows, sizes, handle, sinfo, gstates, warm_s, repeats, profile_n)
+    return build_results(rows, cross, sizes, handle, sinfo, gstates, warm_s, repeats, profile_n)
 
 
 def _span(before: str, after: str) -> str:
@@ -466,6 +520,7 @@ def _label(n: int) -> str:
 
 def build_results(
     rows: dict[int, dict[str, Any]],
+    cross: dict[int, dict[str, Any]],
     sizes: list[int],
     handle: Any,
     sinfo: dict[str, float],
@@ -474,22 +529,26 @@ def build_results(
     repeats: int,
     profile_n: int,
 ) -> list[Result]:
+    from shikong.spatial.features import INDEX_MIN_POINTS
+
     index_note = (
-        f"The job's states grid index (ST_SubDivideExplode <= 64 vertices -> "
-        f"{sinfo.get('pieces', '?')} pieces, {sinfo.get('cell_size', '?')} deg cells: "
-        f"{sinfo.get('cells', '?')} cells, {sinfo.get('edge_cells', '?')} edge cells) is "
-        f"built once per run, as the job does, in {sinfo['index_s']:.1f}s, excluded from "
-        f"the rates (see the amortised rate in the {_label(profile_n)} row)."
+        f"The states' lookup is built by every timed run and counted in its rate (the job "
+        f"builds it once per run for all its joins): ST_SubDivideExplode <= 64 vertices -> "
+        f"{sinfo['pieces']} pieces, then at >= {INDEX_MIN_POINTS:,} points the grid index "
+        f"({sinfo['cell_size']} deg cells: {sinfo['cells']} cells, {sinfo['edge_cells']} "
+        f"edge cells), below it Sedona's plain broadcast join of the pieces. First (cold "
+        f"JVM) builds in the warm-up: index {sinfo['cold_index_s']:.1f}s, pieces only "
+        f"{sinfo['cold_plain_s']:.1f}s; warm build times are in each row."
     )
     out: list[Result] = [
         common.spark_startup_result(
             handle,
-            f"One warm-up join of {sizes[0]:,} points ({warm_s:.1f}s) also excluded. "
-            f"Sedona ST_MakeValid repaired {sinfo['invalid']} of 27 states "
+            f"One warm-up run of both lookups on {sizes[0]:,} points ({warm_s:.1f}s) also "
+            f"excluded. Sedona ST_MakeValid repaired {sinfo['invalid']} of 27 states "
             f"({sinfo['still_invalid']} still invalid), {sinfo['vertices']:,} vertices, "
             f"{sinfo['make_valid_s']:.1f}s untimed; shapely make_valid: "
             f"{gstates.attrs['n_invalid']} repaired, "
-            f"{gstates.attrs['n_vertices']:,} vertices. " + index_note,
+            f"{gstates.attrs['n_vertices']:,} vertices (untimed on both sides). " + index_note,
         )
     ]
     for n in sizes:
@@ -498,12 +557,16 @@ def build_results(
         gp_rate = n / r["gp_s"] if "gp_s" in r else None
         target = ">= 2.0" if n == TARGET_SIZE else None
         ratio = rate / gp_rate if gp_rate else None
+        path = (
+            "grid index: broadcast hash join on the cell, a point test only in edge cells"
+            if r["kind"] == "index"
+            else "plain Sedona broadcast join of the pieces, first state per point"
+        )
         notes = (
-            f"shikong: read Parquet + with_point + assign_region (states grid index: "
-            f"broadcast hash join on the cell, ST_Intersects only in edge cells) + noop "
-            f"write, local[{handle.cores}], "
-            f"median of {repeats}: {', '.join(f'{t:.2f}' for t in r['spark_runs'])} s "
-            f"({r['spark_cond']}); "
+            f"shikong end to end: states lookup build ({path}) + read Parquet + with_point "
+            f"+ assign_region + noop write, local[{handle.cores}], median of {repeats}: "
+            f"{', '.join(f'{t:.2f}' for t in r['spark_runs'])} s, of which lookup build "
+            f"{', '.join(f'{t:.2f}' for t in r['builds'])} s ({r['spark_cond']}); "
             f"GeoPandas: points_from_xy + sjoin(predicate='within'), 1 thread, 1 run, "
             + (
                 f"{r['gp_s']:.2f} s ({r['gp_cond']})"
@@ -512,24 +575,17 @@ def build_results(
             )
         )
         if n == profile_n:
-            edge = r.get("edge_pts")
+            edge = r["edge_pts"]
             notes += (
-                f". Profile at {_label(n)} ({r['partitions']} input partitions): "
-                f"read Parquet -> noop {r['read_s']:.2f}s, + ST_Point {r['point_s']:.2f}s, "
-                + (
-                    f"+ grid cell lookup (broadcast hash join, no point-in-polygon test) "
-                    f"{r['lookup_s']:.2f}s, job path (+ ST_Intersects for the "
-                    f"{edge:,} points ({100 * edge / n:.0f}%) in edge cells) "
-                    f"{r['spark_s']:.2f}s; "
-                    if "lookup_s" in r and edge is not None
-                    else f"job path {r['spark_s']:.2f}s; "
-                )
-                + f"for reference a plain Sedona broadcast index join of the pieces "
-                f"(ST_Intersects, no one-row-per-point step) {r['plain_s']:.2f}s; "
+                f". Profile at {_label(n)} ({r['partitions']} input partitions, lookup "
+                f"prebuilt): read Parquet -> noop {r['read_s']:.2f}s, + ST_Point "
+                f"{r['point_s']:.2f}s, + grid cell lookup (broadcast hash join, no "
+                f"point-in-polygon test) {r['lookup_s']:.2f}s, index join (+ point tests for "
+                f"the {edge:,} points ({100 * edge / n:.0f}%) in edge cells) "
+                f"{r['index_join_s']:.2f}s; a plain Sedona broadcast index join of the "
+                f"pieces (ST_Intersects, no one-row-per-point step) {r['plain_s']:.2f}s; "
                 f"Python/JVM transfer: none on the join path (Parquet read by the JVM, no "
-                f"Python UDF); Spark start-up {handle.startup_s:.1f}s; with the index build "
-                f"({sinfo['index_s']:.1f}s) counted once: "
-                f"{n / (r['spark_s'] + sinfo['index_s']):,.0f} rows/s"
+                f"Python UDF); Spark start-up {handle.startup_s:.1f}s"
             )
         out.append(
             Result(
@@ -541,6 +597,35 @@ def build_results(
                 target=target,
                 meets_target=check_target(ratio, target) if target else None,
                 notes=notes,
+            )
+        )
+        out.append(
+            Result(
+                name=f"region_lookup_build_{_label(n)}",
+                unit="s",
+                value=r["build_s"],
+                notes=f"of the row above: building the states' lookup ({r['kind']}), median "
+                f"of {repeats}: {', '.join(f'{t:.2f}' for t in r['builds'])} s (lower is "
+                "better)",
+                higher_is_better=False,
+            )
+        )
+    for n, c in cross.items():
+        ix, pl = c["index"], c["plain"]
+        out.append(
+            Result(
+                name=f"region_join_crossover_{_label(n)}",
+                unit="s",
+                value=ix["total_s"],
+                baseline_name="sedona_broadcast_join_of_pieces",
+                baseline_value=pl["total_s"],
+                notes=f"end to end at {n:,} points, median of {repeats}: grid index (build "
+                f"{ix['build_s']:.2f}s + join) {', '.join(f'{t:.2f}' for t in ix['runs'])} s vs "
+                f"plain Sedona broadcast join of the pieces (subdivide {pl['build_s']:.2f}s + "
+                f"join + first state per point) {', '.join(f'{t:.2f}' for t in pl['runs'])} s; "
+                f"ratio > 1: the index is cheaper ({c['cond']}); the job switches at "
+                f"{INDEX_MIN_POINTS:,} points (lower is better)",
+                higher_is_better=False,
             )
         )
     for a, b in zip(sizes, sizes[1:], strict=False):
@@ -589,7 +674,12 @@ def build_results(
                 baseline_value=gp,
                 target="== baseline" if gp is not None else None,
                 meets_target=(
-                    (diff == 0 and r.get("row_diff", 0) == 0 and r["spark_rows"] == n)
+                    (
+                        diff == 0
+                        and r.get("row_diff", 0) == 0
+                        and r.get("plain_row_diff", 0) == 0
+                        and r["spark_rows"] == n
+                    )
                     if gp is not None
                     else None
                 ),
@@ -602,7 +692,8 @@ def build_results(
                     f"{'-' if diff is None else diff}; count action {r['count_s']:.2f}s"
                     + (
                         f"; row for row: {r['row_diff']} of {n:,} points get a different "
-                        f"state than GeoPandas (collecting shikong's id/uf rows to pandas, the "
+                        f"state than GeoPandas with the grid index, {r['plain_row_diff']} with "
+                        f"the plain Sedona join (collecting shikong's id/uf rows to pandas, the "
                         f"one JVM->Python transfer, took {r['collect_s']:.2f}s); GeoPandas "
                         f"predicate='intersects' on the first {r['isect_n']:,} points took "
                         f"{r['isect_s']:.2f}s and differs from 'within' on "
@@ -644,6 +735,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "predicate='intersects', to check it gives the same rows as 'within'",
     )
     parser.add_argument(
+        "--crossover",
+        default=None,
+        help="comma-separated sizes where both lookups (index, plain join) are timed "
+        "(default 250000,500000,1000000,2000000)",
+    )
+    parser.add_argument(
         "--profile-size",
         type=int,
         default=None,
@@ -651,6 +748,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.sizes_given = args.sizes is not None
+    args.crossover = (
+        [int(float(s)) for s in args.crossover.split(",")]
+        if args.crossover
+        else list(DEFAULT_CROSSOVER)
+    )
     args.sizes = (
         [int(float(s)) for s in args.sizes.split(",")] if args.sizes else list(DEFAULT_SIZES)
     )

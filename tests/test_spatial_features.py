@@ -55,8 +55,24 @@ def test_h3_cells_match_h3_package(points, res):
     assert got["cell"].tolist() == want
 
 
-@pytest.mark.parametrize("broadcast_max_rows", [200_000, 0], ids=["grid-index", "partitioned-join"])
-def test_assign_region_matches_shapely(spark, points, broadcast_max_rows):
+# (points the run will join, broadcast limit in pieces) -> the lookup region_lookup picks:
+# at/above the index threshold (100 here) the grid index, below it the pieces for a
+# broadcast join, and the partitioned join when the pieces may not be broadcast.
+LOOKUPS = [
+    (100, 200_000, sf.RegionIndex, True),
+    (99, 200_000, sf.RegionPieces, True),
+    (None, 0, sf.RegionPieces, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("n_points", "broadcast_max_rows", "kind", "broadcast"),
+    LOOKUPS,
+    ids=["grid-index", "broadcast-join", "partitioned-join"],
+)
+def test_assign_region_matches_shapely(
+    spark, points, n_points, broadcast_max_rows, kind, broadcast
+):
     # Two boxes sharing an edge and a third overlapping the second: points inside,
     # outside, on the shared border, in the overlap, on grid-cell corners, and a null.
     boxes = pd.DataFrame(
@@ -80,11 +96,22 @@ def test_assign_region_matches_shapely(spark, points, broadcast_max_rows):
     extra = spark.createDataFrame(extra_pts, "pid long, lat double, lon double").transform(
         sf.with_point()
     )
+    lookup = sf.region_lookup(
+        regions,
+        region_geom_col="geom",
+        region_cols=["uf"],
+        broadcast_max_rows=broadcast_max_rows,
+        max_vertices=5,
+        n_points=n_points,
+        index_min_points=100,
+    )
+    assert isinstance(lookup, kind)
+    assert isinstance(lookup, sf.RegionIndex) or lookup.broadcast == broadcast
     got = (
         points.unionByName(extra)
         .transform(
             sf.assign_region(
-                regions,
+                lookup,
                 point_col="geom",
                 region_geom_col="geom",
                 region_cols=["uf"],
@@ -129,7 +156,9 @@ def test_region_index_grid_is_exact_power_of_two(spark):
     # 6 x 5 degrees over ~64 cells: 0.5-degree cells (a power of two), 12 x 10 of them.
     assert index.cell_size == 0.5
     assert index.n_cells == 12 * 10 + 12 + 10 + 1  # cells touching the box, incl. its far edges
-    assert index.n_edge_cells == index.n_cells - 12 * 10
+    # Core: the cells the box's boundary misses (a cell with a side on the boundary is
+    # tested point by point: conservative, never a wrong region).
+    assert index.n_edge_cells == index.n_cells - 10 * 8
 
 
 def test_nearest_matches_geodesic_bruteforce(spark, points):

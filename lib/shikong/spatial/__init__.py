@@ -11,7 +11,9 @@ from shikong.spatial.clusters import (
     kmeans_by_silhouette,
 )
 from shikong.spatial.features import (
+    INDEX_MIN_POINTS,
     RegionIndex,
+    RegionPieces,
     Transform,
     assign_region,
     build_region_index,
@@ -57,10 +59,12 @@ from shikong.spatial.tables import (
 __all__ = [
     "GI_OUTPUT_COLUMNS",
     "HOTSPOT_CLASSES",
+    "INDEX_MIN_POINTS",
     "NOISE",
     "REQUIRED_SQL_SETTINGS",
     "MoransI",
     "RegionIndex",
+    "RegionPieces",
     "SpatialInputs",
     "Transform",
     "add_bh_fdr",

@@ -6,9 +6,12 @@ names; geometry is built and compared with Sedona's function modules, never by h
 Distances and areas are computed in the metric CRS or on the spheroid, never in degrees.
 
 Region joins (:func:`assign_region`) look points up in a :class:`RegionIndex`: a grid of
-power-of-two cells over the subdivided regions, built once with Sedona's joins and
-predicates, so that most points get their region from a broadcast hash join on the cell
+power-of-two cells over the subdivided regions, built once with Sedona's predicates
+(one narrow pass over the pieces and one aggregation, a few seconds for Brazil's 27
+states), so that most points get their region from a broadcast hash join on the cell
 key and only points in cells crossed by a border are tested against small clipped chips.
+Below :data:`INDEX_MIN_POINTS` points per run the index costs more than it saves and
+:func:`region_lookup` picks Sedona's plain broadcast join of the pieces instead.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, StructField, StructType
-from sedona.spark.sql import st_aggregates as sta
 from sedona.spark.sql import st_constructors as stc
 from sedona.spark.sql import st_functions as stf
 from sedona.spark.sql import st_predicates as stp
@@ -110,8 +112,8 @@ class RegionIndex:
     ``cells`` has one row per grid cell that touches a region: ``_cell`` (the cell key),
     ``_core`` (the region columns as a struct when one piece of a region covers the whole
     cell and no other region touches it, else null) and ``_chips`` (for the other "edge"
-    cells: one clipped polygon per region touching the cell, ``region_cols`` + ``_geom``,
-    sorted by the region columns).
+    cells: the part of each piece in the cell, ``region_cols`` + ``_geom``, sorted by the
+    region columns).
     It is materialised once (a local checkpoint) and reused by every join.
 
     Attributes:
@@ -157,11 +159,14 @@ def build_region_index(
     origin with a power-of-two cell edge ``d`` chosen so that the regions' bounding box
     holds about ``target_cells`` cells: ``x / d`` is then exact in floating point, so the
     cell ``floor(x / d)`` of a point and the cell rectangle ``[i d, (i + 1) d]`` built with
-    ``ST_PolygonFromEnvelope`` agree exactly. A cell is *core* when a single piece covers
-    it (``ST_Covers``) and no other region touches it: every point in it belongs to that
-    region and only to it. Every other cell that a piece touches (``ST_Intersects``) keeps
-    one chip per region, ``ST_Union_Aggr`` of ``ST_Intersection(piece, cell)``, against
-    which its points are tested.
+    ``ST_PolygonFromEnvelope`` agree exactly. Each piece is paired with every cell of its
+    bounding box (a narrow explode, no spatial join); a pair is kept when the piece
+    intersects the cell and the piece *covers* the cell when its boundary misses it. A
+    cell is *core* when a single region meets it and one of its pieces covers it: every
+    point in it belongs to that region and only to it. Every other cell keeps one chip per
+    piece that meets it (the cell where the piece covers it, else
+    ``ST_Intersection(piece, cell)``), sorted by region, against which its points are
+    tested; a point is in a region iff it is in one of the region's chips.
 
     Args:
         regions: Region polygons.
@@ -207,81 +212,60 @@ def build_region_index(
     area = max((bounds[2] - bounds[0]) * (bounds[3] - bounds[1]), 1e-300)
     d = 2.0 ** round(math.log2(math.sqrt(area / target_cells)))
     step = F.lit(d)
-    # Every cell that some piece's bounding box reaches, as a rectangle.
-    rects = (
+    gx, gy = F.col("_gx"), F.col("_gy")
+    # (piece, cell) for every cell of each piece's bounding box: a narrow explode, no
+    # spatial join (a piece of <= max_vertices spans ~70 cells on average, 230k pairs
+    # for Brazil). Each pair is tested on the small piece itself; the clip is made here,
+    # before the shuffle, so that only small chips (never the pieces) travel.
+    rect = stc.ST_PolygonFromEnvelope(gx * step, gy * step, (gx + 1) * step, (gy + 1) * step)
+    pairs = (
         pieces.select(
+            *cols,
+            "_geom",
+            "_y0",
+            "_y1",
             F.explode(F.sequence(F.floor(F.col("_x0") / step), F.floor(F.col("_x1") / step))).alias(
                 "_gx"
             ),
-            "_y0",
-            "_y1",
         )
         .select(
+            *cols,
+            "_geom",
             "_gx",
             F.explode(F.sequence(F.floor(F.col("_y0") / step), F.floor(F.col("_y1") / step))).alias(
                 "_gy"
             ),
         )
-        .distinct()
-        .select(
-            _cell_key(F.col("_gx"), F.col("_gy")).alias("_cell"),
-            stc.ST_PolygonFromEnvelope(
-                F.col("_gx") * step,
-                F.col("_gy") * step,
-                (F.col("_gx") + 1) * step,
-                (F.col("_gy") + 1) * step,
-            ).alias("_rect"),
-        )
-    )
-    # (cell, piece) pairs through Sedona's broadcast index join, which prepares the pieces
-    # once: far cheaper than an unprepared ST_Intersects/ST_Covers per candidate pair.
-    piece_side = F.broadcast(pieces.select(*cols, "_geom"))
-    touching = rects.join(piece_side, stp.ST_Intersects(F.col("_geom"), F.col("_rect")))
-    covering = (
-        rects.join(piece_side, stp.ST_Covers(F.col("_geom"), F.col("_rect")))
-        .select("_cell", *cols)
-        .distinct()
-        .withColumn("_covers", F.lit(True))
-    )
-    pairs = (
-        touching.join(covering, ["_cell", *cols], "left")
-        .fillna(False, subset=["_covers"])
-        .select(*cols, "_geom", "_rect", "_covers", "_cell")
-        .cache()
-    )
-    key = F.struct(*cols)
-    core_of = (
-        pairs.groupBy("_cell")
-        .agg(
-            F.count_distinct(key).alias("_n"),
-            F.max(F.when(F.col("_covers"), key)).alias("_cover"),
-        )
+        .select(*cols, "_geom", _cell_key(gx, gy).alias("_cell"), rect.alias("_rect"))
+        .where(stp.ST_Intersects(F.col("_geom"), F.col("_rect")))
+        # A piece that meets the cell covers it iff its boundary misses the cell. Both
+        # tests take JTS's rectangle fast path; ST_Covers would run a full relate.
+        .withColumn("_covers", ~stp.ST_Intersects(stf.ST_Boundary(F.col("_geom")), F.col("_rect")))
         .select(
             "_cell",
-            F.when((F.col("_n") == 1) & F.col("_cover").isNotNull(), F.col("_cover")).alias(
-                "_core"
-            ),
+            *cols,
+            "_covers",
+            # The piece's part of the cell: the cell itself where the piece covers it.
+            F.when(F.col("_covers"), F.col("_rect"))
+            .otherwise(stf.ST_Intersection(F.col("_geom"), F.col("_rect")))
+            .alias("_chip"),
         )
     )
-    edge = core_of.where(F.col("_core").isNull()).select("_cell")
-    chips = (
-        pairs.join(F.broadcast(edge), "_cell")
-        .groupBy("_cell", *cols)
-        .agg(
-            sta.ST_Union_Aggr(
-                F.when(F.col("_covers"), F.col("_rect")).otherwise(
-                    stf.ST_Intersection(F.col("_geom"), F.col("_rect"))
-                )
-            ).alias("_geom")
-        )
-        .groupBy("_cell")
-        .agg(F.sort_array(F.collect_list(F.struct(*cols, "_geom"))).alias("_chips"))
+    key = F.struct(*cols)
+    per_cell = pairs.groupBy("_cell").agg(
+        F.count_distinct(key).alias("_n"),
+        F.max(F.when(F.col("_covers"), key)).alias("_cover"),
+        # A region may leave several chips in a cell (one per piece): the point is in the
+        # region iff it is in one of them, so no union is needed; sorted by region.
+        F.sort_array(F.collect_list(F.struct(*cols, F.col("_chip").alias("_geom")))).alias("_all"),
     )
+    core = F.when((F.col("_n") == 1) & F.col("_cover").isNotNull(), F.col("_cover"))
     # A local checkpoint (not cache): materialised once, released when no longer referenced.
-    cells = core_of.join(chips, "_cell", "left").localCheckpoint(eager=True)
+    cells = per_cell.select(
+        "_cell", core.alias("_core"), F.when(core.isNull(), F.col("_all")).alias("_chips")
+    ).localCheckpoint(eager=True)
     stats = cells.agg(F.count(F.lit(1)).alias("n"), F.count("_chips").alias("edge")).first()
-    n_pieces = pieces.count()
-    pairs.unpersist()
+    n_pieces = box["n"]
     pieces.unpersist()
     assert stats is not None
     return RegionIndex(
@@ -295,6 +279,26 @@ def build_region_index(
     )
 
 
+#: Points at and above which :func:`region_lookup` builds a :class:`RegionIndex`; below
+#: it, Sedona's plain broadcast join of the pieces is cheaper than building the index.
+#: ``bench/spatial.py`` (``region_join_crossover_<N>``, Brazil's 27 full-resolution states,
+#: a machine at load ~12 on 2 cores): index 16.2 s vs plain join 31.6 s at 1M points,
+#: 32.4 s vs 47.1 s at 2M; linear in N between the two paths that puts the crossover at
+#: 0.3M-1.05M points. Kept at the top of that range until a quiet-machine sweep
+#: (``--crossover 250000,500000,1000000``) narrows it.
+INDEX_MIN_POINTS = 1_000_000
+
+
+@dataclass(frozen=True)
+class RegionPieces:
+    """Subdivided regions (``region_cols`` + ``_region_geom``), materialised once, for a
+    plain Sedona spatial join; ``broadcast``: small enough to broadcast."""
+
+    pieces: DataFrame
+    region_cols: tuple[str, ...]
+    broadcast: bool
+
+
 def region_lookup(
     regions: DataFrame,
     *,
@@ -302,27 +306,35 @@ def region_lookup(
     region_cols: Sequence[str],
     broadcast_max_rows: int = 200_000,
     max_vertices: int = 64,
-) -> DataFrame | RegionIndex:
-    """The index of ``regions`` when they subdivide into at most ``broadcast_max_rows``
-    pieces (build once, pass to every :func:`assign_region`), else ``regions`` itself."""
+    n_points: int | None = None,
+    index_min_points: int = INDEX_MIN_POINTS,
+) -> RegionIndex | RegionPieces:
+    """What :func:`assign_region` should join with, built once per run and reused.
+
+    The regions are subdivided once. More than ``broadcast_max_rows`` pieces: Sedona's
+    partitioned join. Otherwise a :class:`RegionIndex` when the joins of the run will see
+    at least ``index_min_points`` points (``n_points``; None = unknown, index), else the
+    pieces for Sedona's broadcast join: below that size the index build costs more than
+    it saves.
+    """
+    cols = list(region_cols)
     pieces = subdivide_regions(
-        regions,
-        region_geom_col=region_geom_col,
-        region_cols=region_cols,
-        max_vertices=max_vertices,
-    ).cache()
-    try:
-        if pieces.count() > broadcast_max_rows:
-            return regions
+        regions, region_geom_col=region_geom_col, region_cols=cols, max_vertices=max_vertices
+    ).localCheckpoint(eager=True)
+    n_pieces = pieces.count()
+    if n_pieces <= broadcast_max_rows and (n_points is None or n_points >= index_min_points):
         return build_region_index(
             regions,
             region_geom_col=region_geom_col,
-            region_cols=region_cols,
+            region_cols=cols,
             max_vertices=max_vertices,
             pieces=pieces,
         )
-    finally:
-        pieces.unpersist()
+    return RegionPieces(
+        pieces=pieces.withColumnRenamed(region_geom_col, "_region_geom"),
+        region_cols=tuple(cols),
+        broadcast=n_pieces <= broadcast_max_rows,
+    )
 
 
 def _assign_by_index(
@@ -352,11 +364,16 @@ def _assign_by_index(
     hit_type = StructType([StructField(c, t) for c, t in zip(cols, region_types, strict=True)])
     # First chip (region order) that the point intersects; once found, CASE WHEN skips the
     # remaining tests. Core cells never reach this: their region is known without a test.
+    # "Intersects" as distance 0: JTS locates the point in the polygon (or measures it
+    # to a line chip) directly, where ST_Intersects runs a full relate per point; both
+    # count the border (the locator is exact, as is the distance to an axis-parallel
+    # line chip, the only lines a clip leaves).
     first_hit = F.aggregate(
         "_chips",
         F.lit(None).cast(hit_type),
         lambda acc, chip: F.when(acc.isNotNull(), acc).when(
-            stp.ST_Intersects(chip["_geom"], pt), F.struct(*[chip[c].alias(c) for c in cols])
+            stf.ST_Distance(chip["_geom"], pt) == F.lit(0.0),
+            F.struct(*[chip[c].alias(c) for c in cols]),
         ),
     )
     hit = F.when(F.col("_core").isNotNull(), F.col("_core")).otherwise(first_hit)
@@ -365,19 +382,22 @@ def _assign_by_index(
     )
 
 
-def _assign_partitioned(
+def _assign_by_join(
     df: DataFrame,
-    pieces: DataFrame,
+    lookup: RegionPieces,
     *,
     point_col: str,
-    region_cols: Sequence[str],
     region_types: Sequence[DataType],
     id_cols: Sequence[str],
 ) -> DataFrame:
-    """Sedona's partitioned spatial join for large region sets; one row per input row."""
+    """Sedona's spatial join of the points with the pieces (broadcast index join when
+    ``lookup.broadcast``, else partitioned); one row per input row: the first region by
+    ``row_number``, a left-anti join for the rest."""
+    region_cols = list(lookup.region_cols)
+    side = F.broadcast(lookup.pieces) if lookup.broadcast else lookup.pieces
     matched = (
         df.where(F.col(point_col).isNotNull())
-        .join(pieces, stp.ST_Intersects(F.col("_region_geom"), F.col(point_col)), "inner")
+        .join(side, stp.ST_Intersects(F.col("_region_geom"), F.col(point_col)), "inner")
         .drop("_region_geom")
     )
     w = Window.partitionBy(*id_cols).orderBy(*[F.col(c) for c in region_cols])
@@ -390,7 +410,7 @@ def _assign_partitioned(
 
 
 def assign_region(
-    regions: DataFrame | RegionIndex,
+    regions: DataFrame | RegionIndex | RegionPieces,
     *,
     point_col: str,
     region_geom_col: str,
@@ -406,22 +426,23 @@ def assign_region(
     border counts); on a shared border or where regions overlap, the one with the smallest
     region columns (in order) wins, so every input row appears exactly once.
 
-    Small region sets (at most ``broadcast_max_rows`` subdivided pieces) go through a
-    :class:`RegionIndex`: each point's grid cell is looked up with one broadcast hash
-    join; in a core cell the region is known, in an edge cell the point is tested
+    With a :class:`RegionIndex` each point's grid cell is looked up with one broadcast
+    hash join; in a core cell the region is known, in an edge cell the point is tested
     against the cell's few small chips. No shuffle, no second pass: the stream keeps its
-    partitioning and row order and gets exactly one output row per input row, so there
-    is nothing to deduplicate. Larger sets use Sedona's partitioned spatial join on the
-    pieces, one row per point by ``row_number``, and a left-anti join for the rest.
+    partitioning and row order and gets exactly one output row per input row. With
+    :class:`RegionPieces` (few points, or too many pieces to broadcast) Sedona's spatial
+    join of the pieces is used, one row per point by ``row_number`` and a left-anti join
+    for the rest. A plain frame of regions is looked up here with :func:`region_lookup`
+    (input size unknown: the index when the pieces can be broadcast).
 
     Args:
-        regions: Region polygons with ``region_geom_col`` and ``region_cols``, or an index
-            built once with :func:`build_region_index` (reused across joins).
+        regions: Region polygons with ``region_geom_col`` and ``region_cols``, or a lookup
+            built once with :func:`region_lookup` (reused across joins).
         point_col: Point geometry column of the input (same CRS as the regions).
         region_geom_col: Polygon column of ``regions``.
         region_cols: Region attributes to attach (e.g. ``uf``, ``region_name``).
-        id_cols: Columns that identify an input row (the partitioned path keeps one match
-            per row by them).
+        id_cols: Columns that identify an input row (the join path keeps one match per
+            row by them).
         broadcast_max_rows: Broadcast threshold in subdivided pieces.
         max_vertices: Subdivision size.
         xy_cols: The point's raw x/y columns (e.g. ``("lon", "lat")``) when the caller has
@@ -431,7 +452,7 @@ def assign_region(
     def apply(df: DataFrame) -> DataFrame:
         lookup = (
             regions
-            if isinstance(regions, RegionIndex)
+            if isinstance(regions, RegionIndex | RegionPieces)
             else region_lookup(
                 regions,
                 region_geom_col=region_geom_col,
@@ -447,15 +468,12 @@ def assign_region(
             return _assign_by_index(
                 df, lookup, point_col=point_col, region_types=types, xy_cols=xy_cols
             )
-        pieces = subdivide(geom_col=region_geom_col, max_vertices=max_vertices)(
-            lookup.select(*region_cols, F.col(region_geom_col))
-        ).withColumnRenamed(region_geom_col, "_region_geom")
-        return _assign_partitioned(
+        schema = lookup.pieces.schema
+        return _assign_by_join(
             df,
-            pieces,
+            lookup,
             point_col=point_col,
-            region_cols=region_cols,
-            region_types=[lookup.schema[c].dataType for c in region_cols],
+            region_types=[schema[c].dataType for c in lookup.region_cols],
             id_cols=id_cols,
         )
 

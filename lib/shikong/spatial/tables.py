@@ -73,20 +73,28 @@ def warehouse_points(warehouses: DataFrame, s: SpatialSettings) -> DataFrame:
     )
 
 
-def state_lookup(states: DataFrame, s: SpatialSettings) -> DataFrame | sf.RegionIndex:
-    """The states' grid index (built once per run, shared by every join) or the frame."""
+#: What the state joins look points up in (see :func:`state_lookup`).
+StateLookup = DataFrame | sf.RegionIndex | sf.RegionPieces
+
+
+def state_lookup(
+    states: DataFrame, s: SpatialSettings, *, n_points: int | None = None
+) -> sf.RegionIndex | sf.RegionPieces:
+    """The states' lookup, built once per run and shared by every join: the grid index
+    when the joins of the run see at least :data:`~shikong.spatial.features.INDEX_MIN_POINTS`
+    points (``n_points``, all joins together; None = unknown), else the subdivided states
+    for Sedona's broadcast join."""
     return sf.region_lookup(
         states,
         region_geom_col="geom",
         region_cols=["uf", "region"],
         broadcast_max_rows=s.broadcast_max_pieces,
         max_vertices=s.subdivide_max_vertices,
+        n_points=n_points,
     )
 
 
-def state_of(
-    states: DataFrame | sf.RegionIndex, s: SpatialSettings, *, id_col: str
-) -> sf.Transform:
+def state_of(states: StateLookup, s: SpatialSettings, *, id_col: str) -> sf.Transform:
     """Attach ``uf`` and ``region`` of the state containing the WGS84 point ``geom``.
 
     The input must also have the ``lon``/``lat`` columns ``geom`` was built from.
@@ -109,7 +117,7 @@ def customers_geo(
     whs: DataFrame,
     s: SpatialSettings,
     *,
-    states: DataFrame | sf.RegionIndex | None = None,
+    states: StateLookup | None = None,
 ) -> DataFrame:
     """Customers with state, nearest municipality and the k nearest warehouses.
 
@@ -172,7 +180,7 @@ def orders_geo(
     inputs: SpatialInputs,
     s: SpatialSettings,
     *,
-    states: DataFrame | sf.RegionIndex | None = None,
+    states: StateLookup | None = None,
 ) -> DataFrame:
     """Per-order spatial features (see module docstring); ``states`` as in customers_geo."""
     study = list(s.study_area_states)

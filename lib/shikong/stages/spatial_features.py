@@ -74,8 +74,10 @@ def _customers_and_orders(
     s = ctx.cfg.spatial
     spark, cat = ctx.spark, ctx.catalog
     counts: dict[str, int] = {}
-    # One grid index of the 27 states for both joins (customers and orders).
-    states = st.state_lookup(inputs.states, s)
+    # One lookup of the 27 states for both joins (customers and orders): the grid index
+    # when they are big enough to repay its build, else Sedona's plain broadcast join.
+    n_points = inputs.customers.count() + inputs.orders.count()
+    states = st.state_lookup(inputs.states, s, n_points=n_points)
 
     with step("spatial: customers_geo") as done:
         cat.write(
