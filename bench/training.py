@@ -19,13 +19,22 @@ Measured in one run, same data, same global batch:
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any
 
 import common  # first: pins BLAS threads
-import numpy as np
-import pandas as pd
-from common import Result
+
+# Before torch loads libgomp (read once, at load; the ranks inherit it): by default an idle
+# OpenMP thread spins, so a 2-thread process whose second core is taken by another process
+# waits out a time slice at every parallel region. Measured here at load ~20: 1.9 s per
+# training step instead of 95 ms with PASSIVE. The machine is shared, so the rows would
+# measure the neighbours, not the setups. Set OMP_WAIT_POLICY yourself to compare.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from common import Result  # noqa: E402
 
 from shikong.io.checkpoints import CheckpointFiles, save_checkpoint
 from shikong.io.shards import read_arrays, shard_files, write_split_shards
@@ -200,13 +209,14 @@ def _breakdown_rank(
         step(i)
     if world > 1:
         dist.barrier()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(10, 10 + steps):
         for k, v in zip(phases, step(i), strict=True):
             tot[k] += v
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     res = {k: 1000 * v / steps for k, v in tot.items()}
-    res.update(step_ms=1000 * wall / steps, rank=rank)
+    # CPU time of every thread of the process (torch, gloo): work done, whatever the wait.
+    res.update(step_ms=1000 * wall / steps, cpu_ms=1000 * cpu / steps, rank=rank)
     if world > 1:
         # Backward without the allreduce (DDP no_sync), then a bare allreduce of a buffer
         # of the gradients' size: what the collective costs on its own.
@@ -242,12 +252,17 @@ def step_breakdown(paths: Any, procs: int, threads: int, args: argparse.Namespac
     got = [queue.get() for _ in ps]
     for p in ps:
         p.join()
-    return {k: float(np.mean([g[k] for g in got])) for k in got[0] if k != "rank"}
+    out = {k: float(np.mean([g[k] for g in got])) for k in got[0] if k != "rank"}
+    out["cpu_ms"] = float(sum(g["cpu_ms"] for g in got))  # all ranks together
+    return out
 
 
 def _breakdown_note(b: dict) -> str:
     parts = [f"{k} {b[k]:.1f}" for k in ("batch", "forward", "backward", "clip", "optimizer")]
-    text = "per step, ms: " + ", ".join(parts)
+    text = (
+        f"CPU time per step (all threads and ranks) {b['cpu_ms']:.1f} ms vs wall "
+        f"{b['step_ms']:.1f} ms; per step, ms: " + ", ".join(parts)
+    )
     if "bare_allreduce" in b:
         text += (
             f"; backward without the allreduce {b['backward_no_allreduce']:.1f} (so the "
@@ -301,6 +316,22 @@ def inference_rows(paths: Any, result: Any, args: argparse.Namespace) -> list[Re
     spark = handle.spark
     levels = model.cfg.quantiles
 
+    def tree_cpu() -> float:
+        """CPU seconds of this process and its children (the JVM, its Python workers)."""
+        try:
+            import psutil  # installed with joblib/ipython; not a declared dependency
+        except ImportError:
+            return float("nan")
+        procs = [psutil.Process(), *psutil.Process().children(recursive=True)]
+        total = 0.0
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
+
     def spark_score() -> None:
         # The batch_inference stage's path: read the shards, score_demand, write.
         df = score_demand(
@@ -317,6 +348,7 @@ def inference_rows(paths: Any, result: Any, args: argparse.Namespace) -> list[Re
     warm = time.perf_counter() - t0
     direct(args.cores)
     times: dict[str, list[float]] = {"spark": [], "direct": [], "direct1": []}
+    cpu: dict[str, list[float]] = {k: [] for k in times}
     for r in range(args.rounds + 1):
         order = ["spark", "direct", "direct1"] if r % 2 == 0 else ["direct1", "direct", "spark"]
         for name in order:
@@ -325,13 +357,16 @@ def inference_rows(paths: Any, result: Any, args: argparse.Namespace) -> list[Re
                 "direct": lambda: direct(args.cores),
                 "direct1": lambda: direct(1),
             }[name]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), tree_cpu()
             fn()
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(tree_cpu() - c0)
     parts = spark.read.parquet(folder).rdd.getNumPartitions()
     spark.stop()
     rate = {k: n / float(np.median(v)) for k, v in times.items()}
     ratio = rate["spark"] / rate["direct"]
+    cores = {k: float(np.median(cpu[k]) / np.median(times[k])) for k in times}
+    cpu_s = {k: float(np.median(v)) for k, v in cpu.items()}
     return [
         Result(
             "demand_inference_spark_batch",
@@ -348,8 +383,11 @@ def inference_rows(paths: Any, result: Any, args: argparse.Namespace) -> list[Re
             "model loaded once per Python worker, 1 torch thread per worker; direct: "
             f"loop.predict on the same rows already in memory, {args.cores} torch threads "
             f"(1 thread: {rate['direct1']:,.0f} rows/s); median of {args.rounds + 1} "
-            f"alternating rounds after a warm-up ({warm:.1f} s); Spark start-up "
-            f"{handle.startup_s:.1f} s excluded; {common.conditions()}",
+            f"alternating rounds after a warm-up ({warm:.1f} s); CPU seconds (driver, JVM "
+            f"and Python workers) {cpu_s['spark']:.1f} Spark vs {cpu_s['direct']:.1f} direct, "
+            f"cores used {cores['spark']:.2f} vs {cores['direct']:.2f}; Spark start-up "
+            f"{handle.startup_s:.1f} s excluded; OMP_WAIT_POLICY="
+            f"{os.environ.get('OMP_WAIT_POLICY')}; {common.conditions()}",
         )
     ]
 
@@ -387,9 +425,19 @@ def cpu_rows(paths: Any, rows: int, args: argparse.Namespace) -> list[Result]:
             f"in-process, 2 torch threads; median of {args.rounds} alternating rounds "
             f"(range {spread['1proc_2threads'][0]:,.0f}-{spread['1proc_2threads'][1]:,.0f}); "
             f"rate = samples / epoch seconds (validation included), process start-up "
-            f"excluded (rows *_startup); {load_before}",
+            f"excluded (rows *_startup); OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; "
+            f"{load_before}",
         )
     ]
+    b1, b2 = brk["1proc_2threads"], brk["2proc_1thread"]
+    why = (
+        f"breakdown: CPU per global step {b2['cpu_ms']:.1f} ms on 2 ranks vs "
+        f"{b1['cpu_ms']:.1f} ms in 1 process (the same work), but the 2 ranks got "
+        f"{b2['cpu_ms'] / b2['step_ms']:.2f} cores between them and the 1 process "
+        f"{b1['cpu_ms'] / b1['step_ms']:.2f}: on 2 free cores the ranks would run "
+        f"{b1['cpu_ms'] / b1['step_ms'] * b1['step_ms'] / (b2['cpu_ms'] / 2):.1f}x "
+        "the 1-process step rate"
+    )
     for name, backend, _procs, _threads in TRAIN_SETUPS[1:]:
         full = f"demand_train_{name}"
         if name not in runs:
@@ -419,7 +467,8 @@ def cpu_rows(paths: Any, rows: int, args: argparse.Namespace) -> list[Result]:
                 meets_target=common.check_target(ratio, SCALING_TARGET),
                 notes=f"{backend}, gloo, 1 torch thread per rank, global batch {args.batch} "
                 f"({args.batch // 2} per rank); range {lo:,.0f}-{hi:,.0f}; val loss "
-                f"{_median(runs[name], 'val_loss'):.4f} vs {_median(base, 'val_loss'):.4f}",
+                f"{_median(runs[name], 'val_loss'):.4f} vs {_median(base, 'val_loss'):.4f}; "
+                + why,
             )
         )
     for name, v in runs.items():
@@ -433,7 +482,6 @@ def cpu_rows(paths: Any, rows: int, args: argparse.Namespace) -> list[Result]:
                 higher_is_better=False,
             )
         )
-    b1, b2 = brk["1proc_2threads"], brk["2proc_1thread"]
     res.append(
         Result(
             "demand_train_step_ms_1proc_2threads",
