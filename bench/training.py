@@ -25,14 +25,23 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import common  # first: pins BLAS threads
-import numpy as np
-import pandas as pd
-from common import Result
+
+# Before torch loads libgomp (read once, at load; the ranks inherit it): by default an idle
+# OpenMP thread spins, so a 2-thread process whose second core is taken by another process
+# waits out a time slice at every parallel region. Measured here at load ~20: 1.9 s per
+# training step instead of 95 ms with PASSIVE. The machine is shared, so the rows would
+# measure the neighbours, not the setups. Set OMP_WAIT_POLICY yourself to compare.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from common import Result  # noqa: E402
 
 from shikong.io.checkpoints import CheckpointFiles, save_checkpoint
 from shikong.io.shards import read_arrays, shard_files, write_split_shards
@@ -75,7 +84,14 @@ def model_cfg() -> DemandModelConfig:
 
 
 def train_rate(
-    paths: Any, procs: int, *, epochs: int, batch: int, gpu: bool = False, threads: int = 1
+    paths: Any,
+    procs: int,
+    *,
+    epochs: int,
+    batch: int,
+    gpu: bool = False,
+    threads: int = 1,
+    backend: str = "local",
 ) -> dict:
     tcfg = TrainConfig(
         epochs=epochs,
@@ -88,7 +104,7 @@ def train_rate(
     )
     t0 = time.perf_counter()
     result = launch(
-        model_cfg(), tcfg, paths, backend="local", num_processes=procs, results=ResultFiles()
+        model_cfg(), tcfg, paths, backend=backend, num_processes=procs, results=ResultFiles()
     )
     wall = time.perf_counter() - t0
     samples = sum(m.samples for m in result.history)
@@ -104,41 +120,398 @@ def train_rate(
     }
 
 
-def inference_rates(paths: Any, result: Any, args: argparse.Namespace) -> dict:
-    import torch
+# --------------------------------------------------------------------------- CPU rows
 
-    model = result.load_model()
+#: Issue #15 targets: 2 processes x 1 thread vs 1 process x 2 threads (same 2 cores), and
+#: Spark batch scoring vs a direct in-process predict on the same rows and threads.
+SCALING_TARGET = ">= 0.9"
+SPARK_INFERENCE_TARGET = ">= 0.7"
+
+#: (row name, backend, processes, torch threads per process): 2 threads in total each.
+TRAIN_SETUPS = (
+    ("1proc_2threads", "local", 1, 2),
+    ("2proc_1thread", "local", 2, 1),
+    ("2proc_1thread_torch_distributor", "torch_distributor", 2, 1),
+    ("2proc_1thread_horovod", "horovod", 2, 1),
+)
+
+
+def training_rounds(paths: Any, args: argparse.Namespace, setups: Any) -> dict[str, list[dict]]:
+    """Every setup ``args.rounds`` times, the order reversed every other round, so a
+    change in machine load hits all of them alike."""
+    runs: dict[str, list[dict]] = {name: [] for name, *_ in setups}
+    for r in range(args.rounds):
+        for name, backend, procs, threads in setups if r % 2 == 0 else setups[::-1]:
+            common.log(f"train round {r}: {name}")
+            out = train_rate(
+                paths,
+                procs,
+                epochs=args.epochs,
+                batch=args.batch,
+                threads=threads,
+                backend=backend,
+            )
+            runs[name].append(out)
+    return runs
+
+
+def _median(runs: list[dict], key: str) -> float:
+    return float(np.median([r[key] for r in runs]))
+
+
+def _breakdown_rank(
+    rank: int, world: int, port: int, paths: Any, threads: int, batch: int, steps: int, queue: Any
+) -> None:
+    """One rank of :func:`step_breakdown`: the training loop's step (same model, data,
+    DDP wrapper, AdamW, clipping) with a timer around each phase."""
+    import os
+
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+
+    from shikong.models import build_model
+    from shikong.training.comm import TorchDistComm
+    from shikong.training.loop import to_tensors
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), GLOO_SOCKET_IFNAME="lo")
+    torch.set_num_threads(threads)
+    if world > 1:
+        dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    model: Any = build_model(model_cfg())
+    keys = list(model.batch_keys)
+    data = to_tensors(paths.rank_arrays("train", rank, world, keys), torch.device("cpu"))
+    net = TorchDistComm(rank, world).wrap_model(model, torch.device("cpu")) if world > 1 else model
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    local = batch // world
+    perm = torch.randperm(len(data[keys[0]]), generator=torch.Generator().manual_seed(rank))
+    phases = ("batch", "forward", "backward", "clip", "optimizer")
+    tot = dict.fromkeys(phases, 0.0)
+
+    def step(i: int, no_sync: bool = False) -> list[float]:
+        t = [time.perf_counter()]
+        idx = perm[i * local : (i + 1) * local]
+        b = {k: v[idx] for k, v in data.items()}
+        t.append(time.perf_counter())
+        out = net(b)
+        parts = model.loss_parts(b, out)
+        loss = model.combine({k: s / c.clamp_min(1) for k, (s, c) in parts.items()})
+        t.append(time.perf_counter())
+        opt.zero_grad()
+        if no_sync:
+            with net.no_sync():
+                loss.backward()
+        else:
+            loss.backward()  # DDP: the gradient allreduce runs inside
+        t.append(time.perf_counter())
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        t.append(time.perf_counter())
+        opt.step()
+        float(parts["pinball"][0].detach())
+        t.append(time.perf_counter())
+        return [b - a for a, b in zip(t, t[1:], strict=False)]
+
+    for i in range(10):  # warm-up
+        step(i)
+    if world > 1:
+        dist.barrier()
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i in range(10, 10 + steps):
+        for k, v in zip(phases, step(i), strict=True):
+            tot[k] += v
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    res = {k: 1000 * v / steps for k, v in tot.items()}
+    # CPU time of every thread of the process (torch, gloo): work done, whatever the wait.
+    res.update(step_ms=1000 * wall / steps, cpu_ms=1000 * cpu / steps, rank=rank)
+    if world > 1:
+        # Backward without the allreduce (DDP no_sync), then a bare allreduce of a buffer
+        # of the gradients' size: what the collective costs on its own.
+        dist.barrier()
+        nosync = [step(10 + i, no_sync=True)[2] for i in range(steps)]
+        res["backward_no_allreduce"] = 1000 * float(np.mean(nosync))
+        buf = torch.zeros(sum(p.numel() for p in model.parameters()))
+        res["grad_kb"] = buf.numel() * 4 / 1024
+        dist.barrier()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            dist.all_reduce(buf)
+        res["bare_allreduce"] = 1000 * (time.perf_counter() - t0) / steps
+    queue.put(res)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def step_breakdown(paths: Any, procs: int, threads: int, args: argparse.Namespace) -> dict:
+    """Per-step milliseconds by phase (rank means) of ``procs`` processes x ``threads``."""
+    import torch.multiprocessing as mp
+
+    from shikong.training.launch import free_port
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.SimpleQueue()
+    port = free_port()
+    argv = (procs, port, paths, threads, args.batch, args.breakdown_steps, queue)
+    ps = [ctx.Process(target=_breakdown_rank, args=(r, *argv)) for r in range(procs)]
+    for p in ps:
+        p.start()
+    got = [queue.get() for _ in ps]
+    for p in ps:
+        p.join()
+    out = {k: float(np.mean([g[k] for g in got])) for k in got[0] if k != "rank"}
+    out["cpu_ms"] = float(sum(g["cpu_ms"] for g in got))  # all ranks together
+    return out
+
+
+def _breakdown_note(b: dict) -> str:
+    parts = [f"{k} {b[k]:.1f}" for k in ("batch", "forward", "backward", "clip", "optimizer")]
+    text = (
+        f"CPU time per step (all threads and ranks) {b['cpu_ms']:.1f} ms vs wall "
+        f"{b['step_ms']:.1f} ms; per step, ms: " + ", ".join(parts)
+    )
+    if "bare_allreduce" in b:
+        text += (
+            f"; backward without the allreduce {b['backward_no_allreduce']:.1f} (so the "
+            f"allreduce inside backward costs {b['backward'] - b['backward_no_allreduce']:.1f}"
+            f"), bare allreduce of the {b.get('grad_kb', 251):.0f} KB gradient "
+            f"{b['bare_allreduce']:.2f}"
+        )
+    return text
+
+
+def score_examples(paths: Any, rows: int, seed: int, files: int) -> str:
+    """The test examples replicated to at least ``rows`` rows (seeded, written once): copy
+    ``k`` has series ids suffixed ``#k`` and its history scaled by a random factor."""
+    from shikong.io.shards import write_shards
+
     test = read_arrays(shard_files(paths.test))
     n = len(test["day0"])
-    torch.set_num_threads(1)
-    t0 = time.perf_counter()
-    predict(model, test)
-    direct = n / (time.perf_counter() - t0)
-    out = {"direct": direct, "rows": n}
-    if args.no_spark:
-        return out
-    from shikong.training.inference import demand_prediction_schema, make_demand_scorer
+    copies = -(-rows // n)
+    out = common.WORK_DIR / "training" / f"score-{n}x{copies}-{seed}-{files}"
+    if out.exists():
+        return str(out)
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(copies):
+        arr = {c: v.copy() for c, v in test.items()}
+        arr["y_hist"] = (arr["y_hist"] * rng.uniform(0.5, 2.0)).astype(np.float32)
+        arr["series_id"] = np.char.add(arr["series_id"].astype(str), f"#{k}").astype(object)
+        frames.append(pd.DataFrame({c: list(v) if v.ndim > 1 else v for c, v in arr.items()}))
+    write_shards(pd.concat(frames, ignore_index=True), str(out), files)
+    return str(out)
 
+
+def inference_rows(paths: Any, result: Any, args: argparse.Namespace) -> list[Result]:
+    """Spark batch scoring (the ``batch_inference`` stage's scorer) vs a direct predict."""
+    import torch
+
+    from shikong.training.inference import score_demand
+
+    folder = score_examples(paths, args.score_rows, args.seed, args.cores)
+    arrays = read_arrays(shard_files(folder))
+    n = len(arrays["day0"])
+    model = result.load_model()
     model_path = str(common.WORK_DIR / "training" / "model.pt")
     save_checkpoint(
         model_path, {"model_config": dict(result.model_config), "model_state": dict(result.state)}
     )
-    handle = common.start_spark(cores=args.cores)
+    handle = common.start_spark(
+        cores=args.cores,
+        extra_conf={"spark.sql.execution.arrow.maxRecordsPerBatch": str(args.arrow_batch)},
+    )
     spark = handle.spark
-    out["spark_startup"] = handle.startup_s
-    df = spark.read.parquet(str(paths.test)).repartition(args.cores).cache()
-    df.count()
-    levels = (0.1, 0.5, 0.9)
-    scorer = make_demand_scorer(model_path, levels, checkpoints=CheckpointFiles())
-    schema = demand_prediction_schema(levels)
-    df.mapInPandas(scorer, schema).count()  # warm-up: workers start, model loads once
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        df.mapInPandas(scorer, schema).count()
-        best = min(best, time.perf_counter() - t0)
-    out["spark"] = n / best
-    return out
+    levels = model.cfg.quantiles
+
+    def tree_cpu() -> float:
+        """CPU seconds of this process and its children (the JVM, its Python workers)."""
+        try:
+            import psutil  # installed with joblib/ipython; not a declared dependency
+        except ImportError:
+            return float("nan")
+        procs = [psutil.Process(), *psutil.Process().children(recursive=True)]
+        total = 0.0
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
+
+    def spark_score() -> None:
+        # The batch_inference stage's path: read the shards, score_demand, write.
+        df = score_demand(
+            spark.read.parquet(folder), model_path, levels, checkpoints=CheckpointFiles()
+        )
+        df.write.format("noop").mode("overwrite").save()
+
+    def direct(threads: int) -> None:
+        torch.set_num_threads(threads)
+        predict(model, arrays, outputs=("quantiles",))
+
+    t0 = time.perf_counter()
+    spark_score()  # warm-up: Python workers start, the model loads once per worker
+    warm = time.perf_counter() - t0
+    direct(args.cores)
+    times: dict[str, list[float]] = {"spark": [], "direct": [], "direct1": []}
+    cpu: dict[str, list[float]] = {k: [] for k in times}
+    for r in range(args.rounds + 1):
+        order = ["spark", "direct", "direct1"] if r % 2 == 0 else ["direct1", "direct", "spark"]
+        for name in order:
+            fn = {
+                "spark": spark_score,
+                "direct": lambda: direct(args.cores),
+                "direct1": lambda: direct(1),
+            }[name]
+            t0, c0 = time.perf_counter(), tree_cpu()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+            cpu[name].append(tree_cpu() - c0)
+    parts = spark.read.parquet(folder).rdd.getNumPartitions()
+    spark.stop()
+    rate = {k: n / float(np.median(v)) for k, v in times.items()}
+    ratio = rate["spark"] / rate["direct"]
+    cores = {k: float(np.median(cpu[k]) / np.median(times[k])) for k in times}
+    cpu_s = {k: float(np.median(v)) for k, v in cpu.items()}
+    return [
+        Result(
+            "demand_inference_spark_batch",
+            "rows/s",
+            rate["spark"],
+            f"direct_predict_{args.cores}threads",
+            rate["direct"],
+            target=SPARK_INFERENCE_TARGET,
+            meets_target=common.check_target(ratio, SPARK_INFERENCE_TARGET),
+            notes=f"{n} score examples ({n * model.cfg.horizon} forecast rows); Spark: "
+            f"read Parquet + score_demand (the batch_inference stage's "
+            "mapInPandas scorer) + noop write on "
+            f"local[{args.cores}], {parts} partitions, Arrow batch {args.arrow_batch}, "
+            "model loaded once per Python worker, 1 torch thread per worker; direct: "
+            f"loop.predict on the same rows already in memory, {args.cores} torch threads "
+            f"(1 thread: {rate['direct1']:,.0f} rows/s); median of {args.rounds + 1} "
+            f"alternating rounds after a warm-up ({warm:.1f} s); CPU seconds (driver, JVM "
+            f"and Python workers) {cpu_s['spark']:.1f} Spark vs {cpu_s['direct']:.1f} direct, "
+            f"cores used {cores['spark']:.2f} vs {cores['direct']:.2f}; Spark start-up "
+            f"{handle.startup_s:.1f} s excluded; OMP_WAIT_POLICY="
+            f"{os.environ.get('OMP_WAIT_POLICY')}; {common.conditions()}",
+        )
+    ]
+
+
+def cpu_rows(paths: Any, rows: int, args: argparse.Namespace) -> list[Result]:
+    """Training 1 process x 2 threads vs 2 processes x 1 thread (local DDP,
+    TorchDistributor, Horovod), a per-step breakdown of both, and Spark batch scoring."""
+    from shikong.training.launch import horovod_unavailable_reason
+
+    hvd_reason = horovod_unavailable_reason()
+    skip = {"horovod"} if hvd_reason else set()
+    if args.no_spark:
+        skip.add("torch_distributor")
+        hvd_reason = hvd_reason or "--no-spark"
+    setups = tuple(s for s in TRAIN_SETUPS if s[1] not in skip)
+    # TorchDistributor needs a session; Horovod then runs its ranks as Spark tasks.
+    handle = None if args.no_spark else common.start_spark(cores=args.cores)
+    load_before = common.conditions()
+    runs = training_rounds(paths, args, setups)
+    if handle is not None:
+        handle.spark.stop()
+    base_name, base = "demand_train_1proc_2threads", runs["1proc_2threads"]
+    base_rate = _median(base, "rate")
+    spread = {k: (min(r["rate"] for r in v), max(r["rate"] for r in v)) for k, v in runs.items()}
+    brk = {
+        "1proc_2threads": step_breakdown(paths, 1, 2, args),
+        "2proc_1thread": step_breakdown(paths, 2, 1, args),
+    }
+    res = [
+        Result(
+            base_name,
+            "samples/s",
+            base_rate,
+            notes=f"{rows} training rows, {args.epochs} epochs, global batch {args.batch}, "
+            f"in-process, 2 torch threads; median of {args.rounds} alternating rounds "
+            f"(range {spread['1proc_2threads'][0]:,.0f}-{spread['1proc_2threads'][1]:,.0f}); "
+            f"rate = samples / epoch seconds (validation included), process start-up "
+            f"excluded (rows *_startup); OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; "
+            f"{load_before}",
+        )
+    ]
+    b1, b2 = brk["1proc_2threads"], brk["2proc_1thread"]
+    why = (
+        f"breakdown: CPU per global step {b2['cpu_ms']:.1f} ms on 2 ranks vs "
+        f"{b1['cpu_ms']:.1f} ms in 1 process (the same work), but the 2 ranks got "
+        f"{b2['cpu_ms'] / b2['step_ms']:.2f} cores between them and the 1 process "
+        f"{b1['cpu_ms'] / b1['step_ms']:.2f}: on 2 free cores the ranks would run "
+        f"{b1['cpu_ms'] / b1['step_ms'] * b1['step_ms'] / (b2['cpu_ms'] / 2):.1f}x "
+        "the 1-process step rate"
+    )
+    for name, backend, _procs, _threads in TRAIN_SETUPS[1:]:
+        full = f"demand_train_{name}"
+        if name not in runs:
+            res.append(
+                Result(
+                    full,
+                    "samples/s",
+                    None,
+                    base_name,
+                    base_rate,
+                    target=SCALING_TARGET,
+                    notes=f"not run: {backend} unavailable ({hvd_reason})",
+                )
+            )
+            continue
+        rate = _median(runs[name], "rate")
+        ratio = rate / base_rate
+        lo, hi = spread[name]
+        res.append(
+            Result(
+                full,
+                "samples/s",
+                rate,
+                base_name,
+                base_rate,
+                target=SCALING_TARGET,
+                meets_target=common.check_target(ratio, SCALING_TARGET),
+                notes=f"{backend}, gloo, 1 torch thread per rank, global batch {args.batch} "
+                f"({args.batch // 2} per rank); range {lo:,.0f}-{hi:,.0f}; val loss "
+                f"{_median(runs[name], 'val_loss'):.4f} vs {_median(base, 'val_loss'):.4f}; "
+                + why,
+            )
+        )
+    for name, v in runs.items():
+        res.append(
+            Result(
+                f"demand_train_startup_{name}",
+                "s",
+                _median(v, "startup_s"),
+                notes="launch() wall time minus epoch time: process start, imports, process "
+                "group, shard reads, result hand-back; lower is better",
+                higher_is_better=False,
+            )
+        )
+    res.append(
+        Result(
+            "demand_train_step_ms_1proc_2threads",
+            "ms/step",
+            b1["step_ms"],
+            notes=f"{args.breakdown_steps} steps of {args.batch} rows; " + _breakdown_note(b1),
+            higher_is_better=False,
+        )
+    )
+    res.append(
+        Result(
+            "demand_train_step_ms_2proc_1thread",
+            "ms/step",
+            b2["step_ms"],
+            "demand_train_step_ms_1proc_2threads",
+            b1["step_ms"],
+            notes=f"{args.batch // 2} rows per rank, rank means; " + _breakdown_note(b2),
+            higher_is_better=False,
+        )
+    )
+    if not args.no_spark:
+        res.extend(inference_rows(paths, base[0]["result"], args))
+    return res
 
 
 def run(args: argparse.Namespace) -> list[Result]:
@@ -146,41 +519,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     paths = build_data(args)
     rows = read_arrays(shard_files(paths.train), ["day0"])["day0"].size
     res: list[Result] = []
-    one = train_rate(paths, 1, epochs=args.epochs, batch=args.batch)
-    two = train_rate(paths, 2, epochs=args.epochs, batch=args.batch)
-    eff = two["rate"] / (2 * one["rate"])
-    note = (
-        f"{rows} training rows, {args.epochs} epochs, global batch {args.batch}, gloo DDP; "
-        f"process start-up excluded ({one['startup_s']:.1f} s / {two['startup_s']:.1f} s); "
-        f"val loss {one['val_loss']:.4f} (1 proc) vs {two['val_loss']:.4f} (2 procs)"
-    )
-    res.append(Result("demand_train_1proc", "samples/s", one["rate"], notes=note))
-    res.append(
-        Result(
-            "demand_train_2proc",
-            "samples/s",
-            two["rate"],
-            "demand_train_1proc",
-            one["rate"],
-            notes=f"scaling efficiency rate(2)/(2 x rate(1)) = {eff:.2f}",
-        )
-    )
-    inf = inference_rates(paths, one["result"], args)
-    if "spark" in inf:
-        res.append(
-            Result(
-                "demand_inference_spark_udf",
-                "rows/s",
-                inf["spark"],
-                "direct_predict_1thread",
-                inf["direct"],
-                notes=f"mapInPandas over {inf['rows']} test examples on local[{args.cores}], "
-                "model loaded once per worker; best of 3 after a warm-up; Spark start-up "
-                f"{inf['spark_startup']:.1f} s excluded",
-            )
-        )
-    else:
-        res.append(Result("demand_inference_direct", "rows/s", inf["direct"]))
+    res.extend(cpu_rows(paths, rows, args))
     return res
 
 
@@ -535,9 +874,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="--device gpu on the CPU with tiny data (use_gpu off; JSON under bench/work)",
     )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (CPU)")
+    parser.add_argument("--breakdown-steps", type=int, default=100)
+    parser.add_argument("--score-rows", type=int, default=100_000)
+    parser.add_argument("--arrow-batch", type=int, default=10_000)
     args = parser.parse_args(argv)
     if args.quick:
         args.series, args.days, args.epochs = 40, 200, 1
+        args.rounds, args.breakdown_steps, args.score_rows = 1, 10, 2000
     if args.dry_run:  # two epochs: the GPU rows' rate skips the first
         args.series, args.days, args.epochs = 40, 200, 2
         args.reco_users = min(args.reco_users, 1000)

@@ -28,12 +28,7 @@ from shikong.io.checkpoints import CheckpointFiles, load_checkpoint
 from shikong.privacy import pseudonymise
 from shikong.stages import ml_inputs as ml
 from shikong.stages.context import StageContext, step
-from shikong.training.inference import (
-    TOPK_SCHEMA,
-    demand_prediction_schema,
-    make_demand_scorer,
-    make_topk_scorer,
-)
+from shikong.training.inference import TOPK_SCHEMA, make_topk_scorer, score_demand
 from shikong.training.reco_examples import Vocab
 
 log = logging.getLogger(__name__)
@@ -65,10 +60,7 @@ def predict_demand(ctx: StageContext, model: Row) -> int:
     first = first_row(examples.agg(F.min("day0")))[0]
     since = dt.date.min if first is None else dt.date(1970, 1, 1) + dt.timedelta(days=first)
     preds = (
-        examples.mapInPandas(
-            make_demand_scorer(model["path"], levels, checkpoints=CheckpointFiles()),
-            demand_prediction_schema(levels),
-        )
+        score_demand(examples, model["path"], levels, checkpoints=CheckpointFiles())
         .withColumn("model_run_id", F.lit(model["run_id"]))
         .withColumn("run_id", F.lit(ctx.run_id))
     )
