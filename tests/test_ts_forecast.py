@@ -363,7 +363,7 @@ def _intermittent() -> np.ndarray:
         (np.full(100, 5.0), "constant", "seasonal_naive"),
         (_nan_heavy(), "nan_heavy", "ETS"),
         (_intermittent(), "intermittent", "SBA"),
-        (np.where(np.arange(100) == 40, 3.0, 0.0), "intermittent", "SBA"),
+        (np.where(np.arange(100) == 40, 3.0, 0.0), "single_sale", "mean"),
         (_spiky(), "ok", "SARIMA"),
     ],
     ids=[

@@ -36,6 +36,7 @@ def _mixed(rng: np.random.Generator) -> pd.DataFrame:
     add("spiky", np.where(t % 37 == 5, 90.0, 8 + rng.poisson(3, DAYS)))
     add("intermittent", rng.poisson(0.15, DAYS).astype(float))
     add("rare", np.where(t % 50 == 3, 1.0, 0.0))
+    add("single", np.where(t == 60, 2.0, 0.0))
     add("zero", np.zeros(DAYS))
     add("constant", np.full(DAYS, 4.0))
     stock = np.where((t > 40) & (t < 55), False, True)
@@ -90,7 +91,7 @@ def test_forecast_panel_equals_forecast_series(mixed):
     cfg = ForecastConfig(horizon=14, target_col="y")
     want = _per_series(lambda one: forecast_series(one, cfg), mixed)
     got = forecast_panel(mixed, cfg)
-    assert set(got["reason"]) >= {"ok", "intermittent", "all_zero", "constant"}
+    assert set(got["reason"]) >= {"ok", "intermittent", "single_sale", "all_zero", "constant"}
     keys = ["series_id", "step"]
     assert_frame_equal(_sorted(got, keys), _sorted(want, keys), check_exact=False, rtol=1e-9)
 

@@ -17,6 +17,7 @@ from statsmodels.tsa.statespace.exponential_smoothing import (
 
 from shikong.timeseries._common import fill_linear, quiet
 from shikong.timeseries.forecast_types import (
+    MODEL_MEAN,
     MODEL_NAIVE,
     MODEL_SNAIVE,
     MODEL_ZERO,
@@ -59,6 +60,23 @@ def seasonal_naive_forecast(
     err = err[np.isfinite(err)]
     sigma = _sigma_or_poisson(err, x)
     return from_sigma(yhat, sigma * np.sqrt(steps // season + 1.0), MODEL_SNAIVE, reason)
+
+
+def mean_forecast(y: np.ndarray, horizon: int, *, reason: str = OK) -> SeriesForecast:
+    """The mean of the observed days, with normal intervals from their standard deviation.
+
+    For a series with a single sale in its history: Croston has no interval to smooth
+    (its first interval would be the arbitrary time from the start of the data), and a
+    SARIMA fit on it mostly lands on this constant at a hundred times the cost.
+    """
+    x = np.asarray(y, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        z = np.zeros(horizon)
+        return from_sigma(z, z.copy(), MODEL_ZERO, reason)
+    return from_sigma(
+        np.full(horizon, float(np.mean(x))), np.full(horizon, float(np.std(x))), MODEL_MEAN, reason
+    )
 
 
 def naive_forecast(y: np.ndarray, horizon: int, *, reason: str = OK) -> SeriesForecast:

@@ -15,6 +15,7 @@ reason             condition                                                  mo
 ``constant``       every observed value is equal                              seasonal naive
 ``nan_heavy``      share of missing days > ``max_nan_frac``                   fallback chain
 ``intermittent``   ADI (days per non-zero day) > ``adi_threshold``            SBA / Croston
+``single_sale``    one non-zero day, more than ``adi_threshold`` days         mean
 ``too_short``      fewer than ``min_obs`` observed days                       fallback chain
 ``ok``             a SARIMA candidate converged and passed the sanity check   SARIMA
 ``sarima_failed``  no SARIMA candidate usable                                 fallback chain
@@ -55,7 +56,12 @@ from shikong.timeseries._common import (
     require_columns,
     to_date_objects,
 )
-from shikong.timeseries.baselines import croston_forecast, ets_forecast, seasonal_naive_forecast
+from shikong.timeseries.baselines import (
+    croston_forecast,
+    ets_forecast,
+    mean_forecast,
+    seasonal_naive_forecast,
+)
 from shikong.timeseries.cleaning import hampel
 from shikong.timeseries.forecast_types import (
     ALL_ZERO,
@@ -67,6 +73,7 @@ from shikong.timeseries.forecast_types import (
     NAN_HEAVY,
     OK,
     SARIMA_FAILED,
+    SINGLE_SALE,
     TOO_SHORT,
     ForecastConfig,
     SeriesForecast,
@@ -155,17 +162,19 @@ def _route(y: np.ndarray, cfg: ForecastConfig, warm: WarmStarts) -> SeriesForeca
     if 1.0 - obs.size / y.size > cfg.max_nan_frac:
         return _fallback(_preclean(y, cfg), cfg, NAN_HEAVY)
     nonzero = int(np.count_nonzero(obs))
-    # Before precleaning: on sparse sales every sale looks like an outlier to Hampel. A
-    # single sale is the sparsest intermittent series, not one for SARIMA (a full catalogue
-    # has many: 1,385 of the default world's 23,239 SKU x warehouse series).
+    # before precleaning: on sparse sales every sale looks like an outlier to Hampel
     if (
         cfg.intermittent_method is not None
-        and nonzero >= 1
+        and nonzero >= 2
         and obs.size / nonzero > cfg.adi_threshold
     ):
         return croston_forecast(
             y, h, alpha=cfg.croston_alpha, variant=cfg.intermittent_method, reason=INTERMITTENT
         )
+    # A single sale: no interval for Croston, and too little for SARIMA, which a full
+    # catalogue would fit on many (1,385 of the default world's 23,239 series).
+    if cfg.intermittent_method is not None and nonzero == 1 and obs.size > cfg.adi_threshold:
+        return mean_forecast(y, h, reason=SINGLE_SALE)
     y = _preclean(y, cfg)
     if obs.size < cfg.min_obs:
         return _fallback(y, cfg, TOO_SHORT)

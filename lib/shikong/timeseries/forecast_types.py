@@ -25,6 +25,7 @@ ALL_ZERO = "all_zero"
 CONSTANT = "constant"
 NAN_HEAVY = "nan_heavy"
 INTERMITTENT = "intermittent"
+SINGLE_SALE = "single_sale"
 TOO_SHORT = "too_short"
 SARIMA_FAILED = "sarima_failed"
 ETS_FAILED = "ets_failed"
@@ -36,6 +37,7 @@ ENGINES: tuple[str, ...] = ("statsmodels", "statsforecast")
 MODEL_ZERO = "zero"
 MODEL_SNAIVE = "seasonal_naive"
 MODEL_NAIVE = "naive"
+MODEL_MEAN = "mean"
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ one-series counterpart row by row (tests compare them):
 
 ==========================  ===========================================================
 :func:`cheap_routes`        the routing rules of ``forecast_array`` that end in SBA /
-                            Croston (``intermittent``) or seasonal naive (``all_zero``,
-                            ``constant``)
+                            Croston (``intermittent``), the mean (``single_sale``) or
+                            seasonal naive (``all_zero``, ``constant``)
 :func:`croston_rows`        ``baselines.croston_forecast``
 :func:`seasonal_naive_rows` ``baselines.seasonal_naive_forecast``
 :func:`metric_rows`         ``metrics.evaluate``
@@ -36,7 +36,9 @@ from shikong.timeseries.forecast_types import (
     ALL_ZERO,
     CONSTANT,
     INTERMITTENT,
+    MODEL_MEAN,
     MODEL_SNAIVE,
+    SINGLE_SALE,
     Z80,
     Z95,
     ForecastConfig,
@@ -94,8 +96,8 @@ def _from_sigma(yhat: np.ndarray, sigma: np.ndarray, model: str, reason: str) ->
 
 def cheap_routes(x: np.ndarray, cfg: ForecastConfig) -> np.ndarray:
     """Per complete row, the reason ``forecast_array`` gives it when that reason is one of
-    the cheap routes (``all_zero``, ``constant``, ``intermittent``), else ``None`` (the
-    one-series path). ``x`` is the history the forecaster sees (rows finite)."""
+    the cheap routes (``all_zero``, ``constant``, ``intermittent``, ``single_sale``), else
+    ``None`` (the one-series path). ``x`` is the history the forecaster sees (rows finite)."""
     if cfg.max_history is not None and x.shape[1] > cfg.max_history:
         x = x[:, -cfg.max_history :]
     n = x.shape[1]
@@ -107,11 +109,14 @@ def cheap_routes(x: np.ndarray, cfg: ForecastConfig) -> np.ndarray:
     # nan_heavy cannot apply to a complete row
     nonzero = np.count_nonzero(x, axis=1)
     # (a row without a positive value gets Croston's zero forecast: left to that path)
-    intermittent = ~zero & ~constant & (nonzero >= 1) & (x > 0).any(axis=1)
+    intermittent = ~zero & ~constant & (nonzero >= 2) & (x > 0).any(axis=1)
+    single = ~zero & ~constant & (nonzero == 1) & (n > cfg.adi_threshold)
     if cfg.intermittent_method is None:
         intermittent[:] = False
+        single[:] = False
     else:
         intermittent &= n / np.maximum(nonzero, 1) > cfg.adi_threshold
+    out[single] = SINGLE_SALE
     # the seasonal naive of the one-series path needs a season of history
     out[zero & (n >= cfg.season)] = ALL_ZERO
     out[constant & (n >= cfg.season)] = CONSTANT
@@ -213,6 +218,17 @@ def cheap_forecasts(x: np.ndarray, reasons: np.ndarray, cfg: ForecastConfig) -> 
         for name in ("yhat", "lo80", "hi80", "lo95", "hi95"):
             getattr(out, name)[sba] = getattr(c, name)
         out.model[sba] = c.model
+    single = reasons == SINGLE_SALE
+    if single.any():
+        m = _from_sigma(
+            np.repeat(np.mean(x[single], axis=1)[:, None], h, axis=1),
+            np.repeat(np.std(x[single], axis=1)[:, None], h, axis=1),
+            MODEL_MEAN,
+            SINGLE_SALE,
+        )
+        for name in ("yhat", "lo80", "hi80", "lo95", "hi95"):
+            getattr(out, name)[single] = getattr(m, name)
+        out.model[single] = m.model
     return out.clipped() if cfg.nonnegative else out
 
 
