@@ -75,7 +75,7 @@ def one_series_paths(silver: Any, raw: Any, cc: Any, ts: Any, n: int) -> dict[st
     from shikong.timeseries._common import for_each_series
 
     def grouped(fn: Any, schema: str) -> Any:
-        rows = silver.select(*INPUT_COLUMNS)
+        rows = silver.select(*[c for c in INPUT_COLUMNS if c in silver.columns])
         g = series_groups(rows, n, default_parallelism(silver.sparkSession))
         each = for_each_series(fn, ddl_fields(schema), drop=(GROUP_COL,))
         return g.groupBy(GROUP_COL).applyInPandas(each, schema)
