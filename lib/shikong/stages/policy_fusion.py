@@ -77,7 +77,8 @@ def run(ctx: StageContext) -> pd.DataFrame:
             log.warning("policy_fusion: no fusion-driven policy: %s", why)
             done(0)
             return _empty()
-        run_date = first_row(preds.agg(F.max("origin")))[0]
+        latest = first_row(preds.groupBy("origin").agg(F.max("step")).orderBy(F.desc("origin")))
+        run_date, horizon = latest[0], latest[1]
         preds = preds.where(F.col("origin") == F.lit(run_date))
         median, upper = quantile_names([0.5, d.service_level])
         missing = [c for c in (median, upper) if c not in preds.columns]
@@ -87,7 +88,6 @@ def run(ctx: StageContext) -> pd.DataFrame:
                 f"quantiles must include 0.5 and decisions.service_level {d.service_level}): "
                 "run training_data, train and infer again"
             )
-        horizon = first_row(preds.agg(F.max("step")))[0]
         if horizon < d.lead_time_days + d.review_days:
             log.info(
                 "policy_fusion: the model forecasts %d days, the policy looks %d ahead "
@@ -147,23 +147,16 @@ def run(ctx: StageContext) -> pd.DataFrame:
         )
         cat.write(spark, "gold.policy_simulation", sim, scope=scope)
         stacked.unpersist()
-        sarima_date = first_row(
-            ctx.read("gold.policy_simulation")
-            .where(F.col("forecast_source") != F.lit(SOURCE_FUSION))
-            .agg(F.max("run_date"))
-        )[0]
-        if sarima_date != run_date:
+        replays = to_pandas(
+            ctx.read("gold.policy_simulation").where(F.col("run_date") == F.lit(run_date))
+        )
+        if not (replays["forecast_source"] != SOURCE_FUSION).any():
             log.warning(
-                "policy_fusion: the SARIMA-driven policy is of %s, the fusion-driven of %s: "
-                "nothing to compare (run forecast and policy on the same data)",
-                sarima_date,
+                "policy_fusion: no SARIMA-driven replay of %s to compare with (run forecast "
+                "and policy on the same data)",
                 run_date,
             )
-        summary = policy_comparison(
-            to_pandas(
-                ctx.read("gold.policy_simulation").where(F.col("run_date") == F.lit(run_date))
-            )
-        )
+        summary = policy_comparison(replays)
         done(int(summary["pairs"].max()) if len(summary) else 0)
     for row in summary.itertuples():
         log.info(
