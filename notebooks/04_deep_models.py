@@ -16,9 +16,9 @@
 #
 # Four stages after the decisions train and use two PyTorch models:
 #
-# * the **demand fusion model** forecasts daily units of the busiest SKU x state series
-#   (a temporal encoder plus region/H3 embeddings and Gi\* and distance features, with a
-#   quantile head: q10, q50, q90);
+# * the **demand fusion model** forecasts daily units of the busiest SKU x warehouse series
+#   (a temporal encoder plus region/H3 embeddings and the warehouse's order-weighted Gi\*
+#   and distance features, with a quantile head: q10, q50, q90 and the service level's q95);
 # * the **location-aware recommender** ranks SKUs for recently active customers from their
 #   behaviour sequence, place and distances to warehouses.
 #
@@ -211,9 +211,9 @@ fig
 # %% [markdown]
 # ## 4. Demand predictions
 #
-# The fusion model's forecast from the day after the data, for every SKU x state series:
-# the median (q50) and the 10%-90% band. Below, the busiest series with its last eight
-# weeks of history (`silver.sku_region_daily`, the model's own series).
+# The fusion model's forecast from the day after the data, for every SKU x warehouse series
+# (stock point): the median (q50) and the 10%-90% band. Below, the busiest series with its
+# last eight weeks of history (`silver.sku_warehouse_daily`, the model's own series).
 
 # %%
 predictions = catalog.read(spark, "gold.demand_predictions")
@@ -233,7 +233,7 @@ current.assign(band=current["q90"] - current["q10"]).groupby("step").agg(
 ).head(7).round(2)
 
 # %%
-region_series = catalog.read(spark, "silver.sku_region_daily")
+region_series = catalog.read(spark, "silver.sku_warehouse_daily")
 busiest = (
     region_series.where(F.col("series_id").isin(sorted(current["series_id"].unique())))
     .groupBy("series_id")

@@ -131,7 +131,8 @@ def small_pipeline(spark, small_world: SmallWorld) -> SmallWorld:
 
 @pytest.fixture(scope="session")
 def ml(spark, small_pipeline: SmallWorld) -> dict:
-    """The deep-model stages run once on the small pipeline (shards, models, scores)."""
+    """The deep-model stages run once on the small pipeline (shards, models, scores, the
+    fusion-driven policy, evaluation)."""
     from shikong.stages import registry
     from shikong.stages.context import StageContext
     from shikong.stages.runner import run_stage
@@ -149,11 +150,18 @@ def ml(spark, small_pipeline: SmallWorld) -> dict:
     )
     cfg = dataclasses.replace(base, models=models)
     ctx = StageContext.create(spark, cfg, run_id=FIXTURE_RUN_ID)
-    meta, trained, first, table = (
+    meta, trained, first, policies, table = (
         run_stage(ctx, registry.get(name))
-        for name in ("training_data", "train", "infer", "evaluate")
+        for name in ("training_data", "train", "infer", "policy_fusion", "evaluate")
     )
-    return {"cfg": cfg, "meta": meta, "trained": trained, "infer": first, "eval": table}
+    return {
+        "cfg": cfg,
+        "meta": meta,
+        "trained": trained,
+        "infer": first,
+        "policies": policies,
+        "eval": table,
+    }
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,10 @@
 """Deep-model stages on the generated small world: data prep, training, inference, evaluation.
 
 Runs ``prepare_training_data`` -> ``train_models`` (TorchDistributor, 2 processes) ->
-``batch_inference`` -> ``evaluate_models`` once, then checks the time split, the tables,
-the UDF scores against a direct model call, idempotent reruns and the evaluation against
-the baselines (the planted structure of the small world must be learnt).
+``batch_inference`` -> ``policy_fusion`` -> ``evaluate_models`` once, then checks the time
+split, the tables, the UDF scores against a direct model call, the fusion-driven policy
+against the predictions, idempotent reruns and the evaluation against the baselines (the
+planted structure of the small world must be learnt).
 """
 
 from __future__ import annotations
@@ -106,6 +107,42 @@ def test_demand_predictions_match_a_direct_model_call(spark, ml) -> None:
     order = np.argsort(arrays["series_id"].astype(str), kind="stable")
     expected = q[order][:, :, 1].ravel()
     np.testing.assert_allclose(pdf["q50"].to_numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_fusion_policy_is_the_predictions_quantiles_beside_the_sarima_policy(spark, ml) -> None:
+    cfg = ml["cfg"]
+    cat = Catalog(cfg.paths.lakehouse)
+    d = cfg.decisions
+    preds = cat.read(spark, "gold.demand_predictions").toPandas()
+    policy = cat.read(spark, "gold.inventory_policy").toPandas()
+    sim = cat.read(spark, "gold.policy_simulation").toPandas()
+    run_date = preds["origin"].max()
+    assert set(policy["run_date"]) == set(sim["run_date"]) == {run_date}  # SARIMA's too
+    model_points = set(cat.read(spark, "silver.sku_warehouse_daily").toPandas()["series_id"])
+    stock_points = set(cat.read(spark, "silver.sku_daily").toPandas()["series_id"])
+    both = model_points & stock_points
+    fusion = policy[policy["forecast_source"] == "fusion"].copy()
+    fusion["series_id"] = fusion["sku"] + "|" + fusion["warehouse_id"]
+    assert both and set(fusion["series_id"]) == both
+    sarima = policy[policy["forecast_source"] == "sarima"]
+    assert set(sarima["sku"] + "|" + sarima["warehouse_id"]) == stock_points  # still there
+    assert (fusion["method"] == "normal").all()
+    # oracle: reorder point = lead-time medians + root-sum-square of the daily q95 excesses
+    lead = d.lead_time_days
+    for row in fusion.itertuples():
+        p = preds[preds["series_id"] == row.series_id].sort_values("step").head(lead)
+        gap = np.maximum(p["q95"] - p["q50"], 0.0)
+        assert row.lead_time_demand == pytest.approx(p["q50"].sum(), rel=1e-6)
+        assert row.reorder_point == pytest.approx(
+            p["q50"].sum() + np.sqrt((gap**2).sum()), rel=1e-6, abs=1e-9
+        )
+    replayed = sim[sim["forecast_source"] == "fusion"]
+    assert set(replayed["policy"]) == {"policy"} and replayed["balance_ok"].all()
+    table = ml["policies"].set_index("policy")
+    print("\ninventory policies, replay:\n" + table.round(3).to_string())
+    assert list(table.index) == ["naive", "sarima", "fusion"]
+    assert (table["pairs"] == len(both)).all()
+    assert table["fill_rate"].between(0.0, 1.0).all()
 
 
 def test_recommendations_are_topk_and_rerun_is_idempotent(spark, ml) -> None:

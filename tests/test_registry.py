@@ -21,12 +21,20 @@ def test_every_read_and_write_is_a_catalogue_table_or_artifact() -> None:
         assert set(stage.writes) <= known, (stage.name, set(stage.writes) - known)
 
 
-def test_every_table_has_exactly_one_writer() -> None:
+def test_every_table_has_exactly_one_writer_or_one_scope_per_writer() -> None:
     writers: dict[str, list[str]] = {}
     for stage in R.STAGES:
         for t in stage.writes:
             writers.setdefault(t, []).append(stage.name)
-    assert {t: w for t, w in writers.items() if len(w) > 1} == {}
+    shared = {t: w for t, w in writers.items() if len(w) > 1}
+    assert shared == {
+        "gold.inventory_policy": ["policy", "policy_fusion"],
+        "gold.policy_simulation": ["policy", "policy_fusion"],
+    }
+    assert set(shared) == set(R.SHARED_TABLES)
+    for t, column in R.SHARED_TABLES.items():
+        # each writer replaces only its own value of the column
+        assert C.TABLES[t].mode is C.WriteMode.REPLACE_SCOPE and column in C.TABLES[t].scope_by
     assert set(C.TABLES) - set(writers) == set(R.MAINTENANCE_WRITERS)
     assert not set(R.MAINTENANCE_WRITERS) & set(writers)
 
@@ -53,6 +61,7 @@ def test_the_order_runs_every_writer_before_its_readers() -> None:
         ("training_data", ("ingest", "spatial")),
         ("train", ("training_data",)),
         ("infer", ("training_data", "train")),
+        ("policy_fusion", ("ingest", "series", "policy", "training_data", "infer")),
         ("evaluate", ("training_data", "train")),
     ],
     ids=lambda v: v if isinstance(v, str) else ",".join(v) or "none",

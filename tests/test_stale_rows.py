@@ -260,8 +260,8 @@ def test_every_derived_table_states_how_its_stale_rows_go() -> None:
     assert scoped == {
         "gold.forecasts": ("run_date",),
         "gold.forecast_metrics": ("run_date",),
-        "gold.inventory_policy": ("run_date",),
-        "gold.policy_simulation": ("run_date",),
+        "gold.inventory_policy": ("run_date", "forecast_source"),
+        "gold.policy_simulation": ("run_date", "forecast_source"),
         "gold.routes": ("delivery_date",),
         "gold.route_stops": ("delivery_date",),
         "gold.route_groups": ("delivery_date",),

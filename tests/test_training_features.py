@@ -24,10 +24,11 @@ from shikong.training.features import (
     order_line_geo,
     reco_example_frame,
     series_context,
-    sku_region_daily,
+    sku_warehouse_daily,
     split_condition,
     standardize_array,
     standardizer_stats,
+    warehouse_dynamics,
 )
 
 D = dt.date(2024, 1, 1)
@@ -50,46 +51,52 @@ def _events(n: int) -> pd.DataFrame:
 def _lines_and_orders(spark):
     orders = pd.DataFrame(
         {
-            "order_id": ["o1", "o2", "o3", "o4", "o5"],
-            "order_date": [D, D, D + dt.timedelta(days=2), D + dt.timedelta(days=3), D],
-            "uf": ["SP", "RJ", "SP", None, "SP"],
-            "h3_r6": ["c1", "c2", "c1", "c3", "c9"],
-            "delivery_km": [10.0, 20.0, 30.0, 5.0, 50.0],
+            "order_id": ["o1", "o2", "o3", "o4", "o5", "o6"],
+            "order_date": [D, D, D + dt.timedelta(days=2), D + dt.timedelta(days=3), D, D],
+            "warehouse_id": ["W1", "W2", "W1", "W1", "W1", None],
+            "uf": ["SP", "RJ", "SP", None, "SP", "SP"],
+            "h3_r6": ["c1", "c2", "c1", "c3", "c9", "c1"],
+            "delivery_km": [10.0, 20.0, 30.0, 5.0, 50.0, 1.0],
         }
     )
     lines = pd.DataFrame(
         {
-            "order_id": ["o1", "o1", "o2", "o3", "o4", "o5"],
-            "sku": ["A", "B", "A", "A", "A", "B"],
-            "quantity": [2, 1, 5, 4, 7, 1],
+            "order_id": ["o1", "o1", "o2", "o3", "o4", "o5", "o6"],
+            "sku": ["A", "B", "A", "A", "A", "B", "A"],
+            "quantity": [2, 1, 5, 4, 7, 1, 9],
         }
     )
     return spark.createDataFrame(lines), spark.createDataFrame(orders)
 
 
-def test_sku_region_daily_and_context_match_pandas(spark) -> None:
+def test_sku_warehouse_daily_and_context_match_pandas(spark) -> None:
     lines, orders = _lines_and_orders(spark)
     lg = order_line_geo(lines, orders, cell_col="h3_r6")
-    got = sku_region_daily(lg, max_series=2).toPandas().sort_values(["series_id", "ds"])
+    got = sku_warehouse_daily(lg, max_series=2).toPandas().sort_values(["series_id", "ds"])
     # oracle: pandas join + groupby, the two busiest series, complete calendar with zeros
-    pl = lines.toPandas().merge(orders.toPandas(), on="order_id").dropna(subset=["uf"])
-    totals = pl.groupby(["sku", "uf"])["quantity"].sum().sort_values(ascending=False)
-    assert list(totals.index[:2]) == [("A", "SP"), ("A", "RJ")]
-    days = pd.date_range(D, D + dt.timedelta(days=2)).date  # o4 (no state) is dropped
+    pl = lines.toPandas().merge(orders.toPandas(), on="order_id").dropna(subset=["warehouse_id"])
+    totals = pl.groupby(["sku", "warehouse_id"])["quantity"].sum().sort_values(ascending=False)
+    assert list(totals.index[:2]) == [("A", "W1"), ("A", "W2")]
+    days = pd.date_range(D, D + dt.timedelta(days=3)).date  # o6 (no warehouse) is dropped
     expected = []
-    for sku, uf in totals.index[:2]:
-        daily = pl[(pl.sku == sku) & (pl.uf == uf)].groupby("order_date")["quantity"].sum()
+    for sku, wh in totals.index[:2]:
+        daily = pl[(pl.sku == sku) & (pl.warehouse_id == wh)].groupby("order_date")["quantity"]
         for d in days:
-            expected.append((f"{sku}|{uf}", d, float(daily.get(d, 0.0))))
+            expected.append((f"{sku}|{wh}", d, float(daily.sum().get(d, 0.0))))
     exp = pd.DataFrame(expected, columns=["series_id", "ds", "y"]).sort_values(["series_id", "ds"])
     assert got[["series_id", "ds", "y"]].values.tolist() == exp.values.tolist()
 
     series = spark.createDataFrame(got)
     products = spark.createDataFrame(pd.DataFrame({"sku": ["A", "B"], "category": ["x", "y"]}))
-    ctx = series_context(series, lg, products).toPandas().set_index("series_id")
-    assert ctx.loc["A|SP", "cell"] == "c1" and ctx.loc["A|SP", "region"] == "SP"
-    assert ctx.loc["A|SP", "log_km"] == pytest.approx(np.log1p((10.0 + 30.0) / 2))
-    assert ctx.loc["A|RJ", "category"] == "x"
+    warehouses = spark.createDataFrame(
+        pd.DataFrame({"warehouse_id": ["W1", "W2"], "state": ["SP", "RJ"]})
+    )
+    ctx = series_context(series, lg, products, warehouses).toPandas().set_index("series_id")
+    # busiest delivery cell of A from W1: c1 (o1, o3) over c3 (o4); region = the warehouse's
+    assert ctx.loc["A|W1", "cell"] == "c1" and ctx.loc["A|W1", "region"] == "SP"
+    assert ctx.loc["A|W1", "log_km"] == pytest.approx(np.log1p((10.0 + 30.0 + 5.0) / 3))
+    assert ctx.loc["A|W2", "category"] == "x" and ctx.loc["A|W2", "region"] == "RJ"
+    assert ctx.loc["A|W2", "warehouse_id"] == "W2"
 
 
 def test_cell_dynamics_available_only_after_the_pooled_weeks(spark) -> None:
@@ -109,6 +116,36 @@ def test_cell_dynamics_available_only_after_the_pooled_weeks(spark) -> None:
         got = cell_dynamics(hot, resolution=6, lookahead_weeks=weeks).toPandas()
         assert list(got["available_day"]) == [start + 7 * (1 + weeks), start + 7 * (2 + weeks)]
         assert list(got["log_orders"]) == pytest.approx([np.log1p(3), 0.0])
+
+
+def test_warehouse_dynamics_weigh_the_cells_gi_by_the_warehouses_orders(spark) -> None:
+    lines, orders = _lines_and_orders(spark)
+    lg = order_line_geo(lines, orders, cell_col="h3_r6")
+    # 2024-01-01 is a Monday: every order of the fixture falls in that week. c9 has no
+    # statistic (a suppressed small cell): out of the mean, counted in the orders.
+    hot = spark.createDataFrame(
+        pd.DataFrame(
+            {
+                "period": ["2024-01-01"] * 3 + ["2023-12-25"],
+                "cell": ["c1", "c2", "c3", "c1"],
+                "resolution": [6, 6, 6, 6],
+                "orders": [5, 1, 1, 2],
+                "gi_z": [3.0, -0.5, 1.0, 9.0],
+            }
+        )
+    )
+    got = (
+        warehouse_dynamics(hot, lg, resolution=6, lookahead_weeks=1)
+        .toPandas()
+        .set_index("warehouse_id")
+    )
+    # oracle: W1's orders that week are o1, o3 (c1), o4 (c3), o5 (c9); o2 (W2) goes to c2
+    day = (pd.Timestamp("2024-01-01") - pd.Timestamp("1970-01-01")).days + 14
+    assert set(got.index) == {"W1", "W2"} and (got["available_day"] == day).all()
+    assert got.loc["W1", "gi_z"] == pytest.approx((2 * 3.0 + 1 * 1.0) / 3)
+    assert got.loc["W1", "hot_share"] == pytest.approx(2 / 4)
+    assert got.loc["W1", "log_orders"] == pytest.approx(np.log1p(4))
+    assert got.loc["W2", "gi_z"] == pytest.approx(-0.5) and got.loc["W2", "hot_share"] == 0.0
 
 
 def test_standardizer_matches_numpy_and_ignores_nan(spark) -> None:

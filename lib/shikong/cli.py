@@ -247,17 +247,24 @@ def _run_pipeline(
     skipped = [s.name for s in registry.select(args.only) if s not in stages]
     if skipped:
         log.info("models.enabled is false: skipping stages %s", ", ".join(skipped))
-    evaluation = None
+    evaluation = policies = None
     for stage in stages:
         with step(stage.name):
             out = run_stage(ctx, stage, **run_options(stage, source=args.source, path=args.path))
         if stage.name == "evaluate":
             evaluation = out
+        elif stage.name == "policy" or (stage.name == "policy_fusion" and len(out)):
+            policies = out  # the three-policy comparison replaces the SARIMA-vs-naive one
     tables = ctx.catalog.list_tables(spark)
     _out("")
     _out(f"shikong pipeline finished in {time.perf_counter() - t0:.0f} s (run {ctx.run_id})")
     _out(f"lakehouse: {_shown(cfg.paths.lakehouse)}")
     _out("")
+    if policies is not None and len(policies):
+        weeks = cfg.decisions.simulation_weeks
+        _out(f"inventory policies, replay of the last {weeks} weeks (gold.policy_simulation):")
+        _out(policies.round(3).to_string(index=False))
+        _out("")
     if evaluation is not None:
         _out("deep models vs baselines (time-split test data, gold.model_evaluation):")
         _out(evaluation.round(4).to_string())

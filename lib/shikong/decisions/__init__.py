@@ -16,13 +16,22 @@ Input column contracts: ``POLICY_INPUT_SCHEMA`` (one ``kind``-tagged frame per g
 
 Modules: ``inventory_common`` (input contract, ``PolicyConfig``, one group's inputs),
 ``inventory_policy`` (safety stock, reorder point, EOQ, today's order),
-``inventory_simulation`` (replay of recent demand, policy vs naive), ``routing`` (one
-warehouse-day: validation, both solvers, outputs), ``routing_distances``,
-``routing_solvers`` (OR-Tools and the nearest-neighbour baseline). None of them imports
-Spark: they run inside the Python workers. Only ``spark_frames`` (the grouped functions'
-inputs and outputs as Spark DataFrames) does.
+``inventory_simulation`` (replay of recent demand, policy vs naive), ``fusion_policy``
+(the fusion model's quantiles as the policy's forecast distribution, the three-policy
+comparison), ``routing`` (one warehouse-day: validation, both solvers, outputs),
+``routing_distances``, ``routing_solvers`` (OR-Tools and the nearest-neighbour baseline).
+None of them imports Spark: they run inside the Python workers. Only ``spark_frames``
+(the grouped functions' inputs and outputs as Spark DataFrames) does.
 """
 
+from shikong.decisions.fusion_policy import (
+    FORECAST_SOURCES,
+    SOURCE_FUSION,
+    SOURCE_SARIMA,
+    daily_sigma_from_quantiles,
+    policy_comparison,
+    policy_label,
+)
 from shikong.decisions.inventory_common import (
     KIND_FORECAST,
     KIND_HISTORY,
@@ -101,6 +110,7 @@ from shikong.decisions.routing_solvers import (
 )
 from shikong.decisions.spark_frames import (
     first_delivery_day,
+    fusion_policy_forecasts,
     policy_inputs,
     route_sketch_lines,
     routing_input,
@@ -116,6 +126,7 @@ __all__ = [
     "BAD_TIME_WINDOW",
     "DUPLICATE_ORDER_ID",
     "EXCEEDS_VEHICLE_CAPACITY",
+    "FORECAST_SOURCES",
     "FLEET_CAPACITY_EXCEEDED",
     "FLEET_CAPACITY_OR_TIME_WINDOWS",
     "GROUP_SUMMARY_SCHEMA",
@@ -132,6 +143,8 @@ __all__ = [
     "RECORD_STOP",
     "RECORD_UNROUTED",
     "ROUTES_SCHEMA",
+    "SOURCE_FUSION",
+    "SOURCE_SARIMA",
     "ROUTE_PATH_SCHEMA",
     "ROUTE_SUMMARY_SCHEMA",
     "ROUTING_INPUT_SCHEMA",
@@ -152,9 +165,11 @@ __all__ = [
     "compute_policy",
     "compute_simulation",
     "daily_sigma_from_bands",
+    "daily_sigma_from_quantiles",
     "distance_matrix_m",
     "economic_order_quantity",
     "first_delivery_day",
+    "fusion_policy_forecasts",
     "geodesic_m",
     "lead_time_demand_samples",
     "ledger_balances",
@@ -162,8 +177,10 @@ __all__ = [
     "make_routing_fn",
     "make_simulation_fn",
     "nearest_neighbor_routes",
+    "policy_comparison",
     "policy_config",
     "policy_inputs",
+    "policy_label",
     "policy_params",
     "recommended_order",
     "road_matrix_from_frame",

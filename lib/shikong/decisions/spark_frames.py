@@ -17,6 +17,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from shikong.decisions.fusion_policy import Z80, Z95
 from shikong.decisions.inventory_common import POLICY_INPUT_SCHEMA
 from shikong.decisions.routing import _SCHEMA_BY_RECORD
 from shikong.frames import column_names
@@ -86,6 +87,45 @@ def policy_inputs(
         if c not in stacked.columns:
             stacked = stacked.withColumn(c, F.lit(None))
     return stacked.select(*[F.col(c).cast(t) for c, t in _fields(POLICY_INPUT_SCHEMA)])
+
+
+def fusion_policy_forecasts(
+    predictions: DataFrame, *, median_col: str, upper_col: str, service_level: float
+) -> DataFrame:
+    """The fusion model's daily quantiles as forecast rows of the policy's input contract.
+
+    Each day becomes the normal distribution with mean the median whose ``service_level``
+    quantile is ``upper_col`` (:mod:`shikong.decisions.fusion_policy`): ``yhat`` = median,
+    and the 80% and 95% bands of that normal, from which the policy's ``normal`` method
+    reads the same sigma back.
+
+    Args:
+        predictions: ``gold.demand_predictions`` rows of one origin (``series_id``, ``ds``,
+            ``step`` and the two quantile columns).
+        median_col: The 0.5 quantile column (``q50``).
+        upper_col: The ``service_level`` quantile column (``q95``).
+        service_level: Level of ``upper_col`` (> 0.5).
+
+    Returns:
+        ``series_id``, ``ds``, ``step``, ``yhat``, ``lo80``, ``hi80``, ``lo95``, ``hi95``.
+    """
+    if not 0.5 < service_level < 1.0:
+        raise ValueError(f"service_level must be in (0.5, 1), got {service_level}")
+    from scipy.stats import norm
+
+    z = float(norm.ppf(service_level))
+    median = F.greatest(F.col(median_col).cast("double"), F.lit(0.0))
+    sigma = F.greatest(F.col(upper_col).cast("double") - median, F.lit(0.0)) / F.lit(z)
+    return predictions.select(
+        "series_id",
+        "ds",
+        F.col("step").cast("int").alias("step"),
+        median.alias("yhat"),
+        (median - Z80 * sigma).alias("lo80"),
+        (median + Z80 * sigma).alias("hi80"),
+        (median - Z95 * sigma).alias("lo95"),
+        (median + Z95 * sigma).alias("hi95"),
+    )
 
 
 def stock_point_prices(
@@ -247,6 +287,7 @@ def route_sketch_lines(paths: DataFrame, warehouses: DataFrame) -> DataFrame:
 
 __all__ = [
     "first_delivery_day",
+    "fusion_policy_forecasts",
     "policy_inputs",
     "stock_point_prices",
     "route_sketch_lines",

@@ -335,11 +335,11 @@ TABLES: Mapping[str, TableSpec] = {
         ),
         TableSpec(
             "silver",
-            "sku_region_daily",
+            "sku_warehouse_daily",
             _O,
             published=True,
             protection=_NO_CUSTOMER_DATA,
-            description="the demand model's series",
+            description="the demand model's series (SKU x warehouse)",
         ),
         # One run date is recomputed for every current series (and SKU x warehouse): a series
         # that dropped out must lose its rows of that date; earlier run dates stay as history.
@@ -365,13 +365,15 @@ TABLES: Mapping[str, TableSpec] = {
             protection=_NO_CUSTOMER_DATA,
             description="rolling-origin backtest per series x fold x model",
         ),
+        # Two stages write the policy tables, each its own forecast source's rows of a run
+        # date: inventory_policy (SARIMA-driven) and policy_fusion (fusion-driven).
         TableSpec(
             "gold",
             "inventory_policy",
             _R,
-            keys=("sku", "warehouse_id", "run_date"),
+            keys=("sku", "warehouse_id", "run_date", "forecast_source"),
             partition_by=("run_date",),
-            scope_by=("run_date",),
+            scope_by=("run_date", "forecast_source"),
             published=True,
             protection=_NO_CUSTOMER_DATA,
             description="safety stock, reorder point, EOQ, order today",
@@ -380,12 +382,12 @@ TABLES: Mapping[str, TableSpec] = {
             "gold",
             "policy_simulation",
             _R,
-            keys=("sku", "warehouse_id", "policy", "run_date"),
+            keys=("sku", "warehouse_id", "policy", "run_date", "forecast_source"),
             partition_by=("run_date",),
-            scope_by=("run_date",),
+            scope_by=("run_date", "forecast_source"),
             published=True,
             protection=_NO_CUSTOMER_DATA,
-            description="policy vs naive replay",
+            description="replay: SARIMA-driven and fusion-driven policies vs naive",
         ),
         # The last N delivery days are re-solved: every date from the window's first day on
         # is replaced (a later date whose orders vanished too); older dates stay as history.

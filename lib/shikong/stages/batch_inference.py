@@ -6,7 +6,7 @@ The serving examples are the ``score`` shards that ``prepare_training_data`` bui
 the training examples' code (same context, as-of spatial features, standardiser fitted on
 the training split, vocabulary); they are scored with ``mapInPandas``, one model load per
 Python worker. Demand: quantile forecasts for the ``horizon`` days after
-the last day of every SKU x region series. Recommender: the top-K SKUs of every customer
+the last day of every SKU x warehouse series. Recommender: the top-K SKUs of every customer
 active in the last ``history_days``, as of the end of the data. Predictions replace every
 origin from the run's first one on (earlier origins stay as history) and recommendations
 replace the whole table, so a series or customer that dropped out keeps no stale row.
@@ -52,7 +52,7 @@ def _check_same_features(ctx: StageContext, kind: str, model: Row) -> dict[str, 
 
 
 def predict_demand(ctx: StageContext, model: Row) -> int:
-    """Forecast every SKU x region series with the demand model; returns rows written."""
+    """Forecast every SKU x warehouse series with the demand model; returns rows written."""
     meta = _check_same_features(ctx, "demand", model)
     levels = meta["quantiles"]
     examples = shards.read_spark_split(ctx.spark, ml.data_dir(ctx, "demand"), "score")

@@ -1,6 +1,6 @@
 """Stage ``evaluate_models``: the chosen models vs baselines on the time-split test data.
 
-Demand: on the test origins of every SKU x region series (targets strictly after the
+Demand: on the test origins of every SKU x warehouse series (targets strictly after the
 validation period), pinball loss, WAPE of the median and 80% coverage of the fusion model,
 of seasonal naive and of the time-series job's forecaster (SARIMA search with its
 SBA/ETS/seasonal-naive routing, :func:`shikong.timeseries.forecast_array`, fitted on the
@@ -87,18 +87,23 @@ def evaluate_demand(ctx: StageContext) -> list[dict]:
     reg = ml.chosen_model(ctx, "demand", None)
     model, mcfg, payload = load_checkpoint(reg["path"], CheckpointFiles())
     meta = payload["data_meta"]
-    levels = tuple(meta["quantiles"])
-    if levels != (0.1, 0.5, 0.9):
-        raise ValueError(f"the ARIMA comparison needs quantiles (0.1, 0.5, 0.9), got {levels}")
+    # The comparison is on ARIMA's levels (its 80% interval and point forecast); the model
+    # may have more (the policy's service level), left out here.
+    levels = ml.QUANTILES
+    trained = [float(q) for q in meta["quantiles"]]
+    missing = [q for q in levels if q not in trained]
+    if missing:
+        raise ValueError(f"the ARIMA comparison needs quantiles {levels}, got {trained}")
+    pick = [trained.index(q) for q in levels]
     test = read_arrays(shard_files(fs.join(ml.data_dir(ctx, "demand"), "test")))
     order = np.lexsort((test["day0"], test["series_id"].astype(str)))
     test = {k: v[order] for k, v in test.items()}
     actual = test["y_fut"].astype(np.float64)
     h = actual.shape[1]
-    fusion = predict(model, test, outputs=("quantiles",))["quantiles"]
+    fusion = predict(model, test, outputs=("quantiles",))["quantiles"][..., pick]
     naive = seasonal_naive_quantiles(test["y_hist"], h, len(levels))
 
-    series = ctx.read("silver.sku_region_daily").select("series_id", "ds", "y")
+    series = ctx.read("silver.sku_warehouse_daily").select("series_id", "ds", "y")
     fcfg = forecast_config(ctx.cfg.timeseries)
     fn = make_origin_forecast_fn(meta["test_origins"], h, fcfg)
     arima = to_pandas(series.groupBy("series_id").applyInPandas(fn, ARIMA_SCHEMA))

@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 from shikong.decisions import (
     POLICY_SCHEMA,
     SIMULATION_SCHEMA,
+    SOURCE_SARIMA,
     SimulationConfig,
     make_policy_fn,
     make_simulation_fn,
@@ -134,8 +135,13 @@ def run(ctx: StageContext) -> pd.DataFrame:
 
         pc = policy_config(d)
         sc = SimulationConfig(weeks=d.simulation_weeks)
-        stamp = [F.lit(run_date).alias("run_date"), F.lit(level).alias("level")]
-        scope = {"run_date": run_date}
+        # The SARIMA-driven rows: policy_fusion writes the fusion-driven ones beside them.
+        stamp = [
+            F.lit(run_date).alias("run_date"),
+            F.lit(level).alias("level"),
+            F.lit(SOURCE_SARIMA).alias("forecast_source"),
+        ]
+        scope = {"run_date": run_date, "forecast_source": SOURCE_SARIMA}
         policy = (
             stacked.groupBy(BUCKET)
             .applyInPandas(
@@ -163,7 +169,10 @@ def run(ctx: StageContext) -> pd.DataFrame:
         cat.write(spark, "gold.policy_simulation", sim, scope=scope)
         stacked.unpersist()
         sim_pdf = to_pandas(
-            ctx.read("gold.policy_simulation").where(F.col("run_date") == F.lit(run_date))
+            ctx.read("gold.policy_simulation").where(
+                (F.col("run_date") == F.lit(run_date))
+                & (F.col("forecast_source") == F.lit(SOURCE_SARIMA))
+            )
         )
         summary = simulation_summary(sim_pdf)
         done(int(summary["pairs"].sum()) if len(summary) else 0)

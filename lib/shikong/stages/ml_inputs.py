@@ -20,19 +20,26 @@ from shikong.io import shards
 from shikong.stages.context import StageContext
 from shikong.training.demand_examples import DemandExampleConfig
 from shikong.training.features import (
-    cell_dynamics,
     events_with_location,
     order_line_geo,
     series_context,
     to_pandas_small,
+    warehouse_dynamics,
 )
 from shikong.training.reco_examples import RecoExampleConfig, Vocab, build_vocab
 
-#: Levels of the demand model's quantile head (the ARIMA 80% interval gives 0.1 / 0.9).
+#: Levels of the demand model's quantile head the evaluation compares with ARIMA (its 80%
+#: interval gives 0.1 / 0.9); :func:`quantile_levels` adds the policy's service level.
 QUANTILES = (0.1, 0.5, 0.9)
 KINDS = ("demand", "recommender")
 
 log = logging.getLogger(__name__)
+
+
+def quantile_levels(cfg: AppConfig) -> tuple[float, ...]:
+    """The demand model's quantile levels: :data:`QUANTILES` and ``decisions.service_level``
+    (the fusion-driven policy's reorder point is that quantile of lead-time demand)."""
+    return tuple(sorted({*QUANTILES, float(cfg.decisions.service_level)}))
 
 
 def ml_root(ctx: StageContext) -> str:
@@ -107,7 +114,8 @@ class DemandInputs:
 
 
 def line_geo(ctx: StageContext) -> DataFrame:
-    """Order lines joined to their order's state, H3 cell (hot-spot resolution) and km."""
+    """Order lines joined to their order's warehouse, state, H3 cell (hot-spot resolution)
+    and km."""
     return order_line_geo(
         ctx.read("bronze.order_lines"),
         ctx.read("silver.orders_geo"),
@@ -116,33 +124,38 @@ def line_geo(ctx: StageContext) -> DataFrame:
 
 
 def demand_inputs(ctx: StageContext, series: DataFrame, lines_geo: DataFrame) -> DemandInputs:
-    """Context (region, busiest H3 cell, category, delivery km) and weekly cell features.
+    """Context (warehouse state, busiest delivery cell, category, delivery km) and the
+    weekly hot-spot features of each warehouse (:func:`warehouse_dynamics`: the Gi* of the
+    cells it ships to, order-weighted).
 
     Weekly Gi* features join only when ``gold.hotspots`` exists with weekly periods;
     otherwise the model sees the static features alone.
     """
     cfg = ctx.cfg
     ms = cfg.models.demand
-    context_df = series_context(series, lines_geo, ctx.read("bronze.products"))
+    context_df = series_context(
+        series, lines_geo, ctx.read("bronze.products"), ctx.read("bronze.warehouses")
+    )
     context = to_pandas_small(context_df)
     dynamic = None
     hotspots = ctx.catalog.read_if_exists(ctx.spark, "gold.hotspots")
     if cfg.spatial.hotspot_period == "week" and hotspots is not None:
-        cells = context_df.select("cell").where(F.col("cell").isNotNull()).distinct()
-        dyn = cell_dynamics(
+        warehouses = series.select("warehouse_id").distinct()
+        dyn = warehouse_dynamics(
             hotspots,
+            lines_geo.join(F.broadcast(warehouses), "warehouse_id"),
             resolution=cfg.spatial.grid_resolution,
             lookahead_weeks=cfg.spatial.hotspot_time_steps,
         )
-        dynamic = to_pandas_small(dyn.join(F.broadcast(cells), "cell"))
+        dynamic = to_pandas_small(dyn)
     ecfg = DemandExampleConfig(
         window=ms.window,
         horizon=ms.horizon,
         stride=1,
         value_col="y",
         static_numeric=("log_km",),
-        dynamic_numeric=("gi_z", "log_orders") if dynamic is not None else (),
-        dynamic_key="cell",
+        dynamic_numeric=("gi_z", "hot_share", "log_orders") if dynamic is not None else (),
+        dynamic_key="warehouse_id",
     )
     return DemandInputs(ecfg, context, dynamic)
 

@@ -1,8 +1,10 @@
 """Stage ``prepare_training_data``: lakehouse tables -> time-split Parquet shards per model.
 
-Demand: ``silver.sku_region_daily`` (the busiest SKU x state series, written here) cut
-into sliding windows with region / H3-cell / category ids, the series' delivery distance
-and the weekly Gi* z-score and orders of its cell as of each origin. Recommender: one
+Demand: ``silver.sku_warehouse_daily`` (the busiest SKU x warehouse series, i.e. stock
+points, written here) cut into sliding windows with the warehouse's state, the series'
+busiest delivery H3 cell and category as ids, the series' delivery distance and, as of
+each origin, the warehouse's weekly hot-spot features: the Gi* z-scores of the cells it
+ships to, order-weighted, the share of its orders in hot spots and its orders. Recommender: one
 example per (customer, session) from the last ``history_days`` of ``bronze.events`` with
 the customer's state, H3 cell and nearest-warehouse distances.
 
@@ -36,7 +38,7 @@ from shikong.training.features import (
     demand_score_frame,
     reco_example_frame,
     reco_score_frame,
-    sku_region_daily,
+    sku_warehouse_daily,
     split_condition,
     standardize_array,
     standardizer_stats,
@@ -47,15 +49,16 @@ SECONDS_PER_DAY = 86_400
 
 
 def prepare_demand(ctx: StageContext) -> dict[str, Any]:
-    """Write ``silver.sku_region_daily``, the demand shards and ``meta.json``; returns the meta."""
+    """Write ``silver.sku_warehouse_daily``, the demand shards and ``meta.json``; returns
+    the meta."""
     ms, dm = ctx.cfg.models, ctx.cfg.models.demand
     lines_geo = ml.line_geo(ctx).persist(StorageLevel.MEMORY_AND_DISK)
     ctx.catalog.write(
         ctx.spark,
-        "silver.sku_region_daily",
-        sku_region_daily(lines_geo, max_series=dm.max_series),
+        "silver.sku_warehouse_daily",
+        sku_warehouse_daily(lines_geo, max_series=dm.max_series),
     )
-    series = ctx.read("silver.sku_region_daily")
+    series = ctx.read("silver.sku_warehouse_daily")
     inputs = ml.demand_inputs(ctx, series, lines_geo)
     lines_geo.unpersist()
     last = ml.max_day(series, "ds")
@@ -106,7 +109,7 @@ def prepare_demand(ctx: StageContext) -> dict[str, Any]:
         "series": series.select("series_id").distinct().count(),
         "last_day": last,
         "test_origins": origins,
-        "quantiles": list(ml.QUANTILES),
+        "quantiles": list(ml.quantile_levels(ctx.cfg)),
     }
     shards.write_meta(root, meta)
     log.info("demand examples: %s (standardiser on %d features)", rows, width)

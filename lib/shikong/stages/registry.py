@@ -22,6 +22,14 @@ ARTIFACTS = {
     "exports": "exports/<name>: GeoParquet of the published geometry tables",
 }
 
+#: Tables that two stages write, each its own rows: the scope column that keeps them apart
+#: (each writer replaces only its own value of it). The policy tables hold the SARIMA-driven
+#: rows (``policy``) and the fusion-driven ones (``policy_fusion``, after the models).
+SHARED_TABLES = {
+    "gold.inventory_policy": "forecast_source",
+    "gold.policy_simulation": "forecast_source",
+}
+
 #: Tables written outside the pipeline's stages, and by what.
 MAINTENANCE_WRITERS = {"ops.erasure_log": "shikong forget (stages/forget.py)"}
 
@@ -157,11 +165,12 @@ STAGES: tuple[Stage, ...] = (
             "bronze.order_lines",
             "bronze.products",
             "bronze.events",
+            "bronze.warehouses",
             "silver.orders_geo",
             "silver.customers_geo",
             "gold.hotspots",
         ),
-        writes=("silver.sku_region_daily", "ml.training_data"),
+        writes=("silver.sku_warehouse_daily", "ml.training_data"),
         models=True,
     ),
     Stage(
@@ -181,10 +190,31 @@ STAGES: tuple[Stage, ...] = (
         models=True,
     ),
     Stage(
+        "policy_fusion",
+        "policy_fusion",
+        "the policy and replay from the fusion model's quantiles, beside the SARIMA-driven one",
+        reads=(
+            "silver.sku_daily",
+            "silver.sku_warehouse_daily",
+            "gold.demand_predictions",
+            "bronze.inventory",
+            "bronze.products",
+            "bronze.order_lines",
+            "gold.policy_simulation",
+        ),
+        writes=("gold.inventory_policy", "gold.policy_simulation"),
+        models=True,
+    ),
+    Stage(
         "evaluate",
         "evaluate_models",
         "evaluate the chosen models against baselines on the test split",
-        reads=("ml.training_data", "ml.models", "gold.model_registry", "silver.sku_region_daily"),
+        reads=(
+            "ml.training_data",
+            "ml.models",
+            "gold.model_registry",
+            "silver.sku_warehouse_daily",
+        ),
         writes=("gold.model_evaluation",),
         models=True,
     ),

@@ -30,8 +30,8 @@ from shikong.training.reco_examples import (
     recommender_score_examples,
 )
 
-#: Columns of the SKU x region daily series (``silver.sku_region_daily``).
-SERIES_COLUMNS = ("series_id", "sku", "uf", "ds", "y")
+#: Columns of the SKU x warehouse daily series (``silver.sku_warehouse_daily``).
+SERIES_COLUMNS = ("series_id", "sku", "warehouse_id", "ds", "y")
 
 
 def order_line_geo(
@@ -42,76 +42,87 @@ def order_line_geo(
     qty_col: str = "quantity",
     region_col: str = "uf",
 ) -> DataFrame:
-    """Order lines with their order's date, region (state), H3 cell and delivery km.
+    """Order lines with their order's date, shipping warehouse, the customer's region
+    (state), H3 cell and delivery km.
 
-    Lines of orders outside every state (null region) are dropped: they belong to no
-    SKU x region series. Persist the result when both :func:`sku_region_daily` and
-    :func:`series_context` use it (one join instead of two).
+    Lines of orders without a warehouse are dropped: they belong to no SKU x warehouse
+    series (a customer outside every state keeps a null region and still counts). Persist
+    the result when :func:`sku_warehouse_daily`, :func:`series_context` and
+    :func:`warehouse_dynamics` all use it (one join instead of three).
 
     Returns:
-        ``order_id``, ``sku``, ``q`` (double), ``ds``, ``uf``, ``cell``, ``delivery_km``.
+        ``order_id``, ``sku``, ``q`` (double), ``ds``, ``warehouse_id``, ``uf``, ``cell``,
+        ``delivery_km``.
     """
     orders = orders_geo.select(
         "order_id",
         F.col("order_date").alias("ds"),
+        "warehouse_id",
         F.col(region_col).alias("uf"),
         F.col(cell_col).alias("cell"),
         "delivery_km",
-    ).where(F.col("uf").isNotNull())
+    ).where(F.col("warehouse_id").isNotNull())
     return lines.select("order_id", "sku", F.col(qty_col).cast("double").alias("q")).join(
         orders, "order_id"
     )
 
 
-def sku_region_daily(line_geo: DataFrame, *, max_series: int) -> DataFrame:
-    """Daily units of the busiest SKU x region (state) series on a complete calendar.
+def sku_warehouse_daily(line_geo: DataFrame, *, max_series: int) -> DataFrame:
+    """Daily units of the busiest SKU x warehouse series (the stock points) on a complete
+    calendar.
 
-    Days without sales are true zeros (0.0).
+    The series are those of the inventory policy's stock points (``silver.sku_daily`` at
+    level ``sku_warehouse`` counts the same lines), so the model's quantiles can drive a
+    policy per SKU and warehouse. Days without sales are true zeros (0.0).
 
     Args:
         line_geo: Output of :func:`order_line_geo`.
         max_series: Series kept, by total units (ties by key).
 
     Returns:
-        :data:`SERIES_COLUMNS`, ``series_id = sku|uf``.
+        :data:`SERIES_COLUMNS`, ``series_id = sku|warehouse_id``.
     """
-    sales = line_geo.groupBy("sku", "uf", "ds").agg(F.sum("q").alias("y"))
+    keys = ["sku", "warehouse_id"]
+    sales = line_geo.groupBy(*keys, "ds").agg(F.sum("q").alias("y"))
     top = (
-        sales.groupBy("sku", "uf")
+        sales.groupBy(*keys)
         .agg(F.sum("y").alias("total"))
-        .orderBy(F.desc("total"), "sku", "uf")
+        .orderBy(F.desc("total"), *keys)
         .limit(max_series)
-        .select("sku", "uf")
+        .select(*keys)
     )
     bounds = line_geo.agg(F.min("ds").alias("lo"), F.max("ds").alias("hi"))
     calendar = bounds.select(F.explode(F.sequence("lo", "hi")).alias("ds"))
     return (
         top.crossJoin(calendar)
-        .join(sales, ["sku", "uf", "ds"], "left")
+        .join(sales, [*keys, "ds"], "left")
         .select(
-            F.concat_ws("|", "sku", "uf").alias("series_id"),
-            "sku",
-            "uf",
+            F.concat_ws("|", *keys).alias("series_id"),
+            *keys,
             "ds",
             F.coalesce("y", F.lit(0.0)).alias("y"),
         )
     )
 
 
-def series_context(series: DataFrame, line_geo: DataFrame, products: DataFrame) -> DataFrame:
-    """Per-series context: region, busiest cell of the series, category, delivery distance.
+def series_context(
+    series: DataFrame, line_geo: DataFrame, products: DataFrame, warehouses: DataFrame
+) -> DataFrame:
+    """Per-series context: the warehouse's state, the busiest delivery cell of the series,
+    category, delivery distance, and the warehouse (the key of :func:`warehouse_dynamics`).
 
     Args:
-        series: Output of :func:`sku_region_daily`.
+        series: Output of :func:`sku_warehouse_daily`.
         line_geo: Output of :func:`order_line_geo`.
         products: ``bronze.products`` (``sku``, ``category``).
+        warehouses: ``bronze.warehouses`` (``warehouse_id``, ``state``).
 
     Returns:
-        ``series_id``, ``region``, ``cell``, ``category``, ``log_km`` (log1p of the mean
-        delivery km of the series' orders).
+        ``series_id``, ``region`` (the warehouse's state), ``cell``, ``category``,
+        ``log_km`` (log1p of the mean delivery km of the series' orders), ``warehouse_id``.
     """
-    keys = series.select("series_id", "sku", "uf").distinct()
-    joined = line_geo.join(F.broadcast(keys), ["sku", "uf"])
+    keys = series.select("series_id", "sku", "warehouse_id").distinct()
+    joined = line_geo.join(F.broadcast(keys), ["sku", "warehouse_id"])
     km = joined.groupBy("series_id").agg(F.log1p(F.avg("delivery_km")).alias("log_km"))
     cells = (
         joined.where(F.col("cell").isNotNull())
@@ -120,11 +131,13 @@ def series_context(series: DataFrame, line_geo: DataFrame, products: DataFrame) 
         .groupBy("series_id")
         .agg(F.max_by("cell", F.struct("count", "cell")).alias("cell"))
     )
+    state = warehouses.select("warehouse_id", F.col("state").alias("region"))
     return (
         keys.join(F.broadcast(products.select("sku", "category")), "sku", "left")
+        .join(F.broadcast(state), "warehouse_id", "left")
         .join(cells, "series_id", "left")
         .join(km, "series_id", "left")
-        .select("series_id", F.col("uf").alias("region"), "cell", "category", "log_km")
+        .select("series_id", "region", "cell", "category", "log_km", "warehouse_id")
     )
 
 
@@ -152,6 +165,59 @@ def cell_dynamics(hotspots: DataFrame, *, resolution: int, lookahead_weeks: int 
         .alias("available_day"),
         F.col("gi_z").cast("double").alias("gi_z"),
         F.log1p("orders").cast("double").alias("log_orders"),
+    )
+
+
+#: Gi* z-score above which a cell counts as a hot spot (two-sided 5% level).
+HOT_Z = 1.96
+
+
+def warehouse_dynamics(
+    hotspots: DataFrame,
+    line_geo: DataFrame,
+    *,
+    resolution: int,
+    lookahead_weeks: int = 0,
+    hot_z: float = HOT_Z,
+) -> DataFrame:
+    """Weekly hot-spot features per warehouse from the cells it ships to, order-weighted.
+
+    For a warehouse and week: the mean Gi* z-score of the cells its orders of that week go
+    to, weighted by those orders (cells without a statistic, e.g. suppressed small cells,
+    left out of the mean); the share of its orders going to hot spots (``gi_z > hot_z``);
+    and log1p of its orders. ``available_day`` is that of :func:`cell_dynamics` (the
+    week's orders are known by then too), so the as-of join uses no future data.
+
+    Args:
+        hotspots: ``gold.hotspots`` with weekly periods.
+        line_geo: Output of :func:`order_line_geo`.
+        resolution: H3 resolution of the cells (``line_geo.cell``).
+        lookahead_weeks: As for :func:`cell_dynamics`.
+        hot_z: Gi* z-score above which a cell is a hot spot.
+
+    Returns:
+        ``warehouse_id``, ``available_day``, ``gi_z``, ``hot_share``, ``log_orders``.
+    """
+    cells = cell_dynamics(hotspots, resolution=resolution, lookahead_weeks=lookahead_weeks)
+    week = F.date_trunc("week", F.col("ds").cast("timestamp"))
+    available = (F.datediff(F.to_date(week), F.lit("1970-01-01")) + 7 * (1 + lookahead_weeks)).cast(
+        "long"
+    )
+    shipped = (
+        line_geo.select("order_id", "warehouse_id", "cell", available.alias("available_day"))
+        .distinct()
+        .groupBy("warehouse_id", "cell", "available_day")
+        .agg(F.count(F.lit(1)).cast("double").alias("n"))
+        .join(cells.select("cell", "available_day", "gi_z"), ["cell", "available_day"], "left")
+    )
+    known = F.col("gi_z").isNotNull()
+    weighted_z = F.sum(F.when(known, F.col("n") * F.col("gi_z"))) / F.sum(F.when(known, F.col("n")))
+    return shipped.groupBy("warehouse_id", "available_day").agg(
+        weighted_z.alias("gi_z"),
+        (F.sum(F.when(F.col("gi_z") > hot_z, F.col("n")).otherwise(0.0)) / F.sum("n")).alias(
+            "hot_share"
+        ),
+        F.log1p(F.sum("n")).alias("log_orders"),
     )
 
 
