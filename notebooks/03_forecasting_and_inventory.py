@@ -335,6 +335,7 @@ simulation.groupBy("policy").agg(
 sim_pd = simulation.select(
     "sku",
     "warehouse_id",
+    "forecast_source",
     "policy",
     "start_date",
     "end_date",
@@ -345,8 +346,10 @@ sim_pd = simulation.select(
 demand_pd = series.select("sku", "warehouse_id", "ds", "y_obs").toPandas()
 window = sim_pd.merge(demand_pd, on=["sku", "warehouse_id"])
 window = window[(window["ds"] >= window["start_date"]) & (window["ds"] <= window["end_date"])]
-demand = window.groupby(["sku", "warehouse_id", "policy"])["y_obs"].sum().rename("demand_pandas")
-sim_check = sim_pd.merge(demand.reset_index(), on=["sku", "warehouse_id", "policy"])
+# one replay per stock point, policy and forecast source (SARIMA- and fusion-driven)
+keys = ["sku", "warehouse_id", "forecast_source", "policy"]
+demand = window.groupby(keys)["y_obs"].sum().rename("demand_pandas")
+sim_check = sim_pd.merge(demand.reset_index(), on=keys)
 assert len(sim_check) == len(sim_pd) > 0
 assert np.allclose(sim_check["total_demand"], sim_check["demand_pandas"])
 fill_pandas = np.where(
