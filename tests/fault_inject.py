@@ -1,9 +1,9 @@
 """``python tests/fault_inject.py ARGS...``: the ``shikong`` command (``shikong.cli.main(ARGS)``)
 with one injected fault, for ``tests/test_faults.py``; the package carries no test hook.
 
-The per-series SARIMA forecast function (the grouped pandas function that
-``forecast_arima`` runs with ``applyInPandas``) raises on the first attempt of every Spark
-task and works on the retry. Each call leaves a marker file
+The panel forecast function (``forecast_panel``: the pandas function that ``forecast_arima``
+runs on each group of series with ``applyInPandas``) raises on the first attempt of every
+Spark task and works on the retry. Each call leaves a marker file
 ``stage<S>-part<P>-attempt<A>`` in ``$SHIKONG_FAULT_MARKERS``, so the test can tell that
 the first attempts failed and the retries ran. Run it with a local master that retries
 tasks (``local[2,2]``: two attempts per task).
@@ -22,19 +22,20 @@ import shikong.timeseries.distributed as distributed
 from shikong.cli import main
 
 MARKERS = os.environ["SHIKONG_FAULT_MARKERS"]
-_make_forecast_fn = distributed.make_forecast_fn
+_forecast_panel = distributed.forecast_panel
 
 
 class InjectedFaultError(RuntimeError):
     """The failure this wrapper injects."""
 
 
-def failing_first_attempt(config: Any) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """``make_forecast_fn`` whose function fails on attempt 0 of every task."""
-    forecast = _make_forecast_fn(config)
+def failing_first_attempt(
+    forecast: Callable[[pd.DataFrame, Any], pd.DataFrame],
+) -> Callable[[pd.DataFrame, Any], pd.DataFrame]:
+    """``forecast`` (a panel function), failing on attempt 0 of every task."""
     markers = MARKERS
 
-    def fn(pdf: pd.DataFrame) -> pd.DataFrame:
+    def fn(pdf: pd.DataFrame, config: Any) -> pd.DataFrame:
         from pyspark import TaskContext
 
         task = TaskContext.get()
@@ -44,11 +45,12 @@ def failing_first_attempt(config: Any) -> Callable[[pd.DataFrame], pd.DataFrame]
             f.write(f"{os.getpid()}\n")
         if task.attemptNumber() == 0:
             raise InjectedFaultError(f"injected failure in {name}")
-        return forecast(pdf)
+        return forecast(pdf, config)
 
     return fn
 
 
 if __name__ == "__main__":
-    distributed.make_forecast_fn = failing_first_attempt
+    # forecasts() looks the name up in its module when it runs.
+    distributed.forecast_panel = failing_first_attempt(_forecast_panel)
     raise SystemExit(main(sys.argv[1:]))

@@ -340,15 +340,21 @@ def _stage_index(name: str) -> int:
 
 def lakehouse_before(ref: Reference, first: str | None, dest: Path) -> Path:
     """A copy of the reference lakehouse as it was before stage ``first``: everything the
-    stages from ``first`` on write is removed (``None``: the landing files only)."""
+    stages from ``first`` on write is removed (``None``: the landing files only), but for
+    tables an earlier stage writes too."""
     if first is None:
         shutil.copytree(ref.lakehouse / "landing", dest / "landing")
         return dest
     shutil.copytree(ref.lakehouse, dest, symlinks=True)
     catalog = Catalog(str(dest))
-    for stage in registry.STAGES[_stage_index(first) :]:
+    index = _stage_index(first)
+    # A table an earlier stage writes too (gold.inventory_policy: policy writes its SARIMA
+    # rows, policy_fusion its fusion rows) stays whole: removing it would lose the earlier
+    # stage's rows, which the stages run here do not write again.
+    earlier = {out for stage in registry.STAGES[:index] for out in stage.writes}
+    for stage in registry.STAGES[index:]:
         for out in stage.writes:
-            if out == "ops.run_log":
+            if out == "ops.run_log" or out in earlier:
                 continue
             where = catalog.uri(out) if out in TABLES else str(dest / out.replace(".", "/"))
             shutil.rmtree(where, ignore_errors=True)
