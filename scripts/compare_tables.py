@@ -5,7 +5,8 @@
     compare_tables.py diff BEFORE.json AFTER.json     exit 1 if any table differs
 
 A table is every Delta table at ``<lakehouse>/<layer>/<name>`` plus the Parquet shards of
-the deep models (``ml/training_data/<kind>/<split>``). Per table the snapshot holds:
+the deep models (``ml/training_data/<kind>/<split>``); a table holding the rows of two
+stages (``forecast_source``) is snapshot per part. Per table the snapshot holds:
 
 * ``rows`` and the schema;
 * ``checksum``: an order-independent sum of xxhash64 over every row, floating-point values
@@ -47,6 +48,8 @@ VOLATILE = frozenset(
     }
 )
 FLOAT_TYPES = ("double", "float")
+#: Columns that split a table into parts snapshot apart (see :func:`snapshot_with`).
+SPLIT_BY = ("forecast_source",)
 
 
 def _tables(spark: Any, lakehouse: str) -> dict[str, str]:
@@ -124,11 +127,26 @@ def snapshot_table(df: Any, digits: int) -> dict[str, Any]:
 
 def snapshot_with(spark: Any, lakehouse: str, digits: int) -> dict[str, Any]:
     """Snapshot of every table under ``lakehouse`` with an existing session (in-process
-    callers such as tests: building another would change the running session's settings)."""
+    callers such as tests: building another would change the running session's settings).
+
+    A table with a ``SPLIT_BY`` column is snapshot once per value of it, as
+    ``name[column=value]``: its parts come from different stages (the SARIMA- and the
+    fusion-driven policy rows), and a caller may judge a model-driven part apart.
+    """
+    from pyspark.sql import functions as F
+
     out: dict[str, Any] = {}
     for name, where in sorted(_tables(spark, lakehouse).items()):
         fmt, path = where.split(":", 1)
-        out[name] = snapshot_table(spark.read.format(fmt).load(path), digits)
+        df = spark.read.format(fmt).load(path)
+        split = [c for c in SPLIT_BY if c in df.columns]
+        if not split:
+            out[name] = snapshot_table(df, digits)
+            continue
+        col = split[0]
+        for (value,) in sorted(df.select(col).distinct().collect(), key=lambda r: str(r[0])):
+            part = df.where(F.col(col).eqNullSafe(F.lit(value)))
+            out[f"{name}[{col}={value}]"] = snapshot_table(part, digits)
     return out
 
 

@@ -32,6 +32,8 @@ from typing import Any
 import yaml
 
 MARKER = "SHIKONG_TEST_CLUSTER"
+#: Environment variables of this machine's BLAS set-up that the cluster's processes keep.
+BLAS_ENV_PREFIXES = ("OPENBLAS_", "MKL_", "NVPL_")
 #: The pseudonym key of the cluster runs and their local comparison runs (the cluster
 #: profiles allow no development key): a test value, the same in every run of a test.
 TEST_PSEUDONYM_KEY = "shikong-test-pseudonym-key-cluster-runs"
@@ -162,6 +164,12 @@ def standalone_cluster(
         "SPARK_NO_DAEMONIZE": "1",
         MARKER: marker,
         **({"JAVA_HOME": java_home} if java_home else {}),
+        # The BLAS kernel choice (e.g. OPENBLAS_CORETYPE) is the machine's, as on a real
+        # cluster whose nodes share one image: an executor whose OpenBLAS picked another
+        # kernel set than the local[2] run it is compared with (SkylakeX vs Haswell on an
+        # Intel CPU) fits the SARIMA and Holt-Winters models to other last bits, and the
+        # order search turns those into forecasts 1e-4 apart.
+        **{k: v for k, v in os.environ.items() if k.startswith(BLAS_ENV_PREFIXES)},
         **(env or {}),
     }
     port, ui = free_port(), free_port()
