@@ -200,3 +200,28 @@ def pytest_report_header(config: pytest.Config) -> str:
     from importlib.metadata import version
 
     return f"horovod: installed {version('horovod')} — Horovod tests run"
+
+
+# --- where CI's time goes ---------------------------------------------------------------------
+# pytest's --durations table is printed at the end only, so a run stopped by CI's time limit
+# shows none of it; each test file's wall time (module fixtures included) is printed beside
+# its progress line instead.
+_FILE_STARTED: dict[str, float] = {}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    import time
+
+    _FILE_STARTED.setdefault(item.nodeid.split("::", 1)[0], time.monotonic())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    import time
+
+    yield
+    path = item.nodeid.split("::", 1)[0]
+    if nextitem is None or nextitem.nodeid.split("::", 1)[0] != path:
+        reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and path in _FILE_STARTED:
+            reporter.write(f" {time.monotonic() - _FILE_STARTED[path]:.0f}s")
