@@ -15,6 +15,7 @@ from shikong.decisions import (
     compute_policy,
     daily_sigma_from_quantiles,
     fusion_policy_forecasts,
+    lead_time_spread,
     policy_comparison,
 )
 
@@ -85,6 +86,83 @@ def test_fusion_quantiles_become_bands_the_policy_reads_back(spark, case: str) -
     assert row["reorder_point"] == pytest.approx(m[:lead].sum() + np.sqrt((gap[:lead] ** 2).sum()))
     assert row["order_up_to"] == pytest.approx(m.sum() + np.sqrt((gap**2).sum()))
     assert row["mean_daily_demand"] == pytest.approx(m.mean())
+
+
+def test_spread_scales_every_sigma(spark) -> None:
+    median, upper, sl = CASES["varying"]
+    plain, wide = (
+        fusion_policy_forecasts(
+            _predictions(spark, median, upper),
+            median_col="q50",
+            upper_col="qsl",
+            service_level=sl,
+            spread=c,
+        )
+        .toPandas()
+        .sort_values("step")
+        for c in (1.0, 0.6)
+    )
+    np.testing.assert_allclose(wide["yhat"], plain["yhat"])
+    np.testing.assert_allclose(wide["hi80"] - wide["yhat"], 0.6 * (plain["hi80"] - plain["yhat"]))
+    with pytest.raises(ValueError, match="spread"):
+        fusion_policy_forecasts(
+            _predictions(spark, median, upper),
+            median_col="q50",
+            upper_col="qsl",
+            service_level=sl,
+            spread=-1.0,
+        )
+
+
+def _coverage(actual, median, upper, days: int, c: float) -> float:
+    """Share of windows whose lead-time demand is within sum(median) + c * RSS(excess)."""
+    a, m, u = actual[:, :days], median[:, :days], upper[:, :days]
+    bound = m.sum(axis=1) + c * np.sqrt((np.maximum(u - m, 0.0) ** 2).sum(axis=1))
+    return float(np.mean(a.sum(axis=1) <= bound))
+
+
+@pytest.mark.parametrize(
+    ("true_sd", "claimed_sd"),
+    [(2.0, 2.0), (2.0, 4.0), (3.0, 1.5)],
+    ids=["calibrated", "bands-twice-too-wide", "bands-half-too-narrow"],
+)
+def test_lead_time_spread_is_the_conformal_factor(true_sd: float, claimed_sd: float) -> None:
+    rng = np.random.default_rng(11)
+    n, h, days, sl = 4000, 14, 7, 0.95
+    mean = rng.uniform(5.0, 20.0, size=(n, 1)) * np.ones((n, h))
+    actual = mean + rng.normal(0.0, true_sd, size=(n, h))
+    upper = mean + norm.ppf(sl) * claimed_sd
+    c, used = lead_time_spread(actual, mean, upper, days=days, service_level=sl)
+    assert used == n
+    # oracle 1: the factor is the smallest that covers ceil((n+1) SL) windows
+    k = int(np.ceil((n + 1) * sl))
+    assert _coverage(actual, mean, upper, days, c) >= k / n
+    assert _coverage(actual, mean, upper, days, c * (1 - 1e-9)) < k / n
+    # oracle 2: independent normal days -> c = true / claimed sigma (sampling error only)
+    assert c == pytest.approx(true_sd / claimed_sd, rel=0.06)
+
+
+SPREAD_EDGES = {
+    # every window at or below the medians: no spread needed
+    "never-above-median": (np.full((40, 7), 1.0), np.full((40, 7), 2.0), np.full((40, 7), 3.0), 0.0),
+    # above the median with no spread anywhere: no finite factor, the model's own (1)
+    "no-spread": (np.full((40, 7), 3.0), np.full((40, 7), 2.0), np.full((40, 7), 2.0), 1.0),
+    # too few windows to calibrate from
+    "few-windows": (np.full((10, 7), 9.0), np.full((10, 7), 2.0), np.full((10, 7), 3.0), 1.0),
+}
+
+
+@pytest.mark.parametrize("case", list(SPREAD_EDGES), ids=list(SPREAD_EDGES))
+def test_lead_time_spread_edges(case: str) -> None:
+    actual, median, upper, want = SPREAD_EDGES[case]
+    assert lead_time_spread(actual, median, upper, days=7, service_level=0.95)[0] == want
+
+
+def test_lead_time_spread_leaves_out_windows_with_missing_days() -> None:
+    actual = np.full((50, 7), 1.0)
+    actual[:5, 3] = np.nan
+    c, used = lead_time_spread(actual, actual, actual + 1.0, days=7, service_level=0.95)
+    assert (c, used) == (0.0, 45)
 
 
 def test_sigma_needs_an_upper_service_level() -> None:

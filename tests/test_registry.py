@@ -61,7 +61,7 @@ def test_the_order_runs_every_writer_before_its_readers() -> None:
         ("training_data", ("ingest", "spatial")),
         ("train", ("training_data",)),
         ("infer", ("training_data", "train")),
-        ("policy_fusion", ("ingest", "series", "policy", "training_data", "infer")),
+        ("policy_fusion", ("ingest", "series", "policy", "training_data", "train", "infer")),
         ("evaluate", ("training_data", "train")),
     ],
     ids=lambda v: v if isinstance(v, str) else ",".join(v) or "none",

@@ -29,6 +29,7 @@ from shikong.decisions.fusion_policy import (
     SOURCE_FUSION,
     SOURCE_SARIMA,
     daily_sigma_from_quantiles,
+    lead_time_spread,
     policy_comparison,
     policy_label,
 )
@@ -172,6 +173,7 @@ __all__ = [
     "fusion_policy_forecasts",
     "geodesic_m",
     "lead_time_demand_samples",
+    "lead_time_spread",
     "ledger_balances",
     "make_policy_fn",
     "make_routing_fn",

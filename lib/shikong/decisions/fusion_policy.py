@@ -61,6 +61,58 @@ def daily_sigma_from_quantiles(
     return np.maximum(gap, 0.0) / z
 
 
+#: Fewest validation windows :func:`lead_time_spread` calibrates from (fewer: factor 1).
+MIN_CALIBRATION_WINDOWS = 30
+
+
+def lead_time_spread(
+    actual: np.ndarray,
+    median: np.ndarray,
+    upper: np.ndarray,
+    *,
+    days: int,
+    service_level: float,
+) -> tuple[float, int]:
+    """Split-conformal factor on the daily sigmas so that the policy's lead-time quantile
+    covers ``service_level`` of held-out windows.
+
+    The policy's lead-time bound of a window is ``M + c * S`` with ``M`` the sum of the
+    first ``days`` daily medians and ``S = sqrt(sum (u_d - m_d)^2)`` (sigmas scaled so that
+    ``c = 1`` is the model's own quantiles under the independence assumption). A window
+    of actual demand ``Y`` is covered for ``c >= r = (Y - M) / S`` (``r = 0`` if
+    ``Y <= M``; no ``c`` covers it if ``S = 0 < Y - M``). ``c`` is the
+    ``ceil((n + 1) * service_level)``-th smallest ``r`` of the ``n`` windows (split
+    conformal: coverage at least ``service_level`` on exchangeable new windows).
+
+    Args:
+        actual, median, upper: ``(windows, horizon)`` arrays of one split: demand, the 0.5
+            and the ``service_level`` quantile forecasts (NaN actuals: the window is left out).
+        days: Days of the lead time (at most the horizon).
+        service_level: Coverage wanted, in (0.5, 1).
+
+    Returns:
+        ``(c, n)``: the factor and the windows it came from; ``(1.0, n)`` when ``n`` is below
+        :data:`MIN_CALIBRATION_WINDOWS` or no finite factor reaches the level.
+    """
+    if not 0.5 < service_level < 1.0:
+        raise ValueError(f"service_level must be in (0.5, 1), got {service_level}")
+    a, m, u = (np.asarray(x, dtype=float)[:, :days] for x in (actual, median, upper))
+    keep = np.isfinite(a).all(axis=1) & np.isfinite(m).all(axis=1) & np.isfinite(u).all(axis=1)
+    a, m, u = a[keep], np.maximum(m[keep], 0.0), u[keep]
+    n = len(a)
+    if n < MIN_CALIBRATION_WINDOWS:
+        return 1.0, n
+    excess = a.sum(axis=1) - m.sum(axis=1)
+    spread = np.sqrt((np.maximum(u - m, 0.0) ** 2).sum(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(excess <= 0, 0.0, np.where(spread > 0, excess / spread, np.inf))
+    k = int(np.ceil((n + 1) * service_level))
+    if k > n:
+        return 1.0, n
+    c = float(np.sort(r)[k - 1])
+    return (c, n) if np.isfinite(c) else (1.0, n)
+
+
 def policy_label(sim: pd.DataFrame) -> pd.Series:
     """The compared policy of each replay row: ``naive`` or its ``forecast_source``."""
     source = sim["forecast_source"] if "forecast_source" in sim.columns else SOURCE_SARIMA
@@ -123,6 +175,7 @@ __all__ = [
     "Z80",
     "Z95",
     "daily_sigma_from_quantiles",
+    "lead_time_spread",
     "policy_comparison",
     "policy_label",
 ]

@@ -90,7 +90,12 @@ def policy_inputs(
 
 
 def fusion_policy_forecasts(
-    predictions: DataFrame, *, median_col: str, upper_col: str, service_level: float
+    predictions: DataFrame,
+    *,
+    median_col: str,
+    upper_col: str,
+    service_level: float,
+    spread: float = 1.0,
 ) -> DataFrame:
     """The fusion model's daily quantiles as forecast rows of the policy's input contract.
 
@@ -105,6 +110,8 @@ def fusion_policy_forecasts(
         median_col: The 0.5 quantile column (``q50``).
         upper_col: The ``service_level`` quantile column (``q95``).
         service_level: Level of ``upper_col`` (> 0.5).
+        spread: Factor on every sigma (the calibration of
+            :func:`~shikong.decisions.fusion_policy.lead_time_spread`; 1: as the model says).
 
     Returns:
         ``series_id``, ``ds``, ``step``, ``yhat``, ``lo80``, ``hi80``, ``lo95``, ``hi95``.
@@ -115,7 +122,9 @@ def fusion_policy_forecasts(
 
     z = float(norm.ppf(service_level))
     median = F.greatest(F.col(median_col).cast("double"), F.lit(0.0))
-    sigma = F.greatest(F.col(upper_col).cast("double") - median, F.lit(0.0)) / F.lit(z)
+    if not spread >= 0.0:
+        raise ValueError(f"spread must be >= 0, got {spread}")
+    sigma = F.greatest(F.col(upper_col).cast("double") - median, F.lit(0.0)) * F.lit(spread / z)
     return predictions.select(
         "series_id",
         "ds",

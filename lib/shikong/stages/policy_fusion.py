@@ -7,7 +7,9 @@ reorder point, order-up-to level, EOQ and a replay of the last weeks. The policy
 replay are the SARIMA-driven stage's own code (:mod:`shikong.decisions`), on the same
 stock points, history, stock snapshots, prices and replay weeks; only the forecast rows
 differ: the median per day as the expected demand and the service-level quantile as the
-spread (:mod:`shikong.decisions.fusion_policy` states the lead-time assumption). The
+spread (:mod:`shikong.decisions.fusion_policy` states the lead-time assumption), scaled
+by one factor so that the lead-time quantile covers the service level on the validation
+split (split conformal, :func:`calibrated_spread`: the model's own bands were too wide). The
 policy's ``normal`` method is used whatever ``decisions.method`` says: it is the one that
 reads the forecast's own distribution (``empirical`` resamples history errors instead).
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
@@ -33,6 +36,7 @@ from shikong.decisions import (
     SOURCE_FUSION,
     SimulationConfig,
     fusion_policy_forecasts,
+    lead_time_spread,
     make_policy_fn,
     make_simulation_fn,
     policy_comparison,
@@ -41,9 +45,14 @@ from shikong.decisions import (
     stock_point_prices,
 )
 from shikong.frames import default_parallelism, first_row, to_pandas
+from shikong.io import fs
+from shikong.io.checkpoints import CheckpointFiles
+from shikong.io.shards import read_arrays, shard_files
+from shikong.stages import ml_inputs as ml
 from shikong.stages.context import StageContext, step
 from shikong.timeseries import NO_CATEGORY
 from shikong.training.inference import quantile_names
+from shikong.training.loop import load_checkpoint, predict
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +62,39 @@ LEVEL = "sku_warehouse"
 
 def _empty() -> pd.DataFrame:
     return policy_comparison(pd.DataFrame())
+
+
+def calibrated_spread(ctx: StageContext, model_run_id: str | None) -> float:
+    """The factor on the model's sigmas that makes its lead-time quantile cover the
+    service level on the validation split (:func:`shikong.decisions.lead_time_spread`).
+
+    The model that scored the predictions forecasts the validation windows in the driver
+    (a few thousand examples: as ``evaluate_models`` does with the test split); the lead
+    time is ``decisions.lead_time_days``, the stock feed's default.
+    """
+    d = ctx.cfg.decisions
+    reg = ml.chosen_model(ctx, "demand", model_run_id)
+    model, _, payload = load_checkpoint(reg["path"], CheckpointFiles())
+    levels = [float(q) for q in payload["data_meta"]["quantiles"]]
+    val = read_arrays(shard_files(fs.join(ml.data_dir(ctx, "demand"), "val")))
+    q = np.maximum(predict(model, val, outputs=("quantiles",))["quantiles"], 0.0)
+    actual = val["y_fut"].astype(np.float64)
+    c, n = lead_time_spread(
+        actual,
+        q[..., levels.index(0.5)],
+        q[..., levels.index(d.service_level)],
+        days=min(d.lead_time_days, actual.shape[1]),
+        service_level=d.service_level,
+    )
+    log.info(
+        "policy_fusion: sigma factor %.3f from %d validation windows of %d days "
+        "(split conformal at service level %.2f)",
+        c,
+        n,
+        min(d.lead_time_days, actual.shape[1]),
+        d.service_level,
+    )
+    return c
 
 
 def run(ctx: StageContext) -> pd.DataFrame:
@@ -102,6 +144,7 @@ def run(ctx: StageContext) -> pd.DataFrame:
         )
         point_keys = series.select("series_id", "sku", "warehouse_id").distinct()
         points = point_keys.join(model_keys.distinct(), ["sku", "warehouse_id"])
+        model_run = first_row(preds.select("model_run_id").limit(1))[0]
         forecasts = fusion_policy_forecasts(
             preds.withColumnRenamed("series_id", "_model_series").join(
                 F.broadcast(points.select("_model_series", "series_id")), "_model_series"
@@ -109,6 +152,7 @@ def run(ctx: StageContext) -> pd.DataFrame:
             median_col=median,
             upper_col=upper,
             service_level=d.service_level,
+            spread=calibrated_spread(ctx, model_run),
         )
         stacked = policy_inputs(
             forecasts,
