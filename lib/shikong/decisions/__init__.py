@@ -64,6 +64,7 @@ from shikong.decisions.inventory_simulation import (
     simulate_ledger,
     simulation_summary,
     summarize_ledger,
+    summary_lines,
 )
 from shikong.decisions.routing import (
     BAD_COORDINATE,
@@ -201,4 +202,5 @@ __all__ = [
     "stack_policy_inputs",
     "stock_point_prices",
     "summarize_ledger",
+    "summary_lines",
 ]

@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from shikong.decisions.inventory_simulation import simulation_summary
+
 #: ``forecast_source`` of the policy rows: which forecast drove them.
 SOURCE_SARIMA = "sarima"
 SOURCE_FUSION = "fusion"
@@ -152,14 +154,8 @@ def policy_comparison(sim: pd.DataFrame) -> pd.DataFrame:
     keyed = frame.set_index(["sku", "warehouse_id"])
     keyed = keyed.loc[keyed.index.isin(common)].reset_index()
     out = (
-        keyed.groupby("_label")
-        .agg(
-            pairs=("sku", "size"),
-            fill_rate=("fill_rate", "mean"),
-            stockout_days=("stockout_days", "sum"),
-            avg_inventory=("avg_inventory", "sum"),
-            total_cost=("total_cost", "sum"),
-        )
+        simulation_summary(keyed, by="_label")
+        .set_index("_label")
         .reindex(labels)
         .rename_axis("policy")
         .reset_index()

@@ -335,10 +335,11 @@ def make_simulation_fn(
     return simulation_fn
 
 
-def simulation_summary(sim: pd.DataFrame) -> pd.DataFrame:
-    """Policy vs naive over all SKU x warehouses: fill rate, stock-out days, inventory, cost."""
+def simulation_summary(sim: pd.DataFrame, *, by: str = "policy") -> pd.DataFrame:
+    """Per value of ``by`` (policy vs naive) over all SKU x warehouses: pairs, mean fill
+    rate, and stock-out days, average inventory and cost summed."""
     return (
-        sim.groupby("policy")
+        sim.groupby(by)
         .agg(
             pairs=("sku", "size"),
             fill_rate=("fill_rate", "mean"),
@@ -348,6 +349,16 @@ def simulation_summary(sim: pd.DataFrame) -> pd.DataFrame:
         )
         .reset_index()
     )
+
+
+def summary_lines(summary: pd.DataFrame) -> list[str]:
+    """One log line per row of :func:`simulation_summary` (or ``policy_comparison``)."""
+    return [
+        f"simulation {r.policy:<7} pairs={int(r.pairs)} fill_rate={r.fill_rate:.3f} "
+        f"stockout_days={r.stockout_days:.0f} avg_inventory={r.avg_inventory:.0f} "
+        f"total_cost={r.total_cost:.0f}"
+        for r in summary.itertuples()
+    ]
 
 
 __all__ = [
@@ -361,4 +372,5 @@ __all__ = [
     "simulate_ledger",
     "simulation_summary",
     "summarize_ledger",
+    "summary_lines",
 ]

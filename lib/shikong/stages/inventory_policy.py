@@ -35,6 +35,7 @@ from shikong.decisions import (
     policy_inputs,
     simulation_summary,
     stock_point_prices,
+    summary_lines,
 )
 from shikong.frames import default_parallelism, first_row, for_each_group, to_pandas
 from shikong.stages.context import StageContext, step
@@ -66,12 +67,12 @@ def stocked_points(
     stocked = inventory.select("sku", "warehouse_id").distinct()
     kept = series.join(F.broadcast(stocked), ["sku", "warehouse_id"], "left_semi")
     ids = stocked.select(series_id("sku_warehouse").alias("series_id"))
-    n_all, n_kept = (
-        forecasts.select("series_id").distinct().count(),
-        forecasts.join(F.broadcast(ids), "series_id", "left_semi")
-        .select("series_id")
+    # One pass for the log line: every forecast series, flagged when it is a stock point.
+    n_all, n_kept = first_row(
+        forecasts.select("series_id")
         .distinct()
-        .count(),
+        .join(F.broadcast(ids.withColumn("_stocked", F.lit(1))), "series_id", "left")
+        .agg(F.count(F.lit(1)), F.count("_stocked"))
     )
     log.info(
         "inventory_policy: %d of %d forecast series are stock points in the stock feed; "
@@ -176,15 +177,6 @@ def run(ctx: StageContext) -> pd.DataFrame:
         )
         summary = simulation_summary(sim_pdf)
         done(int(summary["pairs"].sum()) if len(summary) else 0)
-    for row in summary.itertuples():
-        log.info(
-            "simulation %-7s pairs=%d fill_rate=%.3f stockout_days=%d avg_inventory=%.0f "
-            "total_cost=%.0f",
-            row.policy,
-            row.pairs,
-            row.fill_rate,
-            row.stockout_days,
-            row.avg_inventory,
-            row.total_cost,
-        )
+    for line in summary_lines(summary):
+        log.info("%s", line)
     return summary

@@ -43,6 +43,7 @@ from shikong.decisions import (
     policy_config,
     policy_inputs,
     stock_point_prices,
+    summary_lines,
 )
 from shikong.frames import default_parallelism, first_row, to_pandas
 from shikong.io import fs
@@ -202,15 +203,6 @@ def run(ctx: StageContext) -> pd.DataFrame:
             )
         summary = policy_comparison(replays)
         done(int(summary["pairs"].max()) if len(summary) else 0)
-    for row in summary.itertuples():
-        log.info(
-            "simulation %-7s pairs=%d fill_rate=%.3f stockout_days=%d avg_inventory=%.0f "
-            "total_cost=%.0f",
-            row.policy,
-            row.pairs,
-            row.fill_rate,
-            row.stockout_days,
-            row.avg_inventory,
-            row.total_cost,
-        )
+    for line in summary_lines(summary):
+        log.info("%s", line)
     return summary
