@@ -27,8 +27,11 @@ run: setup
 run-olist: setup
 	$(PY) -m shikong.cli run --config conf/olist.yaml --source olist --path $(OLIST)
 
+# Two pytest workers (TEST_WORKERS=0: one process). Tests sharing the session's pipeline
+# fixtures run on one worker (tests/conftest.py groups them), every other file on one.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
 bench: setup
 	$(PY) bench/run.py --area $(AREA)

@@ -202,6 +202,21 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"horovod: installed {version('horovod')} — Horovod tests run"
 
 
+# --- two workers (make test: pytest -n 2 --dist loadgroup) ------------------------------------
+#: Session fixtures that run pipelines: every test using one runs on the same worker, so
+#: they are built once.
+PIPELINE_FIXTURES = frozenset({"small_world", "small_pipeline", "ml", "report"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """An ``xdist_group`` per test: the pipeline fixtures' group, else its file (whose
+    module fixtures, such as a cluster or a reference run, are then built once)."""
+    for item in items:
+        uses = PIPELINE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        group = "pipeline-fixtures" if uses else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 # --- where CI's time goes ---------------------------------------------------------------------
 # pytest's --durations table is printed at the end only, so a run stopped by CI's time limit
 # shows none of it; each test file's wall time (module fixtures included) is printed beside

@@ -66,7 +66,7 @@ def tree_listing(root: Path) -> set[str]:
         ["git", "status", "--porcelain", "--ignored", "--untracked-files=all"],
         cwd=root, capture_output=True, text=True, check=True,
     ).stdout.splitlines()
-    skip = ("dist/", "build/", ".venv/", ".jars/", "lib/shikong.egg-info/")
+    skip = ("dist/", "build/", ".venv/", ".jars/", "lib/shikong.egg-info/", ".pytest_cache/")
     return {ln[3:] for ln in out if not ln[3:].startswith(skip) and "__pycache__" not in ln}
 
 

@@ -142,13 +142,18 @@ def test_lead_time_spread_is_the_conformal_factor(true_sd: float, claimed_sd: fl
     assert c == pytest.approx(true_sd / claimed_sd, rel=0.06)
 
 
+def _full(rows: int, *values: float) -> tuple[np.ndarray, ...]:
+    return tuple(np.full((rows, 7), v) for v in values)
+
+
+#: (actual, median, upper, factor wanted)
 SPREAD_EDGES = {
     # every window at or below the medians: no spread needed
-    "never-above-median": (np.full((40, 7), 1.0), np.full((40, 7), 2.0), np.full((40, 7), 3.0), 0.0),
+    "never-above-median": (*_full(40, 1.0, 2.0, 3.0), 0.0),
     # above the median with no spread anywhere: no finite factor, the model's own (1)
-    "no-spread": (np.full((40, 7), 3.0), np.full((40, 7), 2.0), np.full((40, 7), 2.0), 1.0),
+    "no-spread": (*_full(40, 3.0, 2.0, 2.0), 1.0),
     # too few windows to calibrate from
-    "few-windows": (np.full((10, 7), 9.0), np.full((10, 7), 2.0), np.full((10, 7), 3.0), 1.0),
+    "few-windows": (*_full(10, 9.0, 2.0, 3.0), 1.0),
 }
 
 
