@@ -31,7 +31,7 @@ run-olist: setup
 # fixtures run on one worker (tests/conftest.py groups them), every other file on one.
 TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
 
 bench: setup
 	$(PY) bench/run.py --area $(AREA)

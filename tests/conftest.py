@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -202,19 +203,59 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"horovod: installed {version('horovod')} — Horovod tests run"
 
 
-# --- two workers (make test: pytest -n 2 --dist loadgroup) ------------------------------------
-#: Session fixtures that run pipelines: every test using one runs on the same worker, so
-#: they are built once.
+# --- two workers (make test: pytest -n 2) ------------------------------------------------------
+#: Session fixtures that run pipelines.
 PIPELINE_FIXTURES = frozenset({"small_world", "small_pipeline", "ml", "report"})
+#: The test files using them: under ``make test`` (two xdist workers) these run on one
+#: worker, so the fixtures are built once; every other file runs whole on one worker (its
+#: module fixtures, such as a cluster or a reference run, built once). Checked at
+#: collection: a file using a pipeline fixture must be listed.
+PIPELINE_FIXTURE_FILES = frozenset(
+    {
+        "tests/test_forget.py",
+        "tests/test_ingest_generated.py",
+        "tests/test_ml_pipeline.py",
+        "tests/test_notebooks.py",
+        "tests/test_pipeline.py",
+        "tests/test_privacy_dp.py",
+        "tests/test_report.py",
+        "tests/test_report_browser.py",
+    }
+)
+
+
+def _test_file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """An ``xdist_group`` per test: the pipeline fixtures' group, else its file (whose
-    module fixtures, such as a cluster or a reference run, are then built once)."""
-    for item in items:
-        uses = PIPELINE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
-        group = "pipeline-fixtures" if uses else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+    unlisted = sorted(
+        {
+            _test_file(item.nodeid)
+            for item in items
+            if PIPELINE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+            and _test_file(item.nodeid) not in PIPELINE_FIXTURE_FILES
+        }
+    )
+    if unlisted:
+        raise pytest.UsageError(
+            f"{', '.join(unlisted)} use(s) a pipeline fixture: add it to "
+            "PIPELINE_FIXTURE_FILES in tests/conftest.py"
+        )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Whole files to a worker, the pipeline-fixture files together. (xdist's own
+    ``--dist loadgroup`` reads a node id attribute pytest 9 no longer has.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = _test_file(nodeid)
+            return "pipeline-fixtures" if path in PIPELINE_FIXTURE_FILES else path
+
+    return FileGroups(config, log)
 
 
 # --- where CI's time goes ---------------------------------------------------------------------
