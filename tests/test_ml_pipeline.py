@@ -127,14 +127,32 @@ def test_fusion_policy_is_the_predictions_quantiles_beside_the_sarima_policy(spa
     sarima = policy[policy["forecast_source"] == "sarima"]
     assert set(sarima["sku"] + "|" + sarima["warehouse_id"]) == stock_points  # still there
     assert (fusion["method"] == "normal").all()
-    # oracle: reorder point = lead-time medians + root-sum-square of the daily q95 excesses
     lead = d.lead_time_days
+    # oracle of the spread factor: split conformal on the validation windows, in numpy
+    reg = cat.read(spark, "gold.model_registry").toPandas()
+    chosen = reg[(reg["model_kind"] == "demand") & (reg["run_id"] == preds["model_run_id"].iloc[0])]
+    model, _, payload = load_checkpoint(chosen["path"].iloc[0], CheckpointFiles())
+    levels = [float(q) for q in payload["data_meta"]["quantiles"]]
+    val_dir = fs.join(cfg.paths.lakehouse, "ml", "training_data", "demand", "val")
+    val = read_arrays(shard_files(val_dir))
+    q = np.maximum(predict(model, val, outputs=("quantiles",))["quantiles"], 0.0)
+    actual = val["y_fut"].astype(np.float64)[:, :lead]
+    med = q[..., levels.index(0.5)][:, :lead]
+    upper = q[..., levels.index(d.service_level)][:, :lead]
+    ok = np.isfinite(actual).all(axis=1)
+    excess = actual[ok].sum(axis=1) - med[ok].sum(axis=1)
+    rss = np.sqrt((np.maximum(upper[ok] - med[ok], 0.0) ** 2).sum(axis=1))
+    ratios = sorted(0.0 if e <= 0 else (e / r if r > 0 else np.inf) for e, r in zip(excess, rss, strict=True))
+    k = int(np.ceil((len(ratios) + 1) * d.service_level))
+    c = ratios[k - 1] if len(ratios) >= 30 and k <= len(ratios) else 1.0
+    c = c if np.isfinite(c) else 1.0
+    # reorder point = lead-time medians + c x root-sum-square of the daily q95 excesses
     for row in fusion.itertuples():
         p = preds[preds["series_id"] == row.series_id].sort_values("step").head(lead)
         gap = np.maximum(p["q95"] - p["q50"], 0.0)
         assert row.lead_time_demand == pytest.approx(p["q50"].sum(), rel=1e-6)
         assert row.reorder_point == pytest.approx(
-            p["q50"].sum() + np.sqrt((gap**2).sum()), rel=1e-6, abs=1e-9
+            p["q50"].sum() + c * np.sqrt((gap**2).sum()), rel=1e-6, abs=1e-9
         )
     replayed = sim[sim["forecast_source"] == "fusion"]
     assert set(replayed["policy"]) == {"policy"} and replayed["balance_ok"].all()
