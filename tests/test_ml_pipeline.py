@@ -130,7 +130,8 @@ def test_fusion_policy_is_the_predictions_quantiles_beside_the_sarima_policy(spa
     lead = d.lead_time_days
     # oracle of the spread factor: split conformal on the validation windows, in numpy
     reg = cat.read(spark, "gold.model_registry").toPandas()
-    chosen = reg[(reg["model_kind"] == "demand") & (reg["run_id"] == preds["model_run_id"].iloc[0])]
+    model_run = preds["model_run_id"].iloc[0]
+    chosen = reg[(reg["model_kind"] == "demand") & (reg["run_id"] == model_run)]
     model, _, payload = load_checkpoint(chosen["path"].iloc[0], CheckpointFiles())
     levels = [float(q) for q in payload["data_meta"]["quantiles"]]
     val_dir = fs.join(cfg.paths.lakehouse, "ml", "training_data", "demand", "val")
@@ -142,7 +143,10 @@ def test_fusion_policy_is_the_predictions_quantiles_beside_the_sarima_policy(spa
     ok = np.isfinite(actual).all(axis=1)
     excess = actual[ok].sum(axis=1) - med[ok].sum(axis=1)
     rss = np.sqrt((np.maximum(upper[ok] - med[ok], 0.0) ** 2).sum(axis=1))
-    ratios = sorted(0.0 if e <= 0 else (e / r if r > 0 else np.inf) for e, r in zip(excess, rss, strict=True))
+    ratios = sorted(
+        0.0 if e <= 0 else (e / r if r > 0 else np.inf)
+        for e, r in zip(excess, rss, strict=True)
+    )
     k = int(np.ceil((len(ratios) + 1) * d.service_level))
     c = ratios[k - 1] if len(ratios) >= 30 and k <= len(ratios) else 1.0
     c = c if np.isfinite(c) else 1.0
