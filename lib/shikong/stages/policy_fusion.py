@@ -9,7 +9,8 @@ stock points, history, stock snapshots, prices and replay weeks; only the foreca
 differ: the median per day as the expected demand and the service-level quantile as the
 spread (:mod:`shikong.decisions.fusion_policy` states the lead-time assumption), scaled
 by one factor so that the lead-time quantile covers the service level on the validation
-split (split conformal, :func:`calibrated_spread`: the model's own bands were too wide). The
+split (split conformal, :func:`calibrated_spread`; the model's own bands can be too wide
+or too narrow at the lead-time level). The
 policy's ``normal`` method is used whatever ``decisions.method`` says: it is the one that
 reads the forecast's own distribution (``empirical`` resamples history errors instead).
 
@@ -80,11 +81,12 @@ def calibrated_spread(ctx: StageContext, model_run_id: str | None) -> float:
     val = read_arrays(shard_files(fs.join(ml.data_dir(ctx, "demand"), "val")))
     q = np.maximum(predict(model, val, outputs=("quantiles",))["quantiles"], 0.0)
     actual = val["y_fut"].astype(np.float64)
+    days = min(d.lead_time_days, actual.shape[1])
     c, n = lead_time_spread(
         actual,
         q[..., levels.index(0.5)],
         q[..., levels.index(d.service_level)],
-        days=min(d.lead_time_days, actual.shape[1]),
+        days=days,
         service_level=d.service_level,
     )
     log.info(
@@ -92,7 +94,7 @@ def calibrated_spread(ctx: StageContext, model_run_id: str | None) -> float:
         "(split conformal at service level %.2f)",
         c,
         n,
-        min(d.lead_time_days, actual.shape[1]),
+        days,
         d.service_level,
     )
     return c
