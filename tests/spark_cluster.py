@@ -214,6 +214,11 @@ def standalone_cluster(
                 work,
                 # Executors' scratch (fetched files, shuffle) in the test's folder, not /tmp.
                 SPARK_LOCAL_DIRS=str(base / f"local-{i}"),
+                # And their temporary folders: an executor downloads each archive into a
+                # fresh java.io.tmpdir folder before unpacking it, gigabytes that stay in
+                # /tmp when the worker has to kill the executor. Executors inherit the
+                # worker's environment; Cluster.clean empties these folders.
+                JAVA_TOOL_OPTIONS=f"-Djava.io.tmpdir={base / f'local-{i}'}",
             )
         _wait_for(
             f"{workers} workers",
@@ -286,23 +291,35 @@ class RunFailedError(RuntimeError):
 
 
 def run_logged(cmd: list[str], *, env: dict[str, str], log: Path, cwd: Path,
-               timeout: float = 1500) -> float:
+               timeout: float = 2700) -> float:
     """Run ``cmd`` to completion with its output in ``log``; the wall time in seconds.
 
+    The command runs in a process group of its own; on timeout the whole group is killed,
+    not just ``cmd`` (``subprocess.run`` kills only the child: a spark-submit driver under
+    a killed bash would go on holding the cluster's cores and writing its scratch).
+
     Raises:
-        RunFailedError: With the last non-INFO lines of the output.
+        RunFailedError: With the last non-INFO lines of the output (exit or timeout).
     """
     t0 = time.perf_counter()
     with log.open("wb") as out:
-        done = subprocess.run(
+        proc = subprocess.Popen(
             cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, timeout=timeout, start_new_session=True,
+            stdin=subprocess.DEVNULL, start_new_session=True,
         )
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            returncode = None
     seconds = time.perf_counter() - t0
-    if done.returncode != 0:
+    if returncode != 0:
         text = log.read_text(errors="replace").splitlines()
         lines = [ln for ln in text if " INFO " not in ln and not ln.startswith("\tat ")]
-        raise RunFailedError(f"{cmd[0]} exited {done.returncode}:\n" + "\n".join(lines[-40:]))
+        how = f"exited {returncode}" if returncode is not None else f"timed out ({timeout:.0f} s)"
+        raise RunFailedError(f"{cmd[0]} {how}:\n" + "\n".join(lines[-40:]))
     return seconds
 
 
@@ -324,7 +341,9 @@ def submit(
             ["bash", "-euo", "pipefail", str(script)],
             env=driver_env(
                 cluster, MASTER=cluster.master_url, CONFIG=str(config),
-                SHIKONG_LAKEHOUSE=lakehouse, SPARK_LOCAL_DIRS=str(scratch), **env,
+                SHIKONG_LAKEHOUSE=lakehouse, SPARK_LOCAL_DIRS=str(scratch),
+                # The driver's download of the archive too (see standalone_cluster).
+                SPARK_SUBMIT_OPTS=f"-Djava.io.tmpdir={scratch}", **env,
             ),
             log=tmp / "submit.log",
             cwd=ROOT,
