@@ -47,6 +47,7 @@ MODEL_TABLES = frozenset(
     {
         "gold.demand_predictions",
         "gold.recommendations",
+        "gold.buyer_probability",
         "gold.model_evaluation",
         "gold.training_metrics",
         "gold.model_registry",

@@ -192,6 +192,7 @@ def test_the_customers_were_everywhere_before(erased) -> None:
         "silver.orders_geo",
         "gold.customer_clusters",
         "gold.recommendations",
+        "gold.buyer_probability",
     ):
         assert before.get(table, 0) > 0, table
     assert erased["shards_before"], "no training or serving shard held the customers"

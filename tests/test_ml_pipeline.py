@@ -17,22 +17,27 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.metrics import ndcg_score
+from scipy.special import expit
+from sklearn.metrics import brier_score_loss, ndcg_score, roc_auc_score
 
 from shikong.io import fs
 from shikong.io.catalog import Catalog
 from shikong.io.checkpoints import CheckpointFiles
 from shikong.io.shards import read_arrays, read_meta, shard_files
 from shikong.models import pinball_loss
+from shikong.secrets import DEVELOPMENT_KEY
+from shikong.stages import forget
 from shikong.training.evaluation import (
     cooccurrence_scores,
     dense_counts,
     pinball,
     ranking_metrics,
+    recency_frequency,
+    recency_frequency_scores,
     top_k,
     wape,
 )
-from shikong.training.features import baseline_counts
+from shikong.training.features import baseline_counts, recency_frequency_counts
 from shikong.training.loop import load_checkpoint, predict
 
 
@@ -187,6 +192,63 @@ def test_recommendations_are_topk_and_rerun_is_idempotent(spark, ml) -> None:
     assert preds.count() == ml["meta"]["demand"]["series"] * cfg.models.demand.horizon
 
 
+def test_buyer_probability_matches_a_direct_model_call(spark, ml) -> None:
+    cfg = ml["cfg"]
+    cat = Catalog(cfg.paths.lakehouse)
+    got = cat.read(spark, "gold.buyer_probability").toPandas()
+    recs = cat.read(spark, "gold.recommendations").toPandas()
+    # One row per scored customer: the same customers as the recommendations.
+    assert got["customer_id"].is_unique
+    assert set(got["customer_id"]) == set(recs["customer_id"])
+    # oracle: the registered model called directly on the serving shards, the customers
+    # pseudonymised with the test key
+    reg = cat.read(spark, "gold.model_registry").where("model_kind = 'recommender'").first()
+    model, _, _ = load_checkpoint(reg["path"], CheckpointFiles())
+    arrays = read_arrays(shard_files(fs.join(_data_dir(cfg, "recommender"), "score")))
+    p = expit(predict(model, arrays, outputs=("buyer_logit",))["buyer_logit"].astype(float))
+    ids = [str(c) for c in arrays["customer_id"]]
+    expected = pd.Series(p, index=forget.pseudonyms(ids, DEVELOPMENT_KEY)).sort_index()
+    assert (got["model_run_id"] == reg["run_id"]).all()
+    got = got.set_index("customer_id")["p_buyer"].sort_index()
+    assert list(got.index) == list(expected.index)
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_buyer_evaluation_matches_sklearn_and_a_pandas_baseline(spark, ml) -> None:
+    cfg = ml["cfg"]
+    root = _data_dir(cfg, "recommender")
+    train = read_arrays(shard_files(fs.join(root, "train")))
+    test = read_arrays(shard_files(fs.join(root, "test")))
+    reg = Catalog(cfg.paths.lakehouse).read(spark, "gold.model_registry")
+    path = reg.where("model_kind = 'recommender'").first()["path"]
+    model, _, _ = load_checkpoint(path, CheckpointFiles())
+    y = test["buyer"].astype(float)
+    assert 0 < y.sum() < len(y), "the test split needs buyers and non-buyers"
+    # oracle of the baseline: pandas over the training arrays, the shrunk rate per cell
+    frame = pd.DataFrame(
+        {
+            "recency": train["hist_gaps"][:, -1],
+            "frequency": (train["hist_items"] != 0).sum(axis=1),
+            "buyer": train["buyer"].astype(float),
+        }
+    )
+    base = frame["buyer"].mean()
+    cells = frame.groupby(["recency", "frequency"])["buyer"].agg(["sum", "count"])
+    rate = (cells["sum"] + 10 * base) / (cells["count"] + 10)
+    keys = pd.MultiIndex.from_arrays(
+        [test["hist_gaps"][:, -1], (test["hist_items"] != 0).sum(axis=1)]
+    )
+    p_rf = rate.reindex(keys).fillna(base).to_numpy()
+    p_model = expit(predict(model, test, outputs=("buyer_logit",))["buyer_logit"].astype(float))
+    table = ml["eval"].loc["recommender"]
+    print("\nbuyer head, test split:\n" + table[["buyer_auc", "buyer_brier"]].dropna().to_string())
+    for name, p in (("recommender", p_model), ("recency_frequency", p_rf)):
+        assert table.loc[name, "buyer_auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-4)
+        assert table.loc[name, "buyer_brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-4)
+    # The planted structure of the small world is learnt: better than chance.
+    assert table.loc["recommender", "buyer_auc"] > 0.5
+
+
 def test_fusion_model_beats_seasonal_naive_on_the_small_world(ml) -> None:
     table = ml["eval"].loc["demand"]
     print("\ndemand, test split:\n" + table[["pinball", "wape", "coverage80"]].round(4).to_string())
@@ -262,6 +324,34 @@ def test_baseline_counts_match_a_numpy_oracle(spark) -> None:
     np.testing.assert_array_equal(co, exp_co)
     s = cooccurrence_scores(np.array([[0, 0, 2], [0, 0, 0]]), co, pop)
     assert int(np.argmax(s[0])) == 5 and int(np.argmax(s[1])) == 5  # cold user -> popular
+
+
+def test_recency_frequency_counts_match_a_pandas_oracle(spark) -> None:
+    hist = [[0, 0, 0], [0, 2, 1], [5, 5, 7], [0, 0, 9], [0, 3, 4]]  # 1 = OOV: still an event
+    gaps = [[0, 0, 0], [0, 6, 4], [9, 7, 4], [0, 0, 2], [0, 8, 4]]
+    buyer = [0.0, 1.0, 1.0, 0.0, 0.0]
+    train = spark.createDataFrame(
+        pd.DataFrame({"hist_items": hist, "hist_gaps": gaps, "buyer": buyer}),
+        "hist_items array<bigint>, hist_gaps array<bigint>, buyer float",
+    )
+    got = recency_frequency_counts(train).toPandas()
+    got = got.sort_values(["recency", "frequency"]).reset_index(drop=True)
+    # oracle: the newest slot's gap and the non-pad count, by hand
+    expected = pd.DataFrame(
+        {
+            "recency": [0, 2, 4, 4],
+            "frequency": [0, 1, 2, 3],
+            "n": [1, 1, 2, 1],
+            "buyers": [0.0, 0.0, 1.0, 1.0],
+        }
+    )
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    rec, freq = recency_frequency(np.array(hist), np.array(gaps))
+    np.testing.assert_array_equal(rec, [0, 4, 4, 2, 4])
+    np.testing.assert_array_equal(freq, [0, 2, 3, 1, 2])
+    # shrunk toward the overall rate 2/5 by 10 pseudo-sessions; an unseen cell gets 2/5
+    p = recency_frequency_scores(np.array([4, 0, 3]), np.array([2, 0, 9]), got)
+    np.testing.assert_allclose(p, [(1 + 4) / (2 + 10), (0 + 4) / (1 + 10), 0.4])
 
 
 @pytest.mark.parametrize(

@@ -482,6 +482,16 @@ TABLES: Mapping[str, TableSpec] = {
             protection=Protection(pseudonymised=("customer_id",)),
             description="top-K SKUs per recently active customer",
         ),
+        # The buyer head's probability for the same customers, replaced with them.
+        TableSpec(
+            "gold",
+            "buyer_probability",
+            _O,
+            keys=("customer_id",),
+            published=True,
+            protection=Protection(pseudonymised=("customer_id",)),
+            description="probability that a recently active customer's next session buys",
+        ),
         TableSpec(
             "gold",
             "model_evaluation",

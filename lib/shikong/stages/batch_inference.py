@@ -1,5 +1,5 @@
-"""Stage ``batch_inference``: the chosen models -> ``gold.demand_predictions`` and
-``gold.recommendations``.
+"""Stage ``batch_inference``: the chosen models -> ``gold.demand_predictions``,
+``gold.recommendations`` and ``gold.buyer_probability``.
 
 The chosen model of a kind is the latest run in ``gold.model_registry`` (or ``--run-id``).
 The serving examples are the ``score`` shards that ``prepare_training_data`` builds with
@@ -7,9 +7,11 @@ the training examples' code (same context, as-of spatial features, standardiser 
 the training split, vocabulary); they are scored with ``mapInPandas``, one model load per
 Python worker. Demand: quantile forecasts for the ``horizon`` days after
 the last day of every SKU x warehouse series. Recommender: the top-K SKUs of every customer
-active in the last ``history_days``, as of the end of the data. Predictions replace every
-origin from the run's first one on (earlier origins stay as history) and recommendations
-replace the whole table, so a series or customer that dropped out keeps no stale row.
+active in the last ``history_days``, as of the end of the data, and its buyer head's
+probability that the customer's next session buys. Predictions replace every origin from
+the run's first one on (earlier origins stay as history); recommendations and buyer
+probabilities replace the whole table, so a series or customer that dropped out keeps no
+stale row.
 """
 
 from __future__ import annotations
@@ -28,7 +30,13 @@ from shikong.io.checkpoints import CheckpointFiles, load_checkpoint
 from shikong.privacy import pseudonymise
 from shikong.stages import ml_inputs as ml
 from shikong.stages.context import StageContext, step
-from shikong.training.inference import TOPK_SCHEMA, make_topk_scorer, score_demand
+from shikong.training.inference import (
+    BUYER_SCHEMA,
+    TOPK_SCHEMA,
+    make_buyer_scorer,
+    make_topk_scorer,
+    score_demand,
+)
 from shikong.training.reco_examples import Vocab
 
 log = logging.getLogger(__name__)
@@ -93,7 +101,18 @@ def recommend(ctx: StageContext, model: Row) -> int:
         .transform(pseudonymise(cols=["customer_id"], key=ctx.pseudonym_key))
     )
     result = ctx.catalog.write(ctx.spark, "gold.recommendations", recs)
-    return int(result.rows_inserted + result.rows_updated)
+    buyers = (
+        shards.read_spark_split(ctx.spark, ml.data_dir(ctx, "recommender"), "score")
+        .mapInPandas(make_buyer_scorer(model["path"], checkpoints=CheckpointFiles()), BUYER_SCHEMA)
+        .withColumn("as_of", F.to_date(F.from_unixtime(F.lit(cut_s))))
+        .withColumn("model_run_id", F.lit(model["run_id"]))
+        .withColumn("run_id", F.lit(ctx.run_id))
+        .transform(pseudonymise(cols=["customer_id"], key=ctx.pseudonym_key))
+    )
+    scored = ctx.catalog.write(ctx.spark, "gold.buyer_probability", buyers)
+    return int(
+        result.rows_inserted + result.rows_updated + scored.rows_inserted + scored.rows_updated
+    )
 
 
 def run(ctx: StageContext, *, model: str = "all", run_id: str | None = None) -> dict[str, int]:

@@ -7,7 +7,9 @@ SBA/ETS/seasonal-naive routing, :func:`shikong.timeseries.forecast_array`, fitte
 history before each origin in ``applyInPandas``), on the same cells.
 Recommender: Recall@K, NDCG@K and HitRate@K on the test sessions (items bought in the
 session are relevant) for the model, a popularity baseline and an item co-occurrence
-baseline, both fitted on the training split. Results go to ``gold.model_evaluation``.
+baseline, both fitted on the training split; and the buyer head's probability on every test
+session (buyers and not), AUC and Brier score next to a recency-frequency baseline fitted
+on the training split. Results go to ``gold.model_evaluation``.
 
 The test split is small (series x origins, test-period sessions); it is scored on the
 driver with the same ``predict`` the batch inference uses.
@@ -17,10 +19,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import types as T
+from scipy.special import expit
+from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from shikong.frames import to_pandas
 from shikong.io import fs, shards
@@ -36,9 +41,11 @@ from shikong.training.evaluation import (
     dense_counts,
     pinball,
     ranking_metrics,
+    recency_frequency,
+    recency_frequency_scores,
     wape,
 )
-from shikong.training.features import baseline_counts
+from shikong.training.features import baseline_counts, recency_frequency_counts
 from shikong.training.loop import load_checkpoint, predict
 
 log = logging.getLogger(__name__)
@@ -132,12 +139,14 @@ def evaluate_recommender(ctx: StageContext) -> list[dict]:
     model, mcfg, payload = load_checkpoint(reg["path"], CheckpointFiles())
     k = ctx.cfg.models.recommender.top_k
     root = ml.data_dir(ctx, "recommender")
-    pop_df, co_df = baseline_counts(shards.read_spark_split(ctx.spark, root, "train"))
+    train = shards.read_spark_split(ctx.spark, root, "train")
+    pop_df, co_df = baseline_counts(train)
     test = read_arrays(shard_files(fs.join(root, "test")))
-    buyers = test["target_item"] > 1
-    test = {name: v[buyers] for name, v in test.items()}
     if not isinstance(mcfg, RecommenderConfig):
         raise TypeError(f"{reg['path']} is not a recommender model")
+    out = buyer_rows(reg["run_id"], model, test, to_pandas(recency_frequency_counts(train)))
+    buyers = test["target_item"] > 1
+    test = {name: v[buyers] for name, v in test.items()}
     n_items = mcfg.n_items
     # Counted in Spark; what comes back is bounded by the catalogue, not the training rows.
     pop = dense_counts([tuple(r) for r in pop_df.collect()], n_items, 1)
@@ -154,7 +163,6 @@ def evaluate_recommender(ctx: StageContext) -> list[dict]:
             m = ranking_metrics(s, part["target_items"], k)
             rows.append({"model": name, **m})
     frame = pd.DataFrame(rows)
-    out = []
     for name, g in frame.groupby("model", sort=False):
         n = int(g["n"].sum())
         metrics = {
@@ -163,6 +171,41 @@ def evaluate_recommender(ctx: StageContext) -> list[dict]:
         }
         out += _rows("recommender", reg["run_id"], str(name), metrics, n)
     return out
+
+
+def buyer_rows(
+    model_run: str, model: Any, test: dict[str, np.ndarray], cells: pd.DataFrame
+) -> list[dict]:
+    """AUC and Brier score of the buyer head and of the recency-frequency baseline on every
+    test session (``buyer`` 1 or 0); NaN when the test split holds one class only."""
+    y = test["buyer"].astype(np.float64)
+    probs = {
+        "recommender": expit(
+            predict(model, test, outputs=("buyer_logit",))["buyer_logit"].astype(np.float64)
+        ),
+        "recency_frequency": recency_frequency_scores(
+            *recency_frequency(test["hist_items"], test["hist_gaps"]), cells
+        ),
+    }
+    both = len(np.unique(y)) == 2
+    metrics = {
+        name: {
+            "buyer_auc": float(roc_auc_score(y, p)) if both else float("nan"),
+            "buyer_brier": float(brier_score_loss(y, p)) if len(y) else float("nan"),
+        }
+        for name, p in probs.items()
+    }
+    log.info(
+        "buyer head: AUC %.4f vs recency-frequency %.4f (%d test sessions, %.1f%% buy)",
+        metrics["recommender"]["buyer_auc"],
+        metrics["recency_frequency"]["buyer_auc"],
+        len(y),
+        100 * y.mean() if len(y) else float("nan"),
+    )
+    n = len(y)
+    return [
+        row for name, m in metrics.items() for row in _rows("recommender", model_run, name, m, n)
+    ]
 
 
 def evaluation_table(rows: list[dict]) -> pd.DataFrame:

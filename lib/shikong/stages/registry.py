@@ -186,7 +186,7 @@ STAGES: tuple[Stage, ...] = (
         "batch_inference",
         "score the chosen models and write predictions and recommendations",
         reads=("ml.training_data", "ml.models", "gold.model_registry"),
-        writes=("gold.demand_predictions", "gold.recommendations"),
+        writes=("gold.demand_predictions", "gold.recommendations", "gold.buyer_probability"),
         models=True,
     ),
     Stage(

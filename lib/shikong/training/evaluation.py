@@ -4,7 +4,9 @@ Demand: pinball loss (mean over quantile levels and cells, the training loss) an
 the median, for the fusion model, seasonal naive and any other quantile forecast on the
 same (series, origin, step) cells. Recommender: Recall@K, NDCG@K and HitRate@K against the
 session's purchased items, for model scores and for popularity / item co-occurrence
-baselines fitted on the training split only.
+baselines fitted on the training split only. Buyer head: the probability that a session
+buys, next to a recency-frequency baseline fitted on the training split (AUC and Brier
+score are sklearn's, computed by the caller).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
+
+from shikong.encoding import PAD
 
 PAD_ITEMS = 2  # item indices 0 (pad) and 1 (OOV) are never recommended
 
@@ -114,3 +119,49 @@ def cooccurrence_scores(
             scores[i] = matrix[hs].sum(axis=0)
     pop = popularity / max(float(popularity.max()), 1.0)
     return scores + 1e-3 * pop
+
+
+def recency_frequency(
+    hist_items: np.ndarray, hist_gaps: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each example's recency (gap bucket of its newest history event, 0 = no history) and
+    frequency (events in the history window), as
+    :func:`shikong.training.features.recency_frequency_counts` counts them."""
+    gaps = np.asarray(hist_gaps, dtype=np.int64)
+    items = np.asarray(hist_items, dtype=np.int64)
+    recency = gaps[:, -1] if gaps.ndim == 2 and gaps.shape[1] else np.zeros(len(gaps), np.int64)
+    return recency, (items != PAD).sum(axis=1)
+
+
+def recency_frequency_scores(
+    recency: np.ndarray,
+    frequency: np.ndarray,
+    cells: pd.DataFrame,
+    *,
+    prior_weight: float = 10.0,
+) -> np.ndarray:
+    """Buyer probability of the recency-frequency baseline: the training split's buy rate
+    in each example's (recency, frequency) cell, shrunk toward the overall rate by
+    ``prior_weight`` pseudo-examples, so a cell seen a few times (or never: the overall
+    rate) does not get an extreme rate from a handful of sessions.
+
+    Args:
+        recency, frequency: Per example (:func:`recency_frequency`).
+        cells: :func:`shikong.training.features.recency_frequency_counts` collected.
+        prior_weight: Pseudo-examples at the overall rate added to every cell.
+    """
+    n_all = float(cells["n"].sum())
+    base = float(cells["buyers"].sum()) / n_all if n_all > 0 else 0.0
+    rate = (cells["buyers"].to_numpy(float) + prior_weight * base) / (
+        cells["n"].to_numpy(float) + prior_weight
+    )
+    lookup = pd.Series(
+        rate,
+        index=pd.MultiIndex.from_arrays(
+            [cells["recency"].to_numpy(np.int64), cells["frequency"].to_numpy(np.int64)]
+        ),
+    )
+    keys = pd.MultiIndex.from_arrays(
+        [np.asarray(recency, dtype=np.int64), np.asarray(frequency, dtype=np.int64)]
+    )
+    return lookup.reindex(keys).fillna(base).to_numpy(np.float64)

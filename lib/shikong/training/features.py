@@ -425,6 +425,29 @@ def baseline_counts(train: DataFrame) -> tuple[DataFrame, DataFrame]:
     return popularity, cooc
 
 
+def recency_frequency_counts(train: DataFrame) -> DataFrame:
+    """Examples and buyers per recency x frequency cell of the training examples: the
+    counts behind the buyer head's baseline
+    (:func:`shikong.training.evaluation.recency_frequency_scores`).
+
+    Recency is the time-gap bucket of the newest history event (histories are
+    left-padded, so it is the last slot; 0 = no history), frequency the number of events
+    in the history window. Bounded by buckets x window length, not by the row count.
+
+    Returns:
+        Columns ``recency``, ``frequency``, ``n`` (examples) and ``buyers``.
+    """
+    return (
+        train.select(
+            F.coalesce(F.try_element_at("hist_gaps", F.lit(-1)), F.lit(0)).alias("recency"),
+            F.size(F.filter("hist_items", lambda x: x != 0)).alias("frequency"),
+            F.col("buyer").cast("double").alias("buyer"),
+        )
+        .groupBy("recency", "frequency")
+        .agg(F.count("*").alias("n"), F.sum("buyer").alias("buyers"))
+    )
+
+
 def to_pandas_small(df: DataFrame, limit: int = 2_000_000) -> pd.DataFrame:
     """Collect a small dimension-like frame (context, vocabulary) with a size guard."""
     pdf = df.limit(limit + 1).toPandas()  # one pass, not count() + collect

@@ -183,3 +183,33 @@ def make_topk_scorer(
             )
 
     return score
+
+
+BUYER_SCHEMA = "customer_id string, p_buyer double"
+
+
+def make_buyer_scorer(
+    model_path: str, *, checkpoints: CheckpointStore
+) -> Callable[[Iterable[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """``mapInPandas`` function: one serving example per user -> the recommender's buyer
+    head probability (``p_buyer``, the sigmoid of its logit); the model is loaded once per
+    Python worker, as in :func:`make_topk_scorer`."""
+
+    def score(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from scipy.special import expit
+
+        from shikong.training.loop import predict
+
+        model, _ = cached_model(model_path, checkpoints)
+        for pdf in batches:
+            if pdf.empty:
+                continue
+            logit = predict(model, reco_arrays(pdf), outputs=("buyer_logit",))["buyer_logit"]
+            yield pd.DataFrame(
+                {
+                    "customer_id": pdf["customer_id"].to_numpy(),
+                    "p_buyer": expit(logit.astype(np.float64)),
+                }
+            )
+
+    return score
