@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -144,24 +143,32 @@ def evaluate_recommender(ctx: StageContext) -> list[dict]:
     test = read_arrays(shard_files(fs.join(root, "test")))
     if not isinstance(mcfg, RecommenderConfig):
         raise TypeError(f"{reg['path']} is not a recommender model")
-    out = buyer_rows(reg["run_id"], model, test, to_pandas(recency_frequency_counts(train)))
-    buyers = test["target_item"] > 1
-    test = {name: v[buyers] for name, v in test.items()}
     n_items = mcfg.n_items
     # Counted in Spark; what comes back is bounded by the catalogue, not the training rows.
     pop = dense_counts([tuple(r) for r in pop_df.collect()], n_items, 1)
     co = dense_counts([tuple(r) for r in co_df.collect()], n_items, 2)
-    rows = []
+    # One forward pass over every test session: its buyer logit for the buyer metrics, its
+    # catalogue scores (kept for buying sessions only, in chunks) for the ranking ones.
+    rows, logits = [], []
     for start in range(0, len(test["target_item"]), 4096):
         part = {name: v[start : start + 4096] for name, v in test.items()}
+        out = predict(model, part, outputs=("scores", "buyer_logit"))
+        logits.append(out["buyer_logit"])
+        buying = part["target_item"] > 1
+        if not buying.any():  # a chunk of n = 0 would make the weighted means NaN
+            continue
+        part = {name: v[buying] for name, v in part.items()}
         scores = {
-            "recommender": predict(model, part, outputs=("scores",))["scores"],
+            "recommender": out["scores"][buying],
             "popularity": np.tile(pop, (len(part["target_item"]), 1)),
             "cooccurrence": cooccurrence_scores(part["hist_items"], co, pop),
         }
         for name, s in scores.items():
             m = ranking_metrics(s, part["target_items"], k)
             rows.append({"model": name, **m})
+    logit = np.concatenate(logits) if logits else np.zeros(0)
+    cells = to_pandas(recency_frequency_counts(train))
+    out_rows = buyer_rows(reg["run_id"], logit, test, cells)
     frame = pd.DataFrame(rows)
     for name, g in frame.groupby("model", sort=False):
         n = int(g["n"].sum())
@@ -169,20 +176,19 @@ def evaluate_recommender(ctx: StageContext) -> list[dict]:
             f"{m}_at_{k}": float((g[m] * g["n"]).sum() / max(n, 1))
             for m in ("recall", "ndcg", "hit_rate")
         }
-        out += _rows("recommender", reg["run_id"], str(name), metrics, n)
-    return out
+        out_rows += _rows("recommender", reg["run_id"], str(name), metrics, n)
+    return out_rows
 
 
 def buyer_rows(
-    model_run: str, model: Any, test: dict[str, np.ndarray], cells: pd.DataFrame
+    model_run: str, buyer_logit: np.ndarray, test: dict[str, np.ndarray], cells: pd.DataFrame
 ) -> list[dict]:
-    """AUC and Brier score of the buyer head and of the recency-frequency baseline on every
-    test session (``buyer`` 1 or 0); NaN when the test split holds one class only."""
+    """AUC and Brier score of the buyer head (its logits on the test sessions) and of the
+    recency-frequency baseline on every test session (``buyer`` 1 or 0); AUC is NaN when
+    the test split holds one class only."""
     y = test["buyer"].astype(np.float64)
     probs = {
-        "recommender": expit(
-            predict(model, test, outputs=("buyer_logit",))["buyer_logit"].astype(np.float64)
-        ),
+        "recommender": expit(buyer_logit.astype(np.float64)),
         "recency_frequency": recency_frequency_scores(
             *recency_frequency(test["hist_items"], test["hist_gaps"]), cells
         ),

@@ -1,8 +1,8 @@
 """Batch scoring with pandas UDFs: the model is loaded once per Python worker.
 
-:func:`make_demand_scorer` and :func:`make_topk_scorer` return functions for
-``DataFrame.mapInPandas``: they receive an iterator of Arrow batches of examples, load the
-model file on the first batch through the injected
+:func:`make_demand_scorer`, :func:`make_topk_scorer` and :func:`make_buyer_scorer` return
+functions for ``DataFrame.mapInPandas``: they receive an iterator of Arrow batches of
+examples, load the model file on the first batch through the injected
 :class:`~shikong.training.protocols.CheckpointStore` (cached per worker process by path,
 and Spark reuses its Python workers across tasks), run it single-threaded in eval mode and
 yield flat rows.
@@ -37,6 +37,24 @@ def cached_model(path: str, store: CheckpointStore) -> Any:
     return model, cfg
 
 
+Scorer = Callable[[Iterable[pd.DataFrame]], Iterator[pd.DataFrame]]
+
+
+def _per_batch(
+    model_path: str, store: CheckpointStore, rows: Callable[[Any, pd.DataFrame], pd.DataFrame]
+) -> Scorer:
+    """The ``mapInPandas`` loop every scorer shares: the model loaded once per Python worker
+    (:func:`cached_model`), then ``rows(model, batch)`` for each non-empty Arrow batch."""
+
+    def score(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        model, _ = cached_model(model_path, store)
+        for pdf in batches:
+            if not pdf.empty:
+                yield rows(model, pdf)
+
+    return score
+
+
 def _stack(col: pd.Series, dtype: Any) -> np.ndarray:
     return np.stack([np.asarray(v, dtype=dtype) for v in col.to_list()])
 
@@ -64,7 +82,7 @@ def demand_prediction_schema(levels: Sequence[float]) -> str:
 
 def make_demand_scorer(
     model_path: str, levels: Sequence[float], *, checkpoints: CheckpointStore
-) -> Callable[[Iterable[pd.DataFrame]], Iterator[pd.DataFrame]]:
+) -> Scorer:
     """``mapInPandas`` function: demand examples -> one row per series x horizon step.
 
     Args:
@@ -75,32 +93,28 @@ def make_demand_scorer(
     """
     names = quantile_names(levels)
 
-    def score(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def rows(model: Any, pdf: pd.DataFrame) -> pd.DataFrame:
         from shikong.training.loop import predict
 
-        model, cfg = cached_model(model_path, checkpoints)
-        for pdf in batches:
-            if pdf.empty:
-                continue
-            q = predict(model, demand_arrays(pdf), outputs=("quantiles",))["quantiles"]
-            n, h = q.shape[0], q.shape[1]
-            day0 = pdf["day0"].to_numpy(np.int64)
-            steps = np.tile(np.arange(1, h + 1), n)
-            origin = np.repeat(day0, h)
-            out = {
-                "series_id": np.repeat(pdf["series_id"].to_numpy(), h),
-                # Days since 1970-01-01 as datetime64 (Arrow casts them to date32 in C);
-                # a Python date per row cost more than the model on a 100k-row batch.
-                "origin": origin.astype("datetime64[D]"),
-                "ds": (origin + steps - 1).astype("datetime64[D]"),
-                "step": steps.astype(np.int32),
-            }
-            flat = q.reshape(n * h, -1).astype(np.float64)
-            for j, name in enumerate(names):
-                out[name] = np.maximum(flat[:, j], 0.0)  # demand is never negative
-            yield pd.DataFrame(out)
+        q = predict(model, demand_arrays(pdf), outputs=("quantiles",))["quantiles"]
+        n, h = q.shape[0], q.shape[1]
+        day0 = pdf["day0"].to_numpy(np.int64)
+        steps = np.tile(np.arange(1, h + 1), n)
+        origin = np.repeat(day0, h)
+        out = {
+            "series_id": np.repeat(pdf["series_id"].to_numpy(), h),
+            # Days since 1970-01-01 as datetime64 (Arrow casts them to date32 in C);
+            # a Python date per row cost more than the model on a 100k-row batch.
+            "origin": origin.astype("datetime64[D]"),
+            "ds": (origin + steps - 1).astype("datetime64[D]"),
+            "step": steps.astype(np.int32),
+        }
+        flat = q.reshape(n * h, -1).astype(np.float64)
+        for j, name in enumerate(names):
+            out[name] = np.maximum(flat[:, j], 0.0)  # demand is never negative
+        return pd.DataFrame(out)
 
-    return score
+    return _per_batch(model_path, checkpoints, rows)
 
 
 #: Example columns :func:`make_demand_scorer` reads (the targets ``y_fut`` and
@@ -151,7 +165,7 @@ TOPK_SCHEMA = "customer_id string, rank int, sku string, score double"
 
 def make_topk_scorer(
     model_path: str, items: Sequence[str], k: int, *, checkpoints: CheckpointStore
-) -> Callable[[Iterable[pd.DataFrame]], Iterator[pd.DataFrame]]:
+) -> Scorer:
     """``mapInPandas`` function: one serving example per user -> top-``k`` SKUs with scores.
 
     Args:
@@ -163,53 +177,39 @@ def make_topk_scorer(
     """
     sku_of = np.asarray(["", "", *items], dtype=object)
 
-    def score(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def rows(model: Any, pdf: pd.DataFrame) -> pd.DataFrame:
         from shikong.training.loop import predict
 
-        model, _ = cached_model(model_path, checkpoints)
-        for pdf in batches:
-            if pdf.empty:
-                continue
-            s = predict(model, reco_arrays(pdf), outputs=("scores",))["scores"]
-            top = top_k(s, k)
-            n, kk = top.shape
-            yield pd.DataFrame(
-                {
-                    "customer_id": np.repeat(pdf["customer_id"].to_numpy(), kk),
-                    "rank": np.tile(np.arange(1, kk + 1, dtype=np.int32), n),
-                    "sku": sku_of[top.ravel()],
-                    "score": np.take_along_axis(s, top, axis=1).ravel().astype(np.float64),
-                }
-            )
+        s = predict(model, reco_arrays(pdf), outputs=("scores",))["scores"]
+        top = top_k(s, k)
+        n, kk = top.shape
+        return pd.DataFrame(
+            {
+                "customer_id": np.repeat(pdf["customer_id"].to_numpy(), kk),
+                "rank": np.tile(np.arange(1, kk + 1, dtype=np.int32), n),
+                "sku": sku_of[top.ravel()],
+                "score": np.take_along_axis(s, top, axis=1).ravel().astype(np.float64),
+            }
+        )
 
-    return score
+    return _per_batch(model_path, checkpoints, rows)
 
 
 BUYER_SCHEMA = "customer_id string, p_buyer double"
 
 
-def make_buyer_scorer(
-    model_path: str, *, checkpoints: CheckpointStore
-) -> Callable[[Iterable[pd.DataFrame]], Iterator[pd.DataFrame]]:
+def make_buyer_scorer(model_path: str, *, checkpoints: CheckpointStore) -> Scorer:
     """``mapInPandas`` function: one serving example per user -> the recommender's buyer
-    head probability (``p_buyer``, the sigmoid of its logit); the model is loaded once per
-    Python worker, as in :func:`make_topk_scorer`."""
+    head probability (``p_buyer``, the sigmoid of its logit)."""
 
-    def score(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def rows(model: Any, pdf: pd.DataFrame) -> pd.DataFrame:
         from scipy.special import expit
 
         from shikong.training.loop import predict
 
-        model, _ = cached_model(model_path, checkpoints)
-        for pdf in batches:
-            if pdf.empty:
-                continue
-            logit = predict(model, reco_arrays(pdf), outputs=("buyer_logit",))["buyer_logit"]
-            yield pd.DataFrame(
-                {
-                    "customer_id": pdf["customer_id"].to_numpy(),
-                    "p_buyer": expit(logit.astype(np.float64)),
-                }
-            )
+        logit = predict(model, reco_arrays(pdf), outputs=("buyer_logit",))["buyer_logit"]
+        return pd.DataFrame(
+            {"customer_id": pdf["customer_id"].to_numpy(), "p_buyer": expit(logit.astype(float))}
+        )
 
-    return score
+    return _per_batch(model_path, checkpoints, rows)
